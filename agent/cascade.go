@@ -1,0 +1,383 @@
+// Package agent is the cascade: it answers with the local model, scores the
+// answer, escalates to the cloud when the confidence is below the threshold,
+// and serves all of it on an OpenAI-compatible HTTP API.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// Policy is what a request's `model` field asks for.
+type Policy string
+
+// The policies.
+const (
+	PolicyAuto  Policy = "auto"  // cascade: local first, cloud when not confident
+	PolicyLocal Policy = "local" // never leaves the device
+	PolicyCloud Policy = "cloud" // cloud only
+)
+
+// Policies lists the policies in the order /v1/models shows them.
+var Policies = []Policy{PolicyAuto, PolicyLocal, PolicyCloud}
+
+// ParsePolicy maps a request's model name to a policy.
+func ParsePolicy(s string) (Policy, error) {
+	for _, p := range Policies {
+		if s == string(p) {
+			return p, nil
+		}
+	}
+	return "", &UnknownModelError{Model: s}
+}
+
+// Routes.
+const (
+	RouteLocal = "local"
+	RouteCloud = "cloud"
+)
+
+// Decision is the routing decision that rides on every response as `cascade`.
+type Decision struct {
+	Route string `json:"route"`
+	// Confidence is the probability that the local answer is right: the
+	// calibrated map of the score when a calibration is loaded, else the raw
+	// score. Null when the local model was not asked (policy cloud).
+	Confidence *float64 `json:"confidence"`
+	// Score is the raw scorer output that the threshold applies to.
+	Score      *float64 `json:"score,omitempty"`
+	Threshold  float64  `json:"threshold"`
+	Scorer     string   `json:"scorer"`
+	LocalModel string   `json:"local_model"`
+	CloudModel string   `json:"cloud_model"`
+	Escalated  bool     `json:"escalated"`
+	Reason     string   `json:"reason"`
+}
+
+// Usage counts the tokens of the answer that was returned.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Result is a complete answer with its decision.
+type Result struct {
+	Content      string
+	FinishReason string
+	Decision     Decision
+	Usage        Usage
+	LocalLatency time.Duration
+	CloudLatency time.Duration
+}
+
+// Request is a chat request to the cascade.
+type Request struct {
+	Messages    []models.Message
+	MaxTokens   int
+	Temperature *float64
+}
+
+// Routing is the part of the configuration that a reload may replace.
+type Routing struct {
+	Scorer    uq.Scorer
+	Threshold float64
+	// Probability maps a raw score to a calibrated probability; nil means
+	// the raw score is reported as the confidence.
+	Probability func(score float64) float64
+}
+
+// Cascade routes requests between a local model and a cloud provider.
+type Cascade struct {
+	local       models.Model
+	cloud       cloud.Provider
+	routing     atomic.Pointer[Routing]
+	topLogprobs int
+	log         *slog.Logger
+}
+
+// New returns a cascade. topLogprobs is how many alternatives the local model
+// returns per token for scoring.
+func New(local models.Model, provider cloud.Provider, routing Routing, topLogprobs int, log *slog.Logger) (*Cascade, error) {
+	if local == nil || provider == nil || routing.Scorer == nil {
+		return nil, errors.New("agent: local model, cloud provider and scorer are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cascade{local: local, cloud: provider, topLogprobs: topLogprobs, log: log}
+	c.routing.Store(&routing)
+	return c, nil
+}
+
+// SetRouting replaces the scorer, threshold and probability map (on reload).
+func (c *Cascade) SetRouting(r Routing) { c.routing.Store(&r) }
+
+// Routing returns the routing in force.
+func (c *Cascade) Routing() Routing { return *c.routing.Load() }
+
+// Local returns the local model.
+func (c *Cascade) Local() models.Model { return c.local }
+
+// Cloud returns the cloud provider.
+func (c *Cascade) Cloud() cloud.Provider { return c.cloud }
+
+func (c *Cascade) baseDecision(r *Routing) Decision {
+	return Decision{Threshold: r.Threshold, Scorer: r.Scorer.Name(), LocalModel: c.local.Name(), CloudModel: c.cloud.Model()}
+}
+
+func (c *Cascade) localRequest(req Request) models.Request {
+	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.topLogprobs}
+}
+
+func (c *Cascade) cloudRequest(req Request) cloud.Request {
+	return cloud.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}
+}
+
+// score fills the decision's score and confidence from a local answer and
+// reports whether the answer is accepted.
+func (c *Cascade) score(r *Routing, d *Decision, resp *models.Response) bool {
+	s, err := r.Scorer.Score(resp.Tokens)
+	if err != nil {
+		zero := 0.0
+		d.Score, d.Confidence = &zero, &zero
+		d.Reason = fmt.Sprintf("could not score the local answer (%v)", err)
+		return false
+	}
+	conf := s
+	if r.Probability != nil {
+		conf = r.Probability(s)
+	}
+	d.Score, d.Confidence = &s, &conf
+	if s >= r.Threshold {
+		d.Reason = fmt.Sprintf("%s score %.3f >= threshold %.3f", r.Scorer.Name(), s, r.Threshold)
+		return true
+	}
+	d.Reason = fmt.Sprintf("%s score %.3f < threshold %.3f", r.Scorer.Name(), s, r.Threshold)
+	return false
+}
+
+// Answer returns a complete answer under the policy.
+func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Result, error) {
+	r := c.routing.Load()
+	d := c.baseDecision(r)
+	switch policy {
+	case PolicyCloud:
+		d.Reason = "policy cloud"
+		return c.answerCloud(ctx, req, d)
+	case PolicyLocal, PolicyAuto:
+	default:
+		return nil, &UnknownModelError{Model: string(policy)}
+	}
+
+	start := time.Now()
+	resp, err := c.local.Chat(ctx, c.localRequest(req))
+	localLatency := time.Since(start)
+	if err != nil {
+		if policy == PolicyLocal || ctx.Err() != nil || !isUnavailable(err) {
+			return nil, fmt.Errorf("local answer: %w", err)
+		}
+		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
+		d.Escalated = true
+		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
+		return c.answerCloud(ctx, req, d)
+	}
+	accepted := c.score(r, &d, resp)
+	local := &Result{
+		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
+		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
+	}
+	local.Decision.Route = RouteLocal
+	if policy == PolicyLocal {
+		local.Decision.Reason = "policy local; " + d.Reason
+		return local, nil
+	}
+	if accepted {
+		return local, nil
+	}
+
+	d.Escalated = true
+	res, err := c.answerCloud(ctx, req, d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Warn("escalation failed, answering locally", "err", err)
+		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
+		return local, nil
+	}
+	res.LocalLatency = localLatency
+	return res, nil
+}
+
+func (c *Cascade) answerCloud(ctx context.Context, req Request, d Decision) (*Result, error) {
+	start := time.Now()
+	resp, err := c.cloud.Complete(ctx, c.cloudRequest(req))
+	if err != nil {
+		return nil, fmt.Errorf("cloud answer: %w", err)
+	}
+	d.Route = RouteCloud
+	return &Result{
+		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
+		Usage: Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+	}, nil
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, models.ErrUnavailable) || errors.Is(err, models.ErrModelNotFound)
+}
+
+// Emitter receives a streamed answer: Begin once with the decision before
+// any text, then Delta for each piece of text.
+type Emitter interface {
+	Begin(d Decision) error
+	Delta(text string) error
+}
+
+// Stream answers under the policy, streaming to e. In auto mode the decision
+// is made before anything is streamed (the local answer is generated and
+// scored first); policies local and cloud stream as the model generates, and
+// for local the score arrives in the returned Result only.
+func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emitter) (*Result, error) {
+	r := c.routing.Load()
+	d := c.baseDecision(r)
+	switch policy {
+	case PolicyCloud:
+		d.Reason = "policy cloud"
+		return c.streamCloud(ctx, req, d, e)
+	case PolicyLocal:
+		return c.streamLocal(ctx, r, req, d, e)
+	case PolicyAuto:
+	default:
+		return nil, &UnknownModelError{Model: string(policy)}
+	}
+
+	start := time.Now()
+	resp, err := c.local.Chat(ctx, c.localRequest(req))
+	localLatency := time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil || !isUnavailable(err) {
+			return nil, fmt.Errorf("local answer: %w", err)
+		}
+		d.Escalated = true
+		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
+		return c.streamCloud(ctx, req, d, e)
+	}
+	accepted := c.score(r, &d, resp)
+	local := &Result{
+		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
+		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
+	}
+	local.Decision.Route = RouteLocal
+	if !accepted {
+		d.Escalated = true
+		res, err := c.streamCloud(ctx, req, d, e)
+		if err == nil {
+			res.LocalLatency = localLatency
+			return res, nil
+		}
+		var se *streamStartedError
+		if errors.As(err, &se) || ctx.Err() != nil {
+			return nil, err
+		}
+		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
+	}
+	if err := e.Begin(local.Decision); err != nil {
+		return nil, err
+	}
+	if local.Content != "" {
+		if err := e.Delta(local.Content); err != nil {
+			return nil, err
+		}
+	}
+	return local, nil
+}
+
+// streamStartedError marks a failure after text was already streamed, when
+// no fallback is possible any more.
+type streamStartedError struct{ err error }
+
+func (e *streamStartedError) Error() string { return e.err.Error() }
+func (e *streamStartedError) Unwrap() error { return e.err }
+
+// StreamStarted reports whether err happened after the stream had begun, so
+// the HTTP layer must report it inside the stream.
+func StreamStarted(err error) bool {
+	var se *streamStartedError
+	return errors.As(err, &se)
+}
+
+func (c *Cascade) streamCloud(ctx context.Context, req Request, d Decision, e Emitter) (*Result, error) {
+	d.Route = RouteCloud
+	began := false
+	start := time.Now()
+	resp, err := c.cloud.Stream(ctx, c.cloudRequest(req), func(delta string) error {
+		if !began {
+			began = true
+			if err := e.Begin(d); err != nil {
+				return err
+			}
+		}
+		return e.Delta(delta)
+	})
+	if err != nil {
+		err = fmt.Errorf("cloud answer: %w", err)
+		if began {
+			return nil, &streamStartedError{err}
+		}
+		return nil, err
+	}
+	if !began {
+		if err := e.Begin(d); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{
+		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
+		Usage: Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+	}, nil
+}
+
+func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d Decision, e Emitter) (*Result, error) {
+	d.Route = RouteLocal
+	d.Reason = "policy local"
+	began := false
+	start := time.Now()
+	resp, err := c.local.ChatStream(ctx, c.localRequest(req), func(ch models.Chunk) error {
+		if !began {
+			began = true
+			if err := e.Begin(d); err != nil {
+				return err
+			}
+		}
+		if ch.Content == "" {
+			return nil
+		}
+		return e.Delta(ch.Content)
+	})
+	if err != nil {
+		err = fmt.Errorf("local answer: %w", err)
+		if began {
+			return nil, &streamStartedError{err}
+		}
+		return nil, err
+	}
+	if !began {
+		if err := e.Begin(d); err != nil {
+			return nil, err
+		}
+	}
+	c.score(r, &d, resp)
+	d.Reason = "policy local; " + d.Reason
+	return &Result{
+		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: time.Since(start),
+		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
+	}, nil
+}

@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// UnknownModelError is a request for a model (policy) that does not exist.
+type UnknownModelError struct{ Model string }
+
+func (e *UnknownModelError) Error() string {
+	return fmt.Sprintf("model %q does not exist: use auto, local or cloud", e.Model)
+}
+
+// BadRequestError is a request the API cannot accept.
+type BadRequestError struct {
+	Msg   string
+	Param string
+}
+
+func (e *BadRequestError) Error() string { return e.Msg }
+
+// TooLargeError is a request body over the configured limit.
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("request body is larger than %d bytes (setting server.max_body_bytes)", e.Limit)
+}
+
+// apiError is the OpenAI error shape: {"error": {"message", "type", "code", "param"}}.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Code    string  `json:"code"`
+	Param   *string `json:"param"`
+}
+
+// statusOf maps an error to its HTTP status and the OpenAI error body. It is
+// the one place where errors become statuses.
+func statusOf(err error) (int, apiError) {
+	body := func(msg, typ, code string) apiError {
+		return apiError{Error: apiErrorBody{Message: msg, Type: typ, Code: code}}
+	}
+	var (
+		bad   *BadRequestError
+		large *TooLargeError
+		um    *UnknownModelError
+		ce    *cloud.Error
+	)
+	switch {
+	case errors.As(err, &large):
+		return http.StatusRequestEntityTooLarge, body(err.Error(), "invalid_request_error", "request_too_large")
+	case errors.As(err, &bad):
+		b := body(bad.Msg, "invalid_request_error", "invalid_request")
+		if bad.Param != "" {
+			p := bad.Param
+			b.Error.Param = &p
+		}
+		return http.StatusBadRequest, b
+	case errors.As(err, &um):
+		return http.StatusNotFound, body(err.Error(), "invalid_request_error", "model_not_found")
+	case errors.Is(err, context.Canceled):
+		return 499, body("request canceled", "invalid_request_error", "canceled")
+	case errors.Is(err, models.ErrModelNotFound):
+		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "local_model_not_found")
+	case errors.Is(err, models.ErrBadRequest):
+		return http.StatusBadRequest, body(err.Error(), "invalid_request_error", "local_model_rejected")
+	case errors.Is(err, models.ErrUnavailable):
+		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "local_model_unavailable")
+	case errors.As(err, &ce):
+		return http.StatusBadGateway, body(err.Error(), "server_error", "cloud_error")
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, body("request timed out", "server_error", "timeout")
+	default:
+		return http.StatusInternalServerError, body("internal error: "+err.Error(), "server_error", "internal_error")
+	}
+}

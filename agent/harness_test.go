@@ -1,0 +1,173 @@
+package agent_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/cloud/openai"
+	"github.com/edgecascade/edgecascade/models/ollama"
+	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// countingProxy forwards to target and counts the calls that reach it, so a
+// test can assert that the cloud was (or was not) called.
+type countingProxy struct {
+	*httptest.Server
+	calls atomic.Int64
+}
+
+func newCountingProxy(t *testing.T, target string) *countingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/models" { // health probes are not answers
+			p.calls.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+type daemon struct {
+	*httptest.Server
+	cascade *agent.Cascade
+	cloud   *countingProxy
+}
+
+type daemonOpts struct {
+	localURL   string // default: the shared test bed
+	localModel string // default: the weak model
+	threshold  float64
+	maxBody    int64
+}
+
+// newDaemon wires the real cascade: local = weak model on real Ollama,
+// cloud = strong model through Ollama's OpenAI-compatible API behind a
+// counting proxy, served over real HTTP.
+func newDaemon(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	s := needBed(t)
+	if o.localURL == "" {
+		o.localURL = s.URL
+	}
+	if o.localModel == "" {
+		o.localModel = ollamatest.Weak
+	}
+	local, err := ollama.New(ollama.Config{URL: o.localURL, Model: o.localModel, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCountingProxy(t, s.URL)
+	provider, err := openai.New(openai.Config{BaseURL: proxy.URL + "/v1", Model: ollamatest.Strong, Timeout: time.Minute, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scorer, err := uq.New(uq.MeanLogprob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold}, 5, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "ollama", LocalURL: o.localURL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1"}, log)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &daemon{Server: hs, cascade: c, cloud: proxy}
+}
+
+type cascadeObj struct {
+	Route      string   `json:"route"`
+	Confidence *float64 `json:"confidence"`
+	Threshold  float64  `json:"threshold"`
+	Scorer     string   `json:"scorer"`
+	LocalModel string   `json:"local_model"`
+	CloudModel string   `json:"cloud_model"`
+	Escalated  bool     `json:"escalated"`
+	Reason     string   `json:"reason"`
+}
+
+type completion struct {
+	Choices []struct {
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage struct {
+		TotalTokens int `json:"total_tokens"`
+	} `json:"usage"`
+	Cascade *cascadeObj `json:"cascade"`
+	Error   *struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+	} `json:"error"`
+}
+
+func post(t *testing.T, url string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(buf)
+	}
+	resp, err := http.Post(url, "application/json", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, out
+}
+
+func chatBody(model, question string, stream bool) map[string]any {
+	// temperature 0: Ollama's OpenAI-compatible endpoint samples at 1.0 by
+	// default, whatever the Modelfile says.
+	return map[string]any{"model": model, "stream": stream, "temperature": 0, "messages": []map[string]string{{"role": "user", "content": question}}}
+}
+
+func ask(t *testing.T, d *daemon, model, question string) (*http.Response, completion) {
+	t.Helper()
+	resp, raw := post(t, d.URL+"/v1/chat/completions", chatBody(model, question, false))
+	var c completion
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return resp, c
+}
+
+func newDaemonModel(t *testing.T, localURL, model string) *daemon {
+	t.Helper()
+	return newDaemon(t, daemonOpts{threshold: 0.5, localURL: localURL, localModel: model})
+}

@@ -1,0 +1,311 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ServerConfig configures the HTTP API.
+type ServerConfig struct {
+	// MaxBodyBytes is the largest accepted request body.
+	MaxBodyBytes int64
+	// Backend and LocalURL describe the local backend in /healthz.
+	Backend, LocalURL string
+	// CloudProvider and CloudURL describe the cloud in /healthz.
+	CloudProvider, CloudURL string
+	// HealthTimeout bounds each check of /healthz (default 3s).
+	HealthTimeout time.Duration
+}
+
+// Server is the HTTP API in front of a cascade.
+type Server struct {
+	cascade *Cascade
+	cfg     ServerConfig
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewServer returns the HTTP API for c.
+func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = 3 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	return &Server{cascade: c, cfg: cfg, log: log, now: time.Now}
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
+			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
+	})
+	return recoverer(s.log, mux)
+}
+
+// recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
+// the process keeps serving.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := statusOf(err)
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
+	writeJSON(w, status, body)
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}
+
+func setDecisionHeaders(h http.Header, d Decision) {
+	h.Set("X-Cascade-Route", d.Route)
+	if d.Confidence != nil {
+		h.Set("X-Cascade-Confidence", strconv.FormatFloat(*d.Confidence, 'f', 4, 64))
+	}
+}
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if cr.Stream {
+		s.streamChat(w, r, cr, policy, req)
+		return
+	}
+	res, err := s.cascade.Answer(r.Context(), policy, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logResult(r.Context(), policy, res)
+	content, finish := res.Content, res.FinishReason
+	d := res.Decision
+	setDecisionHeaders(w.Header(), d)
+	writeJSON(w, http.StatusOK, chatResponse{
+		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
+		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
+		Usage:   usageOf(res.Usage),
+		Cascade: &d,
+	})
+}
+
+func (s *Server) logResult(ctx context.Context, policy Policy, res *Result) {
+	d := res.Decision
+	attrs := []any{"policy", policy, "route", d.Route, "escalated", d.Escalated, "reason", d.Reason,
+		"local_ms", res.LocalLatency.Milliseconds(), "cloud_ms", res.CloudLatency.Milliseconds()}
+	if d.Confidence != nil {
+		attrs = append(attrs, "confidence", *d.Confidence)
+	}
+	s.log.InfoContext(ctx, "answered", attrs...)
+}
+
+// sseEmitter writes OpenAI chat.completion.chunk events.
+type sseEmitter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	id      string
+	model   string
+	created int64
+	began   bool
+}
+
+func (e *sseEmitter) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	e.flusher.Flush()
+	return nil
+}
+
+func (e *sseEmitter) chunk(delta *responseMsg, finish *string) chatResponse {
+	return chatResponse{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
+		Choices: []chatChoice{{Delta: delta, FinishReason: finish, Logprobs: jsonNull}}}
+}
+
+func (e *sseEmitter) Begin(d Decision) error {
+	h := e.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	setDecisionHeaders(h, d)
+	e.w.WriteHeader(http.StatusOK)
+	e.began = true
+	empty := ""
+	c := e.chunk(&responseMsg{Role: "assistant", Content: &empty}, nil)
+	c.Cascade = &d
+	return e.write(c)
+}
+
+func (e *sseEmitter) Delta(text string) error {
+	return e.write(e.chunk(&responseMsg{Content: &text}, nil))
+}
+
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequest, policy Policy, req Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
+		return
+	}
+	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix()}
+	res, err := s.cascade.Stream(r.Context(), policy, req, e)
+	if err != nil {
+		if !e.began {
+			s.writeError(w, r, err)
+			return
+		}
+		// Headers are gone: report the error inside the stream, as OpenAI does.
+		_, body := statusOf(err)
+		s.log.Warn("stream failed", "err", err)
+		_ = e.write(body)
+		return
+	}
+	s.logResult(r.Context(), policy, res)
+	finish := res.FinishReason
+	last := e.chunk(&responseMsg{}, &finish)
+	if policy == PolicyLocal {
+		// The score is known only at the end of a live local stream.
+		d := res.Decision
+		last.Cascade = &d
+	}
+	if err := e.write(last); err != nil {
+		return
+	}
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		u := e.chunk(nil, nil)
+		u.Choices = []chatChoice{}
+		u.Usage = usageOf(res.Usage)
+		if err := e.write(u); err != nil {
+			return
+		}
+	}
+	_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
+	flusher.Flush()
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	desc := map[Policy]string{
+		PolicyAuto:  "cascade: local model " + s.cascade.Local().Name() + ", escalating to " + s.cascade.Cloud().Model() + " when not confident",
+		PolicyLocal: "local model " + s.cascade.Local().Name() + " only; never leaves the device",
+		PolicyCloud: "cloud model " + s.cascade.Cloud().Model() + " only",
+	}
+	list := modelList{Object: "list"}
+	for _, p := range Policies {
+		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+type health struct {
+	Status string      `json:"status"`
+	Local  localHealth `json:"local"`
+	Cloud  cloudHealth `json:"cloud"`
+	Scorer string      `json:"scorer"`
+	Thresh float64     `json:"threshold"`
+}
+
+type localHealth struct {
+	Backend string `json:"backend"`
+	URL     string `json:"url"`
+	Model   string `json:"model"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+}
+
+type cloudHealth struct {
+	Provider  string `json:"provider"`
+	URL       string `json:"base_url"`
+	Model     string `json:"model"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HealthTimeout)
+	defer cancel()
+	rt := s.cascade.Routing()
+	h := health{
+		Local:  localHealth{Backend: s.cfg.Backend, URL: s.cfg.LocalURL, Model: s.cascade.Local().Name()},
+		Cloud:  cloudHealth{Provider: s.cfg.CloudProvider, URL: s.cfg.CloudURL, Model: s.cascade.Cloud().Model()},
+		Scorer: rt.Scorer.Name(), Thresh: rt.Threshold,
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.cascade.Local().Ping(ctx); err != nil {
+			h.Local.Error = err.Error()
+		} else {
+			h.Local.OK = true
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := s.cascade.Cloud().Ping(ctx); err != nil {
+			h.Cloud.Error = err.Error()
+		} else {
+			h.Cloud.Reachable = true
+		}
+	}()
+	wg.Wait()
+	status := http.StatusOK
+	switch {
+	case h.Local.OK && h.Cloud.Reachable:
+		h.Status = "ok"
+	case h.Local.OK || h.Cloud.Reachable:
+		h.Status = "degraded"
+	default:
+		h.Status = "down"
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}

@@ -1,0 +1,71 @@
+// Package cloud defines the contract of a cloud LLM provider that edgecascade
+// escalates to. Each provider lives in its own sub-package (cloud/openai).
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// Request is a chat request to a cloud provider.
+type Request struct {
+	Messages    []models.Message
+	MaxTokens   int
+	Temperature *float64
+}
+
+// Usage counts the tokens a cloud call consumed.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// Response is a complete cloud answer.
+type Response struct {
+	Provider     string `json:"provider"`
+	Model        string `json:"model"`
+	Content      string `json:"content"`
+	FinishReason string `json:"finish_reason"`
+	Usage        Usage  `json:"usage"`
+}
+
+// DeltaFunc receives streamed text; returning an error stops the stream.
+type DeltaFunc func(delta string) error
+
+// Provider is a cloud LLM.
+type Provider interface {
+	// Name names the provider (for logs, errors and the cascade object).
+	Name() string
+	// Model is the cloud model's name.
+	Model() string
+	// Complete returns a complete answer.
+	Complete(ctx context.Context, req Request) (*Response, error)
+	// Stream calls fn with each piece of the answer and returns the whole.
+	Stream(ctx context.Context, req Request, fn DeltaFunc) (*Response, error)
+	// Ping checks that the provider answers (reachability and credentials).
+	Ping(ctx context.Context) error
+}
+
+// ErrUnavailable means the provider could not be reached or did not answer.
+var ErrUnavailable = errors.New("cloud provider unavailable")
+
+// Error is a provider error naming the provider and, when there was an HTTP
+// answer, its status.
+type Error struct {
+	Provider string
+	Status   int // HTTP status; 0 when no answer came
+	Err      error
+}
+
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("cloud provider %s: status %d: %v", e.Provider, e.Status, e.Err)
+	}
+	return fmt.Sprintf("cloud provider %s: %v", e.Provider, e.Err)
+}
+
+// Unwrap exposes the cause and ErrUnavailable.
+func (e *Error) Unwrap() []error { return []error{ErrUnavailable, e.Err} }

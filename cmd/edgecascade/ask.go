@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/models"
+)
+
+func (a *app) askCmd() *cobra.Command {
+	var policy string
+	cmd := &cobra.Command{
+		Use:   `ask "question"`,
+		Short: "Answer one question through the cascade and print the answer, route and confidence",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := agent.ParsePolicy(policy)
+			if err != nil {
+				return err
+			}
+			c, err := build(cfg, newLogger(a.stderr, cfg))
+			if err != nil {
+				return err
+			}
+			q := strings.Join(args, " ")
+			res, err := c.Answer(cmd.Context(), p, agent.Request{Messages: []models.Message{{Role: "user", Content: q}}})
+			if err != nil {
+				return err
+			}
+			d := res.Decision
+			conf := "n/a"
+			if d.Confidence != nil {
+				conf = fmt.Sprintf("%.3f", *d.Confidence)
+			}
+			fmt.Fprintln(a.stdout, res.Content)
+			fmt.Fprintf(a.stdout, "\nroute: %s (confidence %s, threshold %.3f, scorer %s)\nreason: %s\n", d.Route, conf, d.Threshold, d.Scorer, d.Reason)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policy, "policy", "auto", "auto, local or cloud")
+	settingFlags(cmd.Flags())
+	return cmd
+}

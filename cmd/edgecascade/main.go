@@ -1,0 +1,144 @@
+// Command edgecascade is the daemon and its tools: serve the cascade on a
+// local OpenAI-compatible endpoint, ask it a question from a terminal.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/cloud/openai"
+	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/ollama"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "edgecascade:", err)
+		os.Exit(1)
+	}
+}
+
+// app carries what every subcommand shares.
+type app struct {
+	configPath string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "edgecascade",
+		Short:         "Answer with a small local LLM; call a cloud LLM only when the local answer is not good enough",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
+	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd())
+	return root
+}
+
+// settingFlags adds a flag for each setting key, so `--cascade.threshold 0.4`
+// overrides file and environment.
+func settingFlags(fs *pflag.FlagSet) {
+	for _, s := range configs.Settings {
+		if s.Key == "cloud.api_key" {
+			continue // secrets do not belong on command lines (ps, shell history)
+		}
+		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")
+	}
+}
+
+// loadConfig loads the configuration; flags that were not set do not override.
+func (a *app) loadConfig(cmd *cobra.Command) (*configs.Config, error) {
+	changed := pflag.NewFlagSet("changed", pflag.ContinueOnError)
+	cmd.Flags().Visit(func(f *pflag.Flag) { changed.AddFlag(f) })
+	return configs.Load(a.configPath, changed)
+}
+
+func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+}
+
+// build wires the cascade from the configuration.
+func build(cfg *configs.Config, log *slog.Logger) (*agent.Cascade, error) {
+	local, err := newLocal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := newCloud(cfg)
+	if err != nil {
+		return nil, err
+	}
+	scorer, err := uq.New(cfg.Cascade.Scorer)
+	if err != nil {
+		return nil, fmt.Errorf("cascade.scorer: %w", err)
+	}
+	routing := agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
+	return agent.New(local, provider, routing, cfg.Local.TopLogprobs, log)
+}
+
+func newLocal(cfg *configs.Config) (models.Model, error) {
+	switch cfg.Local.Backend {
+	case "ollama":
+		return ollama.New(ollama.Config{URL: cfg.Local.URL, Model: cfg.Local.Model, Timeout: cfg.Local.Timeout})
+	default:
+		return nil, fmt.Errorf("local.backend %q is not supported", cfg.Local.Backend)
+	}
+}
+
+func newCloud(cfg *configs.Config) (cloud.Provider, error) {
+	switch cfg.Cloud.Provider {
+	case "openai":
+		return openai.New(openai.Config{
+			BaseURL: cfg.Cloud.BaseURL, Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
+			Timeout: cfg.Cloud.Timeout, MaxRetries: cfg.Cloud.MaxRetries,
+		})
+	default:
+		return nil, fmt.Errorf("cloud.provider %q is not supported", cfg.Cloud.Provider)
+	}
+}
+
+func (a *app) configCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Validate the configuration and print the settings in force",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "configuration is valid\n\n%-24s %-36s %s\n", "KEY", "ENV", "DESCRIPTION")
+			for _, s := range configs.Settings {
+				fmt.Fprintf(a.stdout, "%-24s %-36s %s\n", s.Key, s.Env(), s.Description)
+			}
+			fmt.Fprintf(a.stdout, "\nlocal: %s %s at %s; cloud: %s %s at %s; scorer %s, threshold %v\n",
+				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.Cloud.BaseURL,
+				cfg.Cascade.Scorer, cfg.Cascade.Threshold)
+			return nil
+		},
+	}
+	settingFlags(cmd.Flags())
+	return cmd
+}
+

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgecascade/edgecascade/agent"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: an OpenAI-compatible API on the configured listen address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(a.stderr, cfg)
+			c, err := build(cfg, log)
+			if err != nil {
+				return err
+			}
+			srv := agent.NewServer(c, agent.ServerConfig{
+				MaxBodyBytes: cfg.Server.MaxBodyBytes,
+				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
+				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.Cloud.BaseURL,
+			}, log)
+
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			log.Info("edgecascade serving", "version", version, "addr", ln.Addr().String(),
+				"local", cfg.Local.Model, "cloud", cfg.Cloud.Model, "scorer", cfg.Cascade.Scorer, "threshold", cfg.Cascade.Threshold)
+			// The line below is what scripts wait for.
+			fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
+
+			ctx := cmd.Context()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			log.Info("shutting down: draining in-flight requests", "deadline", cfg.Server.ShutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			// A second signal cuts the drain short.
+			second := make(chan os.Signal, 1)
+			signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(second)
+			go func() {
+				select {
+				case <-second:
+					log.Warn("second signal: stopping now")
+					cancel()
+				case <-sctx.Done():
+				}
+			}()
+			if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+				_ = hs.Close()
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			log.Info("stopped")
+			return nil
+		},
+	}
+	settingFlags(cmd.Flags())
+	return cmd
+}

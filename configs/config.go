@@ -1,0 +1,277 @@
+// Package configs holds edgecascade's settings: the embedded defaults
+// (default.yaml), loading with viper (file, then EDGECASCADE_* environment,
+// then flags) and validation that names the bad key.
+package configs
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// EnvPrefix prefixes every environment variable.
+const EnvPrefix = "EDGECASCADE"
+
+// Secret is a string that never prints: logs, errors and JSON show it redacted.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the secret in log/slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText redacts the secret in JSON and YAML output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret's value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole configuration.
+type Config struct {
+	Listen  string        `mapstructure:"listen"`
+	Local   LocalConfig   `mapstructure:"local"`
+	Cloud   CloudConfig   `mapstructure:"cloud"`
+	Cascade CascadeConfig `mapstructure:"cascade"`
+	Server  ServerConfig  `mapstructure:"server"`
+	Log     LogConfig     `mapstructure:"log"`
+}
+
+// LocalConfig configures the local model backend.
+type LocalConfig struct {
+	Backend     string        `mapstructure:"backend"`
+	URL         string        `mapstructure:"url"`
+	Model       string        `mapstructure:"model"`
+	Timeout     time.Duration `mapstructure:"timeout"`
+	TopLogprobs int           `mapstructure:"top_logprobs"`
+}
+
+// CloudConfig configures the cloud provider.
+type CloudConfig struct {
+	Provider   string        `mapstructure:"provider"`
+	BaseURL    string        `mapstructure:"base_url"`
+	Model      string        `mapstructure:"model"`
+	APIKey     Secret        `mapstructure:"api_key"`
+	Timeout    time.Duration `mapstructure:"timeout"`
+	MaxRetries int           `mapstructure:"max_retries"`
+}
+
+// CascadeConfig configures the routing decision.
+type CascadeConfig struct {
+	Scorer      string  `mapstructure:"scorer"`
+	Threshold   float64 `mapstructure:"threshold"`
+	Calibration string  `mapstructure:"calibration"`
+}
+
+// ServerConfig configures the HTTP API.
+type ServerConfig struct {
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level string `mapstructure:"level"`
+}
+
+// Setting documents one key; the table feeds --help and the README.
+type Setting struct {
+	Key, Description string
+}
+
+// Env is the environment variable that overrides the setting.
+func (s Setting) Env() string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(s.Key, ".", "_"))
+}
+
+// Settings is the documented table of every key.
+var Settings = []Setting{
+	{"listen", "host:port of the HTTP API; loopback by default"},
+	{"local.backend", "local model backend: ollama"},
+	{"local.url", "the local backend's base URL"},
+	{"local.model", "local model name"},
+	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
+	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
+	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server)"},
+	{"cloud.base_url", "OpenAI-compatible base URL, ending in /v1"},
+	{"cloud.model", "cloud model name"},
+	{"cloud.api_key", "API key; OPENAI_API_KEY is used when unset; never logged"},
+	{"cloud.timeout", "bound on one cloud call attempt"},
+	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
+	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy"},
+	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
+	{"cascade.calibration", "calibration file from `edgecascade calibrate`; when set it supplies the threshold and the probability map"},
+	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
+	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"log.level", "debug, info, warn or error"},
+}
+
+// Default returns the built-in defaults.
+func Default() *Config {
+	c, err := Load("", nil)
+	if err != nil {
+		panic(fmt.Sprintf("configs: embedded defaults are invalid: %v", err)) // a build defect, caught by tests
+	}
+	return c
+}
+
+// Load reads the defaults, then the YAML file at path (when not empty), then
+// EDGECASCADE_* environment variables, then the flags in fs whose names are
+// setting keys (when fs is not nil), and validates the result.
+func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
+		return nil, fmt.Errorf("read defaults: %w", err)
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", path, err)
+		}
+		if err := checkKnownKeys(v); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if fs != nil {
+		for _, s := range Settings {
+			if f := fs.Lookup(s.Key); f != nil {
+				if err := v.BindPFlag(s.Key, f); err != nil {
+					return nil, fmt.Errorf("bind flag %s: %w", s.Key, err)
+				}
+			}
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if c.Cloud.APIKey == "" {
+		c.Cloud.APIKey = Secret(os.Getenv("OPENAI_API_KEY"))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func checkKnownKeys(v *viper.Viper) error {
+	known := make(map[string]bool, len(Settings))
+	for _, s := range Settings {
+		known[s.Key] = true
+	}
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			return &KeyError{Key: k, Reason: "unknown setting"}
+		}
+	}
+	return nil
+}
+
+// KeyError names the setting that is wrong.
+type KeyError struct {
+	Key    string
+	Reason string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("setting %s (env %s): %s", e.Key, Setting{Key: e.Key}.Env(), e.Reason)
+}
+
+// Validate checks every setting and returns a *KeyError for the first bad one.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &KeyError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.Local.Backend != "ollama" {
+		return bad("local.backend", "want ollama, got %q", c.Local.Backend)
+	}
+	if err := checkURL(c.Local.URL); err != nil {
+		return bad("local.url", "%v", err)
+	}
+	if strings.TrimSpace(c.Local.Model) == "" {
+		return bad("local.model", "must not be empty")
+	}
+	if c.Local.Timeout < 0 {
+		return bad("local.timeout", "must not be negative")
+	}
+	if c.Local.TopLogprobs < 0 || c.Local.TopLogprobs > 20 {
+		return bad("local.top_logprobs", "want 0-20, got %d", c.Local.TopLogprobs)
+	}
+	if c.Cloud.Provider != "openai" {
+		return bad("cloud.provider", "want openai, got %q", c.Cloud.Provider)
+	}
+	if err := checkURL(c.Cloud.BaseURL); err != nil {
+		return bad("cloud.base_url", "%v", err)
+	}
+	if strings.TrimSpace(c.Cloud.Model) == "" {
+		return bad("cloud.model", "must not be empty")
+	}
+	if c.Cloud.Timeout <= 0 {
+		return bad("cloud.timeout", "must be positive")
+	}
+	if c.Cloud.MaxRetries < 0 || c.Cloud.MaxRetries > 10 {
+		return bad("cloud.max_retries", "want 0-10, got %d", c.Cloud.MaxRetries)
+	}
+	switch c.Cascade.Scorer {
+	case "mean_logprob", "min_logprob", "entropy":
+	default:
+		return bad("cascade.scorer", "want mean_logprob, min_logprob or entropy, got %q", c.Cascade.Scorer)
+	}
+	if math.IsNaN(c.Cascade.Threshold) || math.IsInf(c.Cascade.Threshold, 0) || c.Cascade.Threshold < 0 {
+		return bad("cascade.threshold", "want a number >= 0 (scores are in [0, 1]; above 1 escalates everything), got %v", c.Cascade.Threshold)
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		return bad("server.max_body_bytes", "must be positive")
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		return bad("server.shutdown_timeout", "must be positive")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// SlogLevel returns the configured log level.
+func (c *Config) SlogLevel() slog.Level {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Log.Level))
+	return lvl
+}

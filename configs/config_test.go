@@ -1,0 +1,136 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+func TestDefaultsValidAndDocumented(t *testing.T) {
+	c := Default()
+	if c.Listen != "127.0.0.1:8088" || c.Local.URL != "http://127.0.0.1:11434" || c.Cascade.Scorer != "mean_logprob" {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+	// Every key in default.yaml is documented, and every documented key exists.
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(strings.NewReader(string(defaultYAML))); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, s := range Settings {
+		documented[s.Key] = true
+		if !v.IsSet(s.Key) {
+			t.Errorf("documented key %s missing from default.yaml", s.Key)
+		}
+	}
+	for _, k := range v.AllKeys() {
+		if !documented[k] {
+			t.Errorf("key %s in default.yaml is not documented in Settings", k)
+		}
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateNamesBadKey(t *testing.T) {
+	tests := []struct {
+		yaml string
+		key  string
+	}{
+		{"listen: nonsense", "listen"},
+		{"local: {backend: vllm}", "local.backend"},
+		{"local: {url: 'ftp://x'}", "local.url"},
+		{"local: {model: ''}", "local.model"},
+		{"local: {top_logprobs: 21}", "local.top_logprobs"},
+		{"cloud: {base_url: 'not a url'}", "cloud.base_url"},
+		{"cloud: {model: ' '}", "cloud.model"},
+		{"cloud: {timeout: 0s}", "cloud.timeout"},
+		{"cloud: {max_retries: -1}", "cloud.max_retries"},
+		{"cascade: {scorer: perplexity}", "cascade.scorer"},
+		{"cascade: {threshold: -0.1}", "cascade.threshold"},
+		{"server: {max_body_bytes: 0}", "server.max_body_bytes"},
+		{"log: {level: loud}", "log.level"},
+		{"cascade: {treshold: 0.3}", "cascade.treshold"}, // typo: unknown key
+	}
+	for _, tc := range tests {
+		_, err := Load(writeFile(t, tc.yaml), nil)
+		var ke *KeyError
+		if !errors.As(err, &ke) {
+			t.Errorf("%q: want KeyError, got %v", tc.yaml, err)
+			continue
+		}
+		if ke.Key != tc.key {
+			t.Errorf("%q: error names %s, want %s", tc.yaml, ke.Key, tc.key)
+		}
+		if !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: message %q does not name the key", tc.yaml, err)
+		}
+	}
+}
+
+func TestThresholdZeroIsValid(t *testing.T) {
+	c, err := Load(writeFile(t, "cascade: {threshold: 0}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cascade.Threshold != 0 {
+		t.Fatalf("threshold = %v, want 0", c.Cascade.Threshold)
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	path := writeFile(t, "local: {model: from-file}\ncascade: {threshold: 0.2}\ncloud: {model: file-cloud}")
+	t.Setenv("EDGECASCADE_CASCADE_THRESHOLD", "0.7")
+	t.Setenv("EDGECASCADE_CLOUD_MODEL", "env-cloud")
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("cloud.model", "", "")
+	if err := fs.Parse([]string{"--cloud.model=flag-cloud"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Local.Model != "from-file" || c.Cascade.Threshold != 0.7 || c.Cloud.Model != "flag-cloud" {
+		t.Fatalf("precedence wrong: model=%s threshold=%v cloud=%s", c.Local.Model, c.Cascade.Threshold, c.Cloud.Model)
+	}
+}
+
+func TestAPIKeyFallbackAndRedaction(t *testing.T) {
+	const key = "sk-test-0123456789"
+	t.Setenv("OPENAI_API_KEY", key)
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cloud.APIKey.Reveal() != key {
+		t.Fatalf("api key not read from OPENAI_API_KEY")
+	}
+	var sb strings.Builder
+	slog.New(slog.NewTextHandler(&sb, nil)).Info("cfg", "key", c.Cloud.APIKey, "cloud", c.Cloud)
+	out := sb.String() + fmt.Sprintf("%v %+v %s", c.Cloud.APIKey, c.Cloud, c.Cloud.APIKey)
+	if strings.Contains(out, key) {
+		t.Fatalf("api key leaked: %s", out)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), nil); err == nil {
+		t.Fatal("missing config file accepted")
+	}
+}

@@ -1,0 +1,114 @@
+// Package models defines the local-model contract of edgecascade: chat
+// messages in, an answer out with per-token log probabilities, token counts
+// and timings. Each backend (Ollama, llama.cpp) lives in its own sub-package.
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message is one chat turn.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is a chat request to a local model.
+type Request struct {
+	Messages []Message
+	// MaxTokens caps the answer length; 0 means the backend's default.
+	MaxTokens int
+	// Temperature overrides the model's sampling temperature when set.
+	Temperature *float64
+	// TopLogprobs is how many alternatives to return at each position (0-20).
+	TopLogprobs int
+}
+
+// TopLogprob is one alternative token at a position.
+type TopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+}
+
+// TokenLogprob is one generated token with its log probability and the most
+// likely alternatives at its position.
+type TokenLogprob struct {
+	Token   string       `json:"token"`
+	Logprob float64      `json:"logprob"`
+	Top     []TopLogprob `json:"top_logprobs,omitempty"`
+}
+
+// Timings are the backend's own measurements of one generation.
+type Timings struct {
+	Total      time.Duration `json:"total"`
+	Load       time.Duration `json:"load"`
+	PromptEval time.Duration `json:"prompt_eval"`
+	Eval       time.Duration `json:"eval"`
+}
+
+// Response is a complete answer from a local model.
+type Response struct {
+	Model            string         `json:"model"`
+	Content          string         `json:"content"`
+	Tokens           []TokenLogprob `json:"tokens"`
+	PromptTokens     int            `json:"prompt_tokens"`
+	CompletionTokens int            `json:"completion_tokens"`
+	FinishReason     string         `json:"finish_reason"`
+	Timings          Timings        `json:"timings"`
+}
+
+// Chunk is one streamed piece of an answer.
+type Chunk struct {
+	Content string
+	Tokens  []TokenLogprob
+}
+
+// ChunkFunc receives streamed chunks; returning an error stops the stream.
+type ChunkFunc func(Chunk) error
+
+// Model is a local language model.
+type Model interface {
+	// Name is the model's name as the backend knows it.
+	Name() string
+	// Chat generates a complete answer.
+	Chat(ctx context.Context, req Request) (*Response, error)
+	// ChatStream generates an answer, calling fn for each piece as it is
+	// produced, and returns the complete answer at the end.
+	ChatStream(ctx context.Context, req Request, fn ChunkFunc) (*Response, error)
+	// Ping checks that the backend is up and the model is present.
+	Ping(ctx context.Context) error
+}
+
+// Sentinel errors every backend wraps, so callers can route on them.
+var (
+	// ErrUnavailable means the backend cannot be reached or failed mid-answer.
+	ErrUnavailable = errors.New("local model unavailable")
+	// ErrModelNotFound means the backend is up but does not have the model.
+	ErrModelNotFound = errors.New("local model not found")
+	// ErrBadRequest means the backend rejected the request itself.
+	ErrBadRequest = errors.New("local model rejected the request")
+)
+
+// Error is a backend error with the backend's name and the model, wrapping one
+// of the sentinel errors.
+type Error struct {
+	Backend string
+	Model   string
+	Kind    error // one of the sentinel errors
+	Err     error // the underlying cause
+	Hint    string
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %v (backend %s, model %q)", e.Kind, e.Err, e.Backend, e.Model)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// Unwrap lets errors.Is match both the kind and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }

@@ -1,0 +1,160 @@
+// Package uq scores how likely a local answer is right, from the token log
+// probabilities the local model returned with it. Every scorer maps to [0, 1],
+// higher meaning more likely right. Calibration lives in uq/calib.
+package uq
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// Scorer names, as used in the setting cascade.scorer.
+const (
+	MeanLogprob = "mean_logprob"
+	MinLogprob  = "min_logprob"
+	Entropy     = "entropy"
+)
+
+// ErrNoTokens means the answer carried no token log probabilities to score.
+var ErrNoTokens = errors.New("no token logprobs to score")
+
+// UnknownScorerError names a scorer kind that does not exist.
+type UnknownScorerError struct{ Name string }
+
+func (e *UnknownScorerError) Error() string {
+	return fmt.Sprintf("unknown scorer %q (want one of %s)", e.Name, strings.Join(Names(), ", "))
+}
+
+// Scorer turns an answer's token log probabilities into a confidence in [0, 1].
+type Scorer interface {
+	// Name is the scorer's setting name.
+	Name() string
+	// Score returns the confidence, or ErrNoTokens for an empty answer.
+	Score(tokens []models.TokenLogprob) (float64, error)
+}
+
+type scorerFunc struct {
+	name string
+	fn   func([]models.TokenLogprob) float64
+}
+
+func (s scorerFunc) Name() string { return s.name }
+
+func (s scorerFunc) Score(tokens []models.TokenLogprob) (float64, error) {
+	if len(tokens) == 0 {
+		return 0, ErrNoTokens
+	}
+	for i, t := range tokens {
+		if math.IsNaN(t.Logprob) || t.Logprob > 1e-6 {
+			return 0, fmt.Errorf("%s: token %d has invalid logprob %v", s.name, i, t.Logprob)
+		}
+		for _, a := range t.Top {
+			if math.IsNaN(a.Logprob) || a.Logprob > 1e-6 {
+				return 0, fmt.Errorf("%s: token %d has invalid top logprob %v", s.name, i, a.Logprob)
+			}
+		}
+	}
+	v := s.fn(tokens)
+	if math.IsNaN(v) {
+		return 0, fmt.Errorf("%s: score is NaN", s.name)
+	}
+	return clamp01(v), nil
+}
+
+var builders = map[string]func([]models.TokenLogprob) float64{
+	MeanLogprob: meanLogprob,
+	MinLogprob:  minLogprob,
+	Entropy:     topKEntropy,
+}
+
+// Names lists the logprob scorers, sorted.
+func Names() []string {
+	names := make([]string, 0, len(builders))
+	for n := range builders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New returns the scorer with the given name, or *UnknownScorerError.
+func New(name string) (Scorer, error) {
+	fn, ok := builders[name]
+	if !ok {
+		return nil, &UnknownScorerError{Name: name}
+	}
+	return scorerFunc{name: name, fn: fn}, nil
+}
+
+// meanLogprob is exp(mean token logprob) = 1/perplexity of the answer.
+func meanLogprob(tokens []models.TokenLogprob) float64 {
+	var sum float64
+	for _, t := range tokens {
+		sum += t.Logprob
+	}
+	return math.Exp(sum / float64(len(tokens)))
+}
+
+// minLogprob is the probability of the least likely token of the answer.
+func minLogprob(tokens []models.TokenLogprob) float64 {
+	m := math.Inf(1)
+	for _, t := range tokens {
+		m = math.Min(m, t.Logprob)
+	}
+	return math.Exp(m)
+}
+
+// topKEntropy is exp(-H) for the mean entropy H (nats) of the top-k
+// distributions, each renormalized over its alternatives. It is 1 when every
+// position is certain and 1/k when every position is uniform over k
+// alternatives. Positions without alternatives count as certain only from
+// their own token probability: the remaining mass goes to one "other" bucket.
+func topKEntropy(tokens []models.TokenLogprob) float64 {
+	var sum float64
+	for _, t := range tokens {
+		sum += positionEntropy(t)
+	}
+	return math.Exp(-sum / float64(len(tokens)))
+}
+
+func positionEntropy(t models.TokenLogprob) float64 {
+	ps := make([]float64, 0, len(t.Top)+1)
+	if len(t.Top) == 0 {
+		p := math.Exp(t.Logprob)
+		ps = append(ps, p, 1-p)
+	} else {
+		for _, a := range t.Top {
+			ps = append(ps, math.Exp(a.Logprob))
+		}
+	}
+	var total float64
+	for _, p := range ps {
+		total += p
+	}
+	if total <= 0 {
+		return 0
+	}
+	var h float64
+	for _, p := range ps {
+		if p > 0 {
+			q := p / total
+			h -= q * math.Log(q)
+		}
+	}
+	return h
+}
+
+func clamp01(v float64) float64 {
+	switch {
+	case v < 0:
+		return 0
+	case v > 1:
+		return 1
+	}
+	return v
+}
