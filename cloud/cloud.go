@@ -67,5 +67,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("cloud provider %s: %v", e.Provider, e.Err)
 }
 
-// Unwrap exposes the cause and ErrUnavailable.
-func (e *Error) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+// Unwrap exposes the cause, and ErrUnavailable when the provider could not be
+// reached or failed on its side (no answer, 429 or 5xx); a 4xx rejection of
+// the request itself is not "unavailable".
+func (e *Error) Unwrap() []error {
+	if e.Status == 0 || e.Status == 429 || e.Status >= 500 {
+		return []error{ErrUnavailable, e.Err}
+	}
+	return []error{e.Err}
+}
