@@ -161,8 +161,11 @@ func asCloudError(t *testing.T, err error, status int) *cloud.Error {
 	if ce.Status != status {
 		t.Errorf("status = %d, want %d (err: %v)", ce.Status, status, err)
 	}
-	if !errors.Is(err, cloud.ErrUnavailable) {
-		t.Errorf("error does not wrap cloud.ErrUnavailable: %v", err)
+	// Only "no answer", 429 and 5xx mean the provider is unavailable; a 4xx
+	// is a rejection of the request itself.
+	wantUnavailable := status == 0 || status == 429 || status >= 500
+	if errors.Is(err, cloud.ErrUnavailable) != wantUnavailable {
+		t.Errorf("errors.Is(err, cloud.ErrUnavailable) = %v, want %v: %v", !wantUnavailable, wantUnavailable, err)
 	}
 	if !strings.Contains(err.Error(), "openai") {
 		t.Errorf("message does not name the provider: %v", err)
