@@ -92,6 +92,9 @@ type Routing struct {
 	// Probability maps a raw score to a calibrated probability; nil means
 	// the raw score is reported as the confidence.
 	Probability func(score float64) float64
+	// Source names where the threshold came from (a calibration file), or
+	// is empty for the configured threshold.
+	Source string
 }
 
 // Cascade routes requests between a local model and a cloud provider.

@@ -21,6 +21,7 @@ import (
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/uq"
+	"github.com/edgecascade/edgecascade/uq/calib"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -54,7 +55,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
-	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd())
+	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd())
 	return root
 }
 
@@ -90,12 +91,37 @@ func build(cfg *configs.Config, log *slog.Logger) (*agent.Cascade, error) {
 	if err != nil {
 		return nil, err
 	}
+	routing, err := loadRouting(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return agent.New(local, provider, routing, cfg.Local.TopLogprobs, log)
+}
+
+// loadRouting builds the scorer and threshold from the configuration: from
+// the calibration file when cascade.calibration is set (then
+// cascade.threshold is ignored), else from cascade.threshold.
+func loadRouting(cfg *configs.Config) (agent.Routing, error) {
 	scorer, err := uq.New(cfg.Cascade.Scorer)
 	if err != nil {
-		return nil, fmt.Errorf("cascade.scorer: %w", err)
+		return agent.Routing{}, fmt.Errorf("cascade.scorer: %w", err)
 	}
-	routing := agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
-	return agent.New(local, provider, routing, cfg.Local.TopLogprobs, log)
+	if cfg.Cascade.Calibration == "" {
+		return agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}, nil
+	}
+	f, err := calib.ReadFile(cfg.Cascade.Calibration)
+	if err != nil {
+		return agent.Routing{}, fmt.Errorf("cascade.calibration: %w", err)
+	}
+	if f.LocalModel != cfg.Local.Model {
+		return agent.Routing{}, fmt.Errorf("cascade.calibration: %s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate",
+			cfg.Cascade.Calibration, f.LocalModel, cfg.Local.Model)
+	}
+	fit, err := f.Fit(cfg.Cascade.Scorer)
+	if err != nil {
+		return agent.Routing{}, fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
+	}
+	return agent.Routing{Scorer: scorer, Threshold: *fit.Threshold, Probability: fit.Map.Predict, Source: cfg.Cascade.Calibration}, nil
 }
 
 func newLocal(cfg *configs.Config) (models.Model, error) {
@@ -141,4 +167,3 @@ func (a *app) configCmd() *cobra.Command {
 	settingFlags(cmd.Flags())
 	return cmd
 }
-

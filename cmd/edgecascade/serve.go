@@ -44,16 +44,37 @@ func (a *app) serveCmd() *cobra.Command {
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			rt := c.Routing()
 			log.Info("edgecascade serving", "version", version, "addr", ln.Addr().String(),
-				"local", cfg.Local.Model, "cloud", cfg.Cloud.Model, "scorer", cfg.Cascade.Scorer, "threshold", cfg.Cascade.Threshold)
+				"local", cfg.Local.Model, "cloud", cfg.Cloud.Model, "scorer", rt.Scorer.Name(), "threshold", rt.Threshold, "calibration", rt.Source)
 			// The line below is what scripts wait for.
 			fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 
 			ctx := cmd.Context()
-			select {
-			case err := <-errc:
-				return fmt.Errorf("serve: %w", err)
-			case <-ctx.Done():
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		wait:
+			for {
+				select {
+				case err := <-errc:
+					return fmt.Errorf("serve: %w", err)
+				case <-hup:
+					// Reload the calibration (and threshold); keep the old
+					// routing when the new one is bad.
+					rcfg, err := a.loadConfig(cmd)
+					if err == nil {
+						var r agent.Routing
+						if r, err = loadRouting(rcfg); err == nil {
+							c.SetRouting(r)
+							log.Info("reloaded routing", "scorer", r.Scorer.Name(), "threshold", r.Threshold, "calibration", r.Source)
+							continue
+						}
+					}
+					log.Error("reload failed; keeping the routing in force", "err", err)
+				case <-ctx.Done():
+					break wait
+				}
 			}
 			log.Info("shutting down: draining in-flight requests", "deadline", cfg.Server.ShutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)

@@ -1,5 +1,6 @@
 // Package calib turns confidence scores into routing decisions and measures
-// how good those scores are. It is pure math: no I/O and no model calls.
+// how good those scores are. It is pure math, no model calls; file.go holds
+// the calibration file format.
 //
 // A score is a confidence in [0, 1], higher meaning more likely right. The
 // cascade accepts the local answer iff score >= threshold and escalates to the

@@ -1,0 +1,136 @@
+package calib
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// FileVersion is the version of the calibration file format this code
+// writes and reads.
+const FileVersion = 1
+
+// File is a calibration file: what `edgecascade calibrate` writes and the
+// daemon loads (setting cascade.calibration). It holds a fit for every
+// scorer so that the scorer can be switched in config without re-running the
+// model; Scorer names the one the user calibrated for.
+type File struct {
+	Version     int                  `json:"version"`
+	CreatedAt   time.Time            `json:"created_at"`
+	LocalModel  string               `json:"local_model"`
+	LocalDigest string               `json:"local_digest,omitempty"`
+	Data        string               `json:"data"`
+	DataHash    string               `json:"data_hash"`
+	Matcher     string               `json:"matcher"`
+	Items       int                  `json:"items"`
+	Correct     int                  `json:"local_correct"`
+	Scorer      string               `json:"scorer"`
+	Method      Method               `json:"method"`
+	Params      Params               `json:"params"`
+	Scorers     map[string]ScorerFit `json:"scorers"`
+}
+
+// Params are the method's inputs as the user gave them.
+type Params struct {
+	TargetAccuracy  float64 `json:"target_accuracy,omitempty"`
+	Delta           float64 `json:"delta,omitempty"`
+	TargetCloudRate float64 `json:"target_cloud_rate,omitempty"`
+	CostLambda      float64 `json:"cost_lambda,omitempty"`
+	LocalCost       float64 `json:"local_cost,omitempty"`
+	CloudCost       float64 `json:"cloud_cost,omitempty"`
+	CloudAccuracy   float64 `json:"cloud_accuracy,omitempty"`
+}
+
+// ScorerFit is one scorer's calibration: its threshold (nil when the method
+// could not produce one, with Error saying why), what the threshold achieved
+// on the calibration data, the score-to-probability map, and AUROC.
+type ScorerFit struct {
+	Threshold *float64 `json:"threshold"`
+	Result    *Result  `json:"result,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Map       Isotonic `json:"probability_map"`
+	AUROC     *float64 `json:"auroc"`
+}
+
+// Fit returns the fit for a scorer with a usable threshold, or an error
+// saying why there is none.
+func (f *File) Fit(scorer string) (ScorerFit, error) {
+	fit, ok := f.Scorers[scorer]
+	if !ok {
+		return ScorerFit{}, fmt.Errorf("calibration has no fit for scorer %q", scorer)
+	}
+	if fit.Threshold == nil {
+		return ScorerFit{}, fmt.Errorf("calibration has no threshold for scorer %q: %s", scorer, fit.Error)
+	}
+	return fit, nil
+}
+
+// Validate checks a decoded file.
+func (f *File) Validate() error {
+	if f.Version != FileVersion {
+		return fmt.Errorf("calibration file version %d is not supported (want %d): re-run edgecascade calibrate", f.Version, FileVersion)
+	}
+	if f.LocalModel == "" {
+		return errors.New("calibration file names no local model")
+	}
+	if len(f.Scorers) == 0 {
+		return errors.New("calibration file has no scorers")
+	}
+	for name, fit := range f.Scorers {
+		if fit.Threshold != nil && (!isFinite(*fit.Threshold) || *fit.Threshold < 0) {
+			return fmt.Errorf("scorer %s: invalid threshold %v", name, *fit.Threshold)
+		}
+		if err := fit.Map.Validate(); err != nil {
+			return fmt.Errorf("scorer %s: probability map: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ReadFile reads and validates a calibration file.
+func ReadFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	return &f, nil
+}
+
+// WriteFile writes the file atomically (temporary file, then rename), so a
+// daemon reloading on SIGHUP never reads half a file.
+func (f *File) WriteFile(path string) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode calibration: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".calibration-*.json")
+	if err != nil {
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+// Package labelled runs a local model (and optionally a cloud provider) over a
+// labelled JSONL data set, scores every answer with every scorer, judges it
+// with a matcher, and caches the answers on disk so that re-runs are free.
+package labelled
+
+import "time"
+
+// Item is one labelled question: {"prompt", "answer"} and optionally "task".
+type Item struct {
+	Task   string `json:"task,omitempty"`
+	Prompt string `json:"prompt"`
+	Answer string `json:"answer"`
+}
+
+// Record is the outcome of one item: the local answer with every scorer's
+// raw score and whether it was right, and, when the cloud was run, the
+// cloud's answer and whether it was right.
+type Record struct {
+	Index        int                `json:"index"`
+	Task         string             `json:"task,omitempty"`
+	Prompt       string             `json:"prompt"`
+	Expected     string             `json:"expected"`
+	LocalAnswer  string             `json:"local_answer"`
+	LocalCorrect bool               `json:"local_correct"`
+	Scores       map[string]float64 `json:"scores"`
+	LocalLatency time.Duration      `json:"local_latency"`
+	CloudAnswer  string             `json:"cloud_answer,omitempty"`
+	CloudCorrect *bool              `json:"cloud_correct,omitempty"`
+	CloudLatency time.Duration      `json:"cloud_latency,omitempty"`
+}

@@ -1,0 +1,162 @@
+package labelled
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/uq"
+	"github.com/edgecascade/edgecascade/uq/calib"
+)
+
+// Progress is told about each finished item (cached or not).
+type Progress interface {
+	Add(n int) error
+}
+
+// Runner runs a data set through the local model and, when Cloud is set,
+// the cloud provider.
+type Runner struct {
+	Local       models.Model
+	LocalCache  *Cache // optional
+	TopLogprobs int
+	Scorers     []uq.Scorer
+	Cloud       cloud.Provider // optional
+	CloudCache  *Cache         // optional
+	Match       Matcher
+	Progress    Progress // optional
+	// Clean turns a raw model answer into the answer a user sees (e.g. strips
+	// a confidence token); nil keeps it as it is.
+	Clean func(string) string
+}
+
+// cachedLocal is what the local cache keeps: the raw answer and its tokens,
+// so that any scorer can be recomputed later.
+type cachedLocal struct {
+	Response models.Response `json:"response"`
+	Latency  time.Duration   `json:"latency"`
+}
+
+type cachedCloud struct {
+	Response cloud.Response `json:"response"`
+	Latency  time.Duration  `json:"latency"`
+}
+
+// Run answers every item and returns one record per item, in order. When ctx
+// is canceled it stops between items and returns the records finished so far
+// with the context's error; every finished answer is already in the caches.
+func (r *Runner) Run(ctx context.Context, items []Item) ([]Record, error) {
+	if r.Local == nil || r.Match == nil || len(r.Scorers) == 0 {
+		return nil, errors.New("runner: local model, matcher and scorers are required")
+	}
+	clean := r.Clean
+	if clean == nil {
+		clean = func(s string) string { return s }
+	}
+	records := make([]Record, 0, len(items))
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			return records, err
+		}
+		rec := Record{Index: i, Task: it.Task, Prompt: it.Prompt, Expected: it.Answer, Scores: map[string]float64{}}
+		local, err := r.local(ctx, it.Prompt)
+		if err != nil {
+			return records, fmt.Errorf("item %d: %w", i, err)
+		}
+		rec.LocalAnswer = clean(local.Response.Content)
+		rec.LocalCorrect = r.Match(rec.LocalAnswer, it.Answer)
+		rec.LocalLatency = local.Latency
+		for _, s := range r.Scorers {
+			v, err := s.Score(local.Response.Tokens)
+			if err != nil {
+				v = 0 // unscorable answers are treated as not confident
+			}
+			rec.Scores[s.Name()] = v
+		}
+		if r.Cloud != nil {
+			c, err := r.cloud(ctx, it.Prompt)
+			if err != nil {
+				return records, fmt.Errorf("item %d: %w", i, err)
+			}
+			ok := r.Match(clean(c.Response.Content), it.Answer)
+			rec.CloudAnswer, rec.CloudCorrect, rec.CloudLatency = c.Response.Content, &ok, c.Latency
+		}
+		records = append(records, rec)
+		if r.Progress != nil {
+			_ = r.Progress.Add(1)
+		}
+	}
+	return records, nil
+}
+
+func (r *Runner) local(ctx context.Context, prompt string) (cachedLocal, error) {
+	var c cachedLocal
+	if r.LocalCache != nil && r.LocalCache.Get(prompt, &c) {
+		return c, nil
+	}
+	start := time.Now()
+	resp, err := r.Local.Chat(ctx, models.Request{
+		Messages:    []models.Message{{Role: "user", Content: prompt}},
+		TopLogprobs: r.TopLogprobs,
+	})
+	if err != nil {
+		return c, fmt.Errorf("local model: %w", err)
+	}
+	c = cachedLocal{Response: *resp, Latency: time.Since(start)}
+	if r.LocalCache != nil {
+		if err := r.LocalCache.Put(prompt, c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func (r *Runner) cloud(ctx context.Context, prompt string) (cachedCloud, error) {
+	var c cachedCloud
+	if r.CloudCache != nil && r.CloudCache.Get(prompt, &c) {
+		return c, nil
+	}
+	zero := 0.0
+	start := time.Now()
+	resp, err := r.Cloud.Complete(ctx, cloud.Request{
+		Messages:    []models.Message{{Role: "user", Content: prompt}},
+		Temperature: &zero, // reproducible labels
+	})
+	if err != nil {
+		return c, fmt.Errorf("cloud: %w", err)
+	}
+	c = cachedCloud{Response: *resp, Latency: time.Since(start)}
+	if r.CloudCache != nil {
+		if err := r.CloudCache.Put(prompt, c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// LocalCacheName names the local answer cache for a model, its digest and
+// the settings that change answers.
+func LocalCacheName(model, digest string, topLogprobs int) string {
+	return "local-" + sanitize(model) + "-" + CacheKey("v1", model, digest, fmt.Sprint(topLogprobs))
+}
+
+// CloudCacheName names the cloud answer cache for a provider and model.
+func CloudCacheName(provider, baseURL, model string) string {
+	return "cloud-" + sanitize(model) + "-" + CacheKey("v1", provider, baseURL, model)
+}
+
+// Samples extracts the calibration samples of one scorer.
+func Samples(records []Record, scorer string) ([]calib.Sample, error) {
+	out := make([]calib.Sample, len(records))
+	for i, r := range records {
+		s, ok := r.Scores[scorer]
+		if !ok {
+			return nil, fmt.Errorf("record %d has no %s score", r.Index, scorer)
+		}
+		out[i] = calib.Sample{Score: s, Correct: r.LocalCorrect}
+	}
+	return out, nil
+}
