@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/edgecascade/edgecascade/cloud"
@@ -132,16 +131,7 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 	}
 	fmt.Fprintf(a.stderr, "%s: %d items from %s; local %s; answers cached in %s (%d cached)\n",
 		label, len(items), f.data, local.Name(), dir, lc.Len())
-	run.runner.Progress = progressbar.NewOptions(len(items),
-		progressbar.OptionSetWriter(a.stderr),
-		progressbar.OptionSetDescription(label),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("items"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.stderr) }),
-	)
+	run.runner.Progress = newProgress(a.stderr, len(items), label)
 	return run, nil
 }
 
@@ -259,7 +249,7 @@ func specFromFlags(cmd *cobra.Command, targetAcc, delta, targetRate, lambda, clo
 
 func (a *app) printCalibration(f *calib.File, path string) {
 	fmt.Fprintf(a.stdout, "wrote %s (local model %s, %d items, %d right locally)\n\n", path, f.LocalModel, f.Items, f.Correct)
-	fmt.Fprintf(a.stdout, "%-14s %-10s %-8s %-10s %-10s %s\n", "SCORER", "THRESHOLD", "AUROC", "LOCAL", "ACC(ACC.)", "")
+	fmt.Fprintf(a.stdout, "%-14s %-10s %-8s %-10s %-18s %s\n", "SCORER", "THRESHOLD", "AUROC", "LOCAL", "ACCEPTED ACCURACY", "")
 	for _, name := range uq.Names() {
 		fit, ok := f.Scorers[name]
 		if !ok {
@@ -277,7 +267,7 @@ func (a *app) printCalibration(f *calib.File, path string) {
 			fmt.Fprintf(a.stdout, "%-14s %-10s %-8s %s %s\n", name, "none", auroc, fit.Error, mark)
 			continue
 		}
-		fmt.Fprintf(a.stdout, "%-14s %-10.4f %-8s %-10s %-10s %s\n", name, *fit.Threshold, auroc,
+		fmt.Fprintf(a.stdout, "%-14s %-10.4f %-8s %-10s %-18s %s\n", name, *fit.Threshold, auroc,
 			fmt.Sprintf("%.1f%%", 100*fit.Result.Coverage), fmt.Sprintf("%.1f%%", 100*fit.Result.AcceptedAccuracy), mark)
 	}
 	if fit, ok := f.Scorers[f.Scorer]; ok && fit.Result != nil {
