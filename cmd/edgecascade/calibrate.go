@@ -129,8 +129,14 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 		run.caches = append(run.caches, cc)
 		run.runner.Cloud, run.runner.CloudCache = run.provider, cc
 	}
-	fmt.Fprintf(a.stderr, "%s: %d items from %s; local %s; answers cached in %s (%d cached)\n",
-		label, len(items), f.data, local.Name(), dir, lc.Len())
+	cached := 0
+	for _, it := range items {
+		if lc.Has(it.Prompt) {
+			cached++
+		}
+	}
+	fmt.Fprintf(a.stderr, "%s: %d items from %s; local %s; answers cached in %s (%d of %d items cached)\n",
+		label, len(items), f.data, local.Name(), dir, cached, len(items))
 	run.runner.Progress = newProgress(a.stderr, len(items), label)
 	return run, nil
 }

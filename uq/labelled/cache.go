@@ -106,6 +106,14 @@ func (c *Cache) Get(prompt string, v any) bool {
 	return ok && json.Unmarshal(raw, v) == nil
 }
 
+// Has reports whether an answer for prompt is cached.
+func (c *Cache) Has(prompt string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[promptKey(prompt)]
+	return ok
+}
+
 // Put appends the answer for prompt.
 func (c *Cache) Put(prompt string, v any) error {
 	raw, err := json.Marshal(v)
