@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -279,4 +280,13 @@ func (a *app) printCalibration(f *calib.File, path string) {
 	if fit, ok := f.Scorers[f.Scorer]; ok && fit.Result != nil {
 		fmt.Fprintf(a.stdout, "\n%s\n", fit.Result.Guarantee)
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

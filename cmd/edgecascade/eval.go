@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/uq/calib"
+	"github.com/edgecascade/edgecascade/uq/report"
+)
+
+func (a *app) evalCmd() *cobra.Command {
+	var (
+		df          dataFlags
+		out, calibF string
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --data FILE --out DIR",
+		Short: "Run the local model and the cloud over labelled data and report how the cascade trades accuracy for cloud calls",
+		Long: `eval runs the local model and the cloud provider over a labelled JSONL file
+(answers cached as in calibrate) and writes DIR/report.md, DIR/report.json and
+plots (accuracy vs. cloud-call rate, risk-coverage, reliability) as PNG and SVG.
+For each scorer it reports always-local, always-cloud, random routing, the
+cascade at the calibrated threshold and the oracle router; AUROC, AUPRC, ECE,
+the realized accuracy of accepted answers against the target, and the
+accuracy vs. call-rate curve. Thresholds come from the calibration file
+(--calibration, default cascade.calibration); without one, the configured
+scorer is evaluated at cascade.threshold.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				return errors.New("--out is required")
+			}
+			if calibF == "" {
+				calibF = cfg.Cascade.Calibration
+			}
+			ctx := cmd.Context()
+			run, err := a.prepareRun(ctx, cfg, &df, true, "eval")
+			if err != nil {
+				return err
+			}
+			defer run.close()
+			setups, err := scorerSetups(cfg, calibF, run.local.Name(), run.hash, a.stderr)
+			if err != nil {
+				return err
+			}
+			records, err := a.execute(ctx, run)
+			if err != nil {
+				return err
+			}
+			rep, err := report.Build(report.Input{
+				Records: records, Scorers: setups, LocalModel: run.local.Name(), CloudModel: run.provider.Model(),
+				Data: filepath.Base(df.data), DataHash: run.hash, Generated: time.Now().UTC(),
+			})
+			if err != nil {
+				return err
+			}
+			if err := rep.WriteDir(out); err != nil {
+				return err
+			}
+			a.printEval(rep, out)
+			return nil
+		},
+	}
+	df.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "folder for report.md, report.json and the plots (required)")
+	cmd.Flags().StringVar(&calibF, "calibration", "", "calibration file (default: cascade.calibration)")
+	settingFlags(cmd.Flags())
+	return cmd
+}
+
+// scorerSetups takes every scorer with a threshold from the calibration file,
+// or the configured scorer and threshold when there is no file.
+func scorerSetups(cfg *configs.Config, path, localModel, dataHash string, warn io.Writer) ([]report.ScorerSetup, error) {
+	if path == "" {
+		return []report.ScorerSetup{{Name: cfg.Cascade.Scorer, Threshold: cfg.Cascade.Threshold, Method: "configured threshold"}}, nil
+	}
+	f, err := calib.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.LocalModel != localModel {
+		return nil, fmt.Errorf("%s was calibrated for local model %q, not %q", path, f.LocalModel, localModel)
+	}
+	if f.DataHash == dataHash {
+		fmt.Fprintf(warn, "warning: evaluating on the calibration data itself (%s): the numbers will look better than on fresh data\n", f.Data)
+	}
+	var setups []report.ScorerSetup
+	for _, name := range sortedKeys(f.Scorers) {
+		fit := f.Scorers[name]
+		if fit.Threshold == nil {
+			fmt.Fprintf(warn, "scorer %s: no threshold in the calibration (%s); left out\n", name, fit.Error)
+			continue
+		}
+		s := report.ScorerSetup{Name: name, Threshold: *fit.Threshold, Calibrator: fit.Map, Method: string(f.Method)}
+		if fit.Result != nil {
+			s.Guarantee = fit.Result.Guarantee
+		}
+		if f.Method == calib.MethodTargetAccuracy {
+			s.Target, s.Delta = f.Params.TargetAccuracy, f.Params.Delta
+		}
+		setups = append(setups, s)
+	}
+	if len(setups) == 0 {
+		return nil, fmt.Errorf("%s has no scorer with a threshold", path)
+	}
+	return setups, nil
+}
+
+func (a *app) printEval(rep *report.Report, out string) {
+	g := rep.Overall
+	fmt.Fprintf(a.stdout, "wrote %s/{%s,%s} and plots\n\n", out, report.MarkdownFile, report.JSONFile)
+	fmt.Fprintf(a.stdout, "%d items: always-local %s, always-cloud %s, oracle %s\n\n", g.Records, pct(&g.LocalAccuracy), pct(g.CloudAccuracy), pct(g.OracleAccuracy))
+	fmt.Fprintf(a.stdout, "%-14s %-7s %-10s %-10s %-12s %-10s %s\n", "SCORER", "AUROC", "CASCADE", "CALL RATE", "ACCEPTED", "TARGET", "CALL RATE FOR 95% OF CLOUD")
+	for _, s := range g.Scorers {
+		auroc := "n/a"
+		if s.AUROC != nil {
+			auroc = fmt.Sprintf("%.3f", *s.AUROC)
+		}
+		casc, rate95 := "n/a", "n/a"
+		if s.Cascade != nil {
+			casc = pct(&s.Cascade.Accuracy)
+			rate95 = pct(&s.Cascade.CallRateForCloudFraction)
+		}
+		target := "-"
+		if s.Target != nil {
+			target = pct(s.Target)
+			if s.TargetMet != nil && !*s.TargetMet {
+				target += " (missed)"
+			}
+		}
+		fmt.Fprintf(a.stdout, "%-14s %-7s %-10s %-10s %-12s %-10s %s\n", s.Name, auroc, casc, pct(&s.CallRate), pct(s.AcceptedAccuracy), target, rate95)
+	}
+}
+
+func pct(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", 100**v)
+}
