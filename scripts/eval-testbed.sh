@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduces docs/eval-testbed/: calibrates the weak test bed model on
+# calib.jsonl (mean-logprob scorer, target accuracy 0.9, delta 0.1) and
+# evaluates the cascade on val.jsonl with the strong model as the cloud.
+# About 10 minutes on 2 cores; answers are cached under out/cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH)/bin:$PATH"
+EDGECASCADE_OLLAMA_BIN="$(scripts/install-ollama.sh | tail -n 1)"
+export EDGECASCADE_OLLAMA_BIN
+mkdir -p bin docs/eval-testbed
+go build -o bin/edgecascade ./cmd/edgecascade
+go run ./scripts/withbed -- sh -c '
+  set -e
+  bin/edgecascade calibrate --data testdata/testbed/data/calib.jsonl --cache-dir out/cache \
+    --cascade.scorer mean_logprob --target-accuracy 0.9 --delta 0.1 --out docs/eval-testbed/calibration.json
+  bin/edgecascade eval --data testdata/testbed/data/val.jsonl --cache-dir out/cache \
+    --calibration docs/eval-testbed/calibration.json --out docs/eval-testbed
+' 2>&1 | tee docs/eval-testbed/run.log
