@@ -146,7 +146,7 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Env = s.env()
 	// Its own process group, so that Stop also ends the model runners that
 	// `ollama serve` starts as children.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -186,8 +186,19 @@ func (s *Server) Import(ctx context.Context, names ...string) error {
 		if !ok {
 			return fmt.Errorf("ollamatest: unknown test bed model %q", name)
 		}
-		cmd := exec.CommandContext(ctx, s.bin, "create", name, "-f", mf)
-		cmd.Dir = filepath.Join(bed, "models")
+		// The test bed's Modelfile plus one thread: these models are tiny,
+		// and llama.cpp's spinning worker threads slow everything down when
+		// several runners share two cores.
+		orig, err := os.ReadFile(filepath.Join(bed, "models", mf))
+		if err != nil {
+			return fmt.Errorf("ollamatest: %w", err)
+		}
+		tmp := filepath.Join(s.dir, "Modelfile."+name)
+		body := strings.Replace(string(orig), "FROM ./", "FROM "+filepath.Join(bed, "models")+"/", 1) + "PARAMETER num_thread 1\n"
+		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+			return fmt.Errorf("ollamatest: %w", err)
+		}
+		cmd := exec.CommandContext(ctx, s.bin, "create", name, "-f", tmp)
 		cmd.Env = s.env()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("ollamatest: ollama create %s: %w: %s", name, err, out)
