@@ -97,25 +97,37 @@ type Routing struct {
 	Source string
 }
 
-// Cascade routes requests between a local model and a cloud provider.
-type Cascade struct {
-	local       models.Model
-	cloud       cloud.Provider
-	routing     atomic.Pointer[Routing]
-	topLogprobs int
-	log         *slog.Logger
+// Options are the cascade's fixed settings.
+type Options struct {
+	// TopLogprobs is how many alternatives the local model returns per token
+	// for scoring.
+	TopLogprobs int
+	// StripTokens are removed from local answers (content and streams) and
+	// from every message sent to the cloud: Self-REF confidence tokens.
+	StripTokens []string
+	Log         *slog.Logger
 }
 
-// New returns a cascade. topLogprobs is how many alternatives the local model
-// returns per token for scoring.
-func New(local models.Model, provider cloud.Provider, routing Routing, topLogprobs int, log *slog.Logger) (*Cascade, error) {
+// Cascade routes requests between a local model and a cloud provider.
+type Cascade struct {
+	local   models.Model
+	cloud   cloud.Provider
+	routing atomic.Pointer[Routing]
+	opts    Options
+	strip   uq.Stripper
+	log     *slog.Logger
+}
+
+// New returns a cascade.
+func New(local models.Model, provider cloud.Provider, routing Routing, opts Options) (*Cascade, error) {
 	if local == nil || provider == nil || routing.Scorer == nil {
 		return nil, errors.New("agent: local model, cloud provider and scorer are required")
 	}
+	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cascade{local: local, cloud: provider, topLogprobs: topLogprobs, log: log}
+	c := &Cascade{local: local, cloud: provider, opts: opts, strip: uq.NewStripper(opts.StripTokens...), log: log}
 	c.routing.Store(&routing)
 	return c, nil
 }
@@ -137,23 +149,30 @@ func (c *Cascade) baseDecision(r *Routing) Decision {
 }
 
 func (c *Cascade) localRequest(req Request) models.Request {
-	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.topLogprobs}
+	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs}
 }
 
+// cloudRequest is the original conversation, without confidence tokens.
 func (c *Cascade) cloudRequest(req Request) cloud.Request {
-	return cloud.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}
+	return cloud.Request{Messages: c.strip.StripMessages(req.Messages), MaxTokens: req.MaxTokens, Temperature: req.Temperature}
 }
 
 // score fills the decision's score and confidence from a local answer and
 // reports whether the answer is accepted.
-func (c *Cascade) score(r *Routing, d *Decision, resp *models.Response) bool {
-	s, err := r.Scorer.Score(resp.Tokens)
+func (c *Cascade) score(ctx context.Context, r *Routing, d *Decision, req Request, resp *models.Response) bool {
+	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: resp.Content, Tokens: resp.Tokens})
 	if err != nil {
 		zero := 0.0
 		d.Score, d.Confidence = &zero, &zero
 		d.Reason = fmt.Sprintf("could not score the local answer (%v)", err)
 		return false
 	}
+	defer func() {
+		if res.Note != "" {
+			d.Reason += "; " + res.Note
+		}
+	}()
+	s := res.Score
 	conf := s
 	if r.Probability != nil {
 		conf = r.Probability(s)
@@ -192,9 +211,9 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
 		return c.answerCloud(ctx, req, d)
 	}
-	accepted := c.score(r, &d, resp)
+	accepted := c.score(ctx, r, &d, req, resp)
 	local := &Result{
-		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
+		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
 		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
 	}
 	local.Decision.Route = RouteLocal
@@ -273,9 +292,9 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
 		return c.streamCloud(ctx, req, d, e)
 	}
-	accepted := c.score(r, &d, resp)
+	accepted := c.score(ctx, r, &d, req, resp)
 	local := &Result{
-		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
+		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
 		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
 	}
 	local.Decision.Route = RouteLocal
@@ -352,6 +371,7 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 	d.Route = RouteLocal
 	d.Reason = "policy local"
 	began := false
+	ss := c.strip.Stream()
 	start := time.Now()
 	resp, err := c.local.ChatStream(ctx, c.localRequest(req), func(ch models.Chunk) error {
 		if !began {
@@ -360,11 +380,16 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 				return err
 			}
 		}
-		if ch.Content == "" {
-			return nil
+		if text := ss.Write(ch.Content); text != "" {
+			return e.Delta(text)
 		}
-		return e.Delta(ch.Content)
+		return nil
 	})
+	if err == nil {
+		if rest := ss.Flush(); rest != "" {
+			err = e.Delta(rest)
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("local answer: %w", err)
 		if began {
@@ -377,10 +402,10 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 			return nil, err
 		}
 	}
-	c.score(r, &d, resp)
+	c.score(ctx, r, &d, req, resp)
 	d.Reason = "policy local; " + d.Reason
 	return &Result{
-		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, LocalLatency: time.Since(start),
+		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: time.Since(start),
 		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,15 @@ import (
 type countingProxy struct {
 	*httptest.Server
 	calls atomic.Int64
+	mu    sync.Mutex
+	body  [][]byte // request bodies of the calls
+}
+
+// bodies returns the request bodies the cloud received.
+func (p *countingProxy) bodies() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.body...)
 }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
@@ -38,6 +48,11 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/models" { // health probes are not answers
 			p.calls.Add(1)
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			p.mu.Lock()
+			p.body = append(p.body, b)
+			p.mu.Unlock()
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -54,6 +69,8 @@ type daemon struct {
 type daemonOpts struct {
 	localURL   string // default: the shared test bed
 	localModel string // default: the weak model
+	scorer     string // default: mean_logprob
+	strip      []string
 	threshold  float64
 	maxBody    int64
 }
@@ -79,12 +96,15 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scorer, err := uq.New(uq.MeanLogprob)
+	if o.scorer == "" {
+		o.scorer = uq.MeanLogprob
+	}
+	scorer, err := uq.Build(o.scorer, uq.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold}, 5, log)
+	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold}, agent.Options{TopLogprobs: 5, StripTokens: o.strip, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

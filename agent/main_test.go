@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 		bedReason = err
 		os.Exit(m.Run())
 	}
-	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong)
+	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong, ollamatest.SelfRef)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start ollama:", err)
 		cleanup()

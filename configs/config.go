@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/edgecascade/edgecascade/uq"
 )
 
 //go:embed default.yaml
@@ -51,6 +53,7 @@ type Config struct {
 	Local   LocalConfig   `mapstructure:"local"`
 	Cloud   CloudConfig   `mapstructure:"cloud"`
 	Cascade CascadeConfig `mapstructure:"cascade"`
+	UQ      UQConfig      `mapstructure:"uq"`
 	Server  ServerConfig  `mapstructure:"server"`
 	Log     LogConfig     `mapstructure:"log"`
 }
@@ -79,6 +82,17 @@ type CascadeConfig struct {
 	Scorer      string  `mapstructure:"scorer"`
 	Threshold   float64 `mapstructure:"threshold"`
 	Calibration string  `mapstructure:"calibration"`
+}
+
+// UQConfig configures the scorers.
+type UQConfig struct {
+	SelfRef        SelfRefConfig `mapstructure:"selfref"`
+	FallbackScorer string        `mapstructure:"fallback_scorer"`
+}
+
+// SelfRefConfig configures the Self-REF confidence-token scorer.
+type SelfRefConfig struct {
+	Tokens []string `mapstructure:"tokens"`
 }
 
 // ServerConfig configures the HTTP API.
@@ -116,9 +130,11 @@ var Settings = []Setting{
 	{"cloud.api_key", "API key; OPENAI_API_KEY is used when unset; never logged"},
 	{"cloud.timeout", "bound on one cloud call attempt"},
 	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
-	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy"},
+	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref"},
 	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
 	{"cascade.calibration", "calibration file from `edgecascade calibrate`; when set it supplies the threshold and the probability map"},
+	{"uq.selfref.tokens", "Self-REF confidence tokens: confident, unsure; stripped from answers and from what reaches the cloud"},
+	{"uq.fallback_scorer", "scorer used when a Self-REF answer has no confidence token: mean_logprob, min_logprob, entropy"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
 	{"log.level", "debug, info, warn or error"},
@@ -241,9 +257,17 @@ func (c *Config) Validate() error {
 		return bad("cloud.max_retries", "want 0-10, got %d", c.Cloud.MaxRetries)
 	}
 	switch c.Cascade.Scorer {
+	case "mean_logprob", "min_logprob", "entropy", "selfref":
+	default:
+		return bad("cascade.scorer", "want mean_logprob, min_logprob, entropy or selfref, got %q", c.Cascade.Scorer)
+	}
+	if len(c.UQ.SelfRef.Tokens) != 2 || c.UQ.SelfRef.Tokens[0] == "" || c.UQ.SelfRef.Tokens[1] == "" || c.UQ.SelfRef.Tokens[0] == c.UQ.SelfRef.Tokens[1] {
+		return bad("uq.selfref.tokens", "want two different non-empty tokens, got %q", c.UQ.SelfRef.Tokens)
+	}
+	switch c.UQ.FallbackScorer {
 	case "mean_logprob", "min_logprob", "entropy":
 	default:
-		return bad("cascade.scorer", "want mean_logprob, min_logprob or entropy, got %q", c.Cascade.Scorer)
+		return bad("uq.fallback_scorer", "want mean_logprob, min_logprob or entropy, got %q", c.UQ.FallbackScorer)
 	}
 	if math.IsNaN(c.Cascade.Threshold) || math.IsInf(c.Cascade.Threshold, 0) || c.Cascade.Threshold < 0 {
 		return bad("cascade.threshold", "want a number >= 0 (scores are in [0, 1]; above 1 escalates everything), got %v", c.Cascade.Threshold)
@@ -267,6 +291,16 @@ func checkURL(s string) error {
 		return fmt.Errorf("want an http(s) URL, got %q", s)
 	}
 	return nil
+}
+
+// ScorerOptions returns the scorer settings for uq.Build.
+func (c *Config) ScorerOptions() uq.Options {
+	var o uq.Options
+	if len(c.UQ.SelfRef.Tokens) == 2 {
+		o.SelfRefTokens = [2]string{c.UQ.SelfRef.Tokens[0], c.UQ.SelfRef.Tokens[1]}
+	}
+	o.Fallback = c.UQ.FallbackScorer
+	return o
 }
 
 // SlogLevel returns the configured log level.

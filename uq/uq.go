@@ -4,6 +4,7 @@
 package uq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -30,12 +31,27 @@ func (e *UnknownScorerError) Error() string {
 	return fmt.Sprintf("unknown scorer %q (want one of %s)", e.Name, strings.Join(Names(), ", "))
 }
 
-// Scorer turns an answer's token log probabilities into a confidence in [0, 1].
+// Input is what a scorer may look at: the conversation, the local model's
+// raw answer and its token log probabilities.
+type Input struct {
+	Messages []models.Message
+	Answer   string
+	Tokens   []models.TokenLogprob
+}
+
+// Result is a confidence in [0, 1] and, when the scorer had to deviate from
+// its normal method (e.g. a fallback), a short note saying so.
+type Result struct {
+	Score float64
+	Note  string
+}
+
+// Scorer turns a local answer into a confidence in [0, 1].
 type Scorer interface {
 	// Name is the scorer's setting name.
 	Name() string
 	// Score returns the confidence, or ErrNoTokens for an empty answer.
-	Score(tokens []models.TokenLogprob) (float64, error)
+	Score(ctx context.Context, in Input) (Result, error)
 }
 
 type scorerFunc struct {
@@ -45,7 +61,12 @@ type scorerFunc struct {
 
 func (s scorerFunc) Name() string { return s.name }
 
-func (s scorerFunc) Score(tokens []models.TokenLogprob) (float64, error) {
+func (s scorerFunc) Score(_ context.Context, in Input) (Result, error) {
+	v, err := s.score(in.Tokens)
+	return Result{Score: v}, err
+}
+
+func (s scorerFunc) score(tokens []models.TokenLogprob) (float64, error) {
 	if len(tokens) == 0 {
 		return 0, ErrNoTokens
 	}
@@ -157,4 +178,47 @@ func clamp01(v float64) float64 {
 		return 1
 	}
 	return v
+}
+
+// Options configure the scorers that need more than a name.
+type Options struct {
+	// SelfRefTokens are the confident and unsure tokens (setting
+	// uq.selfref.tokens); zero means DefaultSelfRefTokens.
+	SelfRefTokens [2]string
+	// Fallback is the scorer selfref falls back to (uq.fallback_scorer);
+	// empty means mean_logprob.
+	Fallback string
+}
+
+// Build returns the named scorer: a logprob scorer or selfref.
+func Build(name string, o Options) (Scorer, error) {
+	if name != SelfRef {
+		return New(name)
+	}
+	toks := o.SelfRefTokens
+	if toks == [2]string{} {
+		toks = DefaultSelfRefTokens
+	}
+	fbName := o.Fallback
+	if fbName == "" {
+		fbName = MeanLogprob
+	}
+	fb, err := New(fbName)
+	if err != nil {
+		return nil, fmt.Errorf("fallback scorer: %w", err)
+	}
+	return NewSelfRef(toks[0], toks[1], fb)
+}
+
+// BuildAll returns every scorer Build knows, in a stable order.
+func BuildAll(o Options) ([]Scorer, error) {
+	var out []Scorer
+	for _, n := range append(Names(), SelfRef) {
+		s, err := Build(n, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package uq
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -51,7 +52,8 @@ func TestScorers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Score(tc.tokens)
+		r, err := s.Score(context.Background(), Input{Tokens: tc.tokens})
+		got := r.Score
 		if err != nil {
 			t.Fatalf("%s: %v", tc.scorer, err)
 		}
@@ -71,9 +73,9 @@ func TestScorerOrdering(t *testing.T) {
 	unsure := []models.TokenLogprob{withTop(ln(0.4), ln(0.35), ln(0.25)), withTop(ln(0.5), ln(0.5))}
 	for _, name := range Names() {
 		s, _ := New(name)
-		a, _ := s.Score(sure)
-		b, _ := s.Score(unsure)
-		if !(a > b) {
+		a, _ := s.Score(context.Background(), Input{Tokens: sure})
+		b, _ := s.Score(context.Background(), Input{Tokens: unsure})
+		if !(a.Score > b.Score) {
 			t.Errorf("%s: sure %v not above unsure %v", name, a, b)
 		}
 	}
@@ -90,10 +92,10 @@ func TestScorerErrors(t *testing.T) {
 	}
 	for _, name := range Names() {
 		s, _ := New(name)
-		if _, err := s.Score(nil); !errors.Is(err, ErrNoTokens) {
+		if _, err := s.Score(context.Background(), Input{}); !errors.Is(err, ErrNoTokens) {
 			t.Errorf("%s: empty answer: got %v, want ErrNoTokens", name, err)
 		}
-		if _, err := s.Score(toks(math.NaN())); err == nil {
+		if _, err := s.Score(context.Background(), Input{Tokens: toks(math.NaN())}); err == nil {
 			t.Errorf("%s: NaN logprob accepted", name)
 		}
 	}

@@ -92,7 +92,7 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 	if err := local.Ping(ctx); err != nil {
 		return nil, err
 	}
-	run := &dataRun{items: items, hash: hash, local: local, scorers: uq.Names()}
+	run := &dataRun{items: items, hash: hash, local: local}
 	if d, ok := local.(digester); ok {
 		if run.digest, err = d.Digest(ctx); err != nil {
 			return nil, err
@@ -107,16 +107,16 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 		return nil, err
 	}
 	run.caches = append(run.caches, lc)
-	var scorers []uq.Scorer
-	for _, n := range run.scorers {
-		s, err := uq.New(n)
-		if err != nil {
-			run.close()
-			return nil, err
-		}
-		scorers = append(scorers, s)
+	scorers, err := uq.BuildAll(cfg.ScorerOptions())
+	if err != nil {
+		run.close()
+		return nil, err
 	}
-	run.runner = &labelled.Runner{Local: local, LocalCache: lc, TopLogprobs: cfg.Local.TopLogprobs, Scorers: scorers, Match: match}
+	for _, s := range scorers {
+		run.scorers = append(run.scorers, s.Name())
+	}
+	run.runner = &labelled.Runner{Local: local, LocalCache: lc, TopLogprobs: cfg.Local.TopLogprobs, Scorers: scorers, Match: match,
+		Clean: uq.NewStripper(cfg.UQ.SelfRef.Tokens...).Strip}
 	if withCloud {
 		if run.provider, err = newCloud(cfg); err != nil {
 			run.close()
@@ -192,7 +192,7 @@ Methods (choose one):
 			if scorer == "" {
 				scorer = cfg.Cascade.Scorer
 			}
-			if _, err := uq.New(scorer); err != nil {
+			if _, err := uq.Build(scorer, cfg.ScorerOptions()); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -257,11 +257,8 @@ func specFromFlags(cmd *cobra.Command, targetAcc, delta, targetRate, lambda, clo
 func (a *app) printCalibration(f *calib.File, path string) {
 	fmt.Fprintf(a.stdout, "wrote %s (local model %s, %d items, %d right locally)\n\n", path, f.LocalModel, f.Items, f.Correct)
 	fmt.Fprintf(a.stdout, "%-14s %-10s %-8s %-10s %-18s %s\n", "SCORER", "THRESHOLD", "AUROC", "LOCAL", "ACCEPTED ACCURACY", "")
-	for _, name := range uq.Names() {
-		fit, ok := f.Scorers[name]
-		if !ok {
-			continue
-		}
+	for _, name := range sortedKeys(f.Scorers) {
+		fit := f.Scorers[name]
 		auroc := "n/a"
 		if fit.AUROC != nil {
 			auroc = fmt.Sprintf("%.3f", *fit.AUROC)

@@ -95,14 +95,14 @@ func build(cfg *configs.Config, log *slog.Logger) (*agent.Cascade, error) {
 	if err != nil {
 		return nil, err
 	}
-	return agent.New(local, provider, routing, cfg.Local.TopLogprobs, log)
+	return agent.New(local, provider, routing, agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log})
 }
 
 // loadRouting builds the scorer and threshold from the configuration: from
 // the calibration file when cascade.calibration is set (then
 // cascade.threshold is ignored), else from cascade.threshold.
 func loadRouting(cfg *configs.Config) (agent.Routing, error) {
-	scorer, err := uq.New(cfg.Cascade.Scorer)
+	scorer, err := uq.Build(cfg.Cascade.Scorer, cfg.ScorerOptions())
 	if err != nil {
 		return agent.Routing{}, fmt.Errorf("cascade.scorer: %w", err)
 	}

@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // BPE is the pure-Go byte-level BPE tokenizer built from a tokenizer.json by
@@ -52,11 +54,17 @@ type merge struct {
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
-// Encode returns the token ids of text. Invalid UTF-8 is encoded byte by
-// byte like any other bytes. Bytes without a token are encoded as the
+// Encode returns the token ids of text. Each byte of text that is not part
+// of valid UTF-8 is encoded as U+FFFD, the way encoding/json sends such a
+// string to a model server. (The Rust library behind the daulet variant
+// replaces each maximal invalid sequence instead, which differs only for
+// truncated multi-byte sequences.) Bytes without a token are encoded as the
 // unknown token when the model has one, and are otherwise dropped, as the
 // Hugging Face library does.
 func (t *BPE) Encode(text string) ([]int, error) {
+	if !utf8.ValidString(text) {
+		text = validUTF8(text)
+	}
 	ids := make([]int, 0, len(text)/3+1)
 	err := t.matcher.split(text, func(piece string, id int) error {
 		if id >= 0 {
@@ -78,6 +86,17 @@ func (t *BPE) Encode(text string) ([]int, error) {
 	return ids, nil
 }
 
+// validUTF8 replaces each byte of s that is not part of valid UTF-8 with
+// U+FFFD.
+func validUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		b.WriteRune(r) // an invalid byte comes out of range as utf8.RuneError
+	}
+	return b.String()
+}
+
 // Count returns len(Encode(text)).
 func (t *BPE) Count(text string) (int, error) {
 	ids, err := t.Encode(text)
@@ -90,7 +109,8 @@ func (t *BPE) Count(text string) (int, error) {
 // Decode returns the text of ids: added tokens as written, vocabulary
 // tokens mapped back from the byte-level alphabet to bytes. The result
 // holds exactly those bytes, even when they are not valid UTF-8 (for
-// example when ids end in the middle of a character).
+// example when ids end in the middle of a character; the Rust library
+// writes U+FFFD there).
 func (t *BPE) Decode(ids []int) (string, error) {
 	out := make([]byte, 0, 4*len(ids))
 	for _, id := range ids {

@@ -203,8 +203,9 @@ func preTokenize(steps []preStep, s string, emit func(string) error) error {
 
 // splitRegexp calls fn for the text between the matches of re in s and,
 // when keepMatches is set, for the matches themselves, in order. regexp2
-// reports rune positions; they are turned back into byte offsets so that
-// invalid UTF-8 (one U+FFFD rune per bad byte) keeps its original bytes.
+// reports rune positions; they are turned back into byte offsets (s may
+// come from a normalizer, so it is not assumed to be valid UTF-8: a bad
+// byte is one rune, as in []rune(s)).
 func splitRegexp(re *regexp2.Regexp, s string, keepMatches bool, fn func(string) error) error {
 	runes := []rune(s)
 	offsets := make([]int, 0, len(runes)+1)

@@ -69,12 +69,13 @@ func (r *Runner) Run(ctx context.Context, items []Item) ([]Record, error) {
 		rec.LocalAnswer = clean(local.Response.Content)
 		rec.LocalCorrect = r.Match(rec.LocalAnswer, it.Answer)
 		rec.LocalLatency = local.Latency
+		in := uq.Input{Messages: []models.Message{{Role: "user", Content: it.Prompt}}, Answer: local.Response.Content, Tokens: local.Response.Tokens}
 		for _, s := range r.Scorers {
-			v, err := s.Score(local.Response.Tokens)
+			res, err := s.Score(ctx, in)
 			if err != nil {
-				v = 0 // unscorable answers are treated as not confident
+				res.Score = 0 // unscorable answers are treated as not confident
 			}
-			rec.Scores[s.Name()] = v
+			rec.Scores[s.Name()] = res.Score
 		}
 		if r.Cloud != nil {
 			c, err := r.cloud(ctx, it.Prompt)
