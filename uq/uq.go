@@ -209,16 +209,3 @@ func Build(name string, o Options) (Scorer, error) {
 	}
 	return NewSelfRef(toks[0], toks[1], fb)
 }
-
-// BuildAll returns every scorer Build knows, in a stable order.
-func BuildAll(o Options) ([]Scorer, error) {
-	var out []Scorer
-	for _, n := range append(Names(), SelfRef) {
-		s, err := Build(n, o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}

@@ -107,7 +107,7 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 		return nil, err
 	}
 	run.caches = append(run.caches, lc)
-	scorers, err := uq.BuildAll(cfg.ScorerOptions())
+	scorers, err := enabledScorers(cfg)
 	if err != nil {
 		run.close()
 		return nil, err
@@ -286,4 +286,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// enabledScorers are the scorers a data run records: the logprob scorers
+// always, and selfref when it is the configured scorer (on a model without
+// confidence tokens it would only repeat its fallback).
+func enabledScorers(cfg *configs.Config) ([]uq.Scorer, error) {
+	names := uq.Names()
+	if cfg.Cascade.Scorer == uq.SelfRef {
+		names = append(names, uq.SelfRef)
+	}
+	var out []uq.Scorer
+	for _, n := range names {
+		s, err := uq.Build(n, cfg.ScorerOptions())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
