@@ -112,3 +112,21 @@ func (e *Error) Error() string {
 
 // Unwrap lets errors.Is match both the kind and the cause.
 func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// FeatureExtractor gives the local model's final hidden state for a text:
+// the feature vector of hidden-state probes.
+type FeatureExtractor interface {
+	// Features returns the hidden state of the text's last token.
+	Features(ctx context.Context, text string) ([]float32, error)
+}
+
+// Renderer renders a conversation with the model's chat template, up to
+// where the assistant's answer begins.
+type Renderer interface {
+	Render(ctx context.Context, msgs []Message) (string, error)
+}
+
+// ContextSizer reports how many tokens the local model's context holds.
+type ContextSizer interface {
+	ContextLength(ctx context.Context) (int, error)
+}
