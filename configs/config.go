@@ -54,6 +54,7 @@ type Config struct {
 	Cloud   CloudConfig   `mapstructure:"cloud"`
 	Cascade CascadeConfig `mapstructure:"cascade"`
 	UQ      UQConfig      `mapstructure:"uq"`
+	Probe   ProbeConfig   `mapstructure:"probe"`
 	Server  ServerConfig  `mapstructure:"server"`
 	Log     LogConfig     `mapstructure:"log"`
 }
@@ -95,6 +96,14 @@ type SelfRefConfig struct {
 	Tokens []string `mapstructure:"tokens"`
 }
 
+// ProbeConfig configures hidden-state probes.
+type ProbeConfig struct {
+	Path            string  `mapstructure:"path"`
+	ONNXRuntimeLib  string  `mapstructure:"onnxruntime_lib"`
+	PregenPath      string  `mapstructure:"pregen_path"`
+	PregenThreshold float64 `mapstructure:"pregen_threshold"`
+}
+
 // ServerConfig configures the HTTP API.
 type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
@@ -130,11 +139,15 @@ var Settings = []Setting{
 	{"cloud.api_key", "API key; OPENAI_API_KEY is used when unset; never logged"},
 	{"cloud.timeout", "bound on one cloud call attempt"},
 	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
-	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref"},
+	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref, probe, combined"},
 	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
 	{"cascade.calibration", "calibration file from `edgecascade calibrate`; when set it supplies the threshold and the probability map"},
 	{"uq.selfref.tokens", "Self-REF confidence tokens: confident, unsure; stripped from answers and from what reaches the cloud"},
 	{"uq.fallback_scorer", "scorer used when a Self-REF answer has no confidence token: mean_logprob, min_logprob, entropy"},
+	{"probe.path", "answer probe (.onnx from `edgecascade probe train`) for cascade.scorer probe and for combined"},
+	{"probe.onnxruntime_lib", "path of libonnxruntime.so.1 (onnxruntime 1.24; scripts/install-onnxruntime.sh prints it)"},
+	{"probe.pregen_path", "pre-generation probe (.onnx from `probe train --pregen`); empty: off"},
+	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
 	{"log.level", "debug, info, warn or error"},
@@ -258,8 +271,22 @@ func (c *Config) Validate() error {
 	}
 	switch c.Cascade.Scorer {
 	case "mean_logprob", "min_logprob", "entropy", "selfref":
+	case "probe":
+		if c.Probe.Path == "" {
+			return bad("probe.path", "cascade.scorer probe needs a probe file (edgecascade probe train)")
+		}
+	case "combined":
+		if c.Cascade.Calibration == "" {
+			return bad("cascade.calibration", "cascade.scorer combined needs a calibration file (edgecascade calibrate fits the combination)")
+		}
 	default:
-		return bad("cascade.scorer", "want mean_logprob, min_logprob, entropy or selfref, got %q", c.Cascade.Scorer)
+		return bad("cascade.scorer", "want mean_logprob, min_logprob, entropy, selfref, probe or combined, got %q", c.Cascade.Scorer)
+	}
+	if (c.Probe.Path != "" || c.Probe.PregenPath != "") && c.Probe.ONNXRuntimeLib == "" {
+		return bad("probe.onnxruntime_lib", "probes need onnxruntime: set the path of libonnxruntime.so.1 (scripts/install-onnxruntime.sh prints it)")
+	}
+	if pt := c.Probe.PregenThreshold; math.IsNaN(pt) || pt > 1 || (pt < 0 && pt != -1) {
+		return bad("probe.pregen_threshold", "want -1 (use the probe file's) or a probability in [0, 1], got %v", pt)
 	}
 	if len(c.UQ.SelfRef.Tokens) != 2 || c.UQ.SelfRef.Tokens[0] == "" || c.UQ.SelfRef.Tokens[1] == "" || c.UQ.SelfRef.Tokens[0] == c.UQ.SelfRef.Tokens[1] {
 		return bad("uq.selfref.tokens", "want two different non-empty tokens, got %q", c.UQ.SelfRef.Tokens)
