@@ -95,6 +95,8 @@ type Routing struct {
 	// Source names where the threshold came from (a calibration file), or
 	// is empty for the configured threshold.
 	Source string
+	// Pregen, when set, may skip local generation in auto mode.
+	Pregen *Pregen
 }
 
 // Options are the cascade's fixed settings.
@@ -105,7 +107,10 @@ type Options struct {
 	// StripTokens are removed from local answers (content and streams) and
 	// from every message sent to the cloud: Self-REF confidence tokens.
 	StripTokens []string
-	Log         *slog.Logger
+	// Context, when its Counter is set, routes prompts that cannot fit the
+	// local context to the cloud.
+	Context ContextCheck
+	Log     *slog.Logger
 }
 
 // Cascade routes requests between a local model and a cloud provider.
@@ -198,6 +203,12 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
+	if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
+		if err != nil {
+			return nil, err
+		}
+		return c.answerCloud(ctx, req, d)
+	}
 
 	start := time.Now()
 	resp, err := c.local.Chat(ctx, c.localRequest(req))
@@ -274,11 +285,18 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 	case PolicyCloud:
 		d.Reason = "policy cloud"
 		return c.streamCloud(ctx, req, d, e)
-	case PolicyLocal:
-		return c.streamLocal(ctx, r, req, d, e)
-	case PolicyAuto:
+	case PolicyLocal, PolicyAuto:
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
+	}
+	if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
+		if err != nil {
+			return nil, err
+		}
+		return c.streamCloud(ctx, req, d, e)
+	}
+	if policy == PolicyLocal {
+		return c.streamLocal(ctx, r, req, d, e)
 	}
 
 	start := time.Now()

@@ -54,6 +54,7 @@ func statusOf(err error) (int, apiError) {
 		bad   *BadRequestError
 		large *TooLargeError
 		um    *UnknownModelError
+		cl    *ContextLengthError
 		ce    *cloud.Error
 	)
 	switch {
@@ -66,6 +67,8 @@ func statusOf(err error) (int, apiError) {
 			b.Error.Param = &p
 		}
 		return http.StatusBadRequest, b
+	case errors.As(err, &cl):
+		return http.StatusBadRequest, body(err.Error(), "invalid_request_error", "context_length_exceeded")
 	case errors.As(err, &um):
 		return http.StatusNotFound, body(err.Error(), "invalid_request_error", "model_not_found")
 	case errors.Is(err, context.Canceled):

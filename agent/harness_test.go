@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
+	"github.com/edgecascade/edgecascade/models/tokenizer"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
@@ -71,8 +74,11 @@ type daemonOpts struct {
 	localModel string // default: the weak model
 	scorer     string // default: mean_logprob
 	strip      []string
-	threshold  float64
-	maxBody    int64
+	context    bool          // check prompts against the local context with the test bed's tokenizer
+	pregen     *agent.Pregen // pre-generation probe
+
+	threshold float64
+	maxBody   int64
 }
 
 // newDaemon wires the real cascade: local = weak model on real Ollama,
@@ -104,7 +110,27 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold}, agent.Options{TopLogprobs: 5, StripTokens: o.strip, Log: log})
+	var check agent.ContextCheck
+	if o.context {
+		bedDir, err := ollamatest.TestbedDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := tokenizer.Load(filepath.Join(bedDir, "tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := local.ContextLength(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		check = agent.ContextCheck{Counter: tk, Exact: true, Length: n}
+	}
+	if o.pregen != nil {
+		o.pregen.Features = local
+	}
+	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold, Pregen: o.pregen},
+		agent.Options{TopLogprobs: 5, StripTokens: o.strip, Context: check, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

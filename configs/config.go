@@ -66,6 +66,7 @@ type LocalConfig struct {
 	Model       string        `mapstructure:"model"`
 	Timeout     time.Duration `mapstructure:"timeout"`
 	TopLogprobs int           `mapstructure:"top_logprobs"`
+	Tokenizer   string        `mapstructure:"tokenizer"`
 }
 
 // CloudConfig configures the cloud provider.
@@ -133,6 +134,7 @@ var Settings = []Setting{
 	{"local.model", "local model name"},
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
 	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
+	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
 	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server)"},
 	{"cloud.base_url", "OpenAI-compatible base URL, ending in /v1"},
 	{"cloud.model", "cloud model name"},

@@ -71,3 +71,39 @@ func (s *probeScorer) Score(ctx context.Context, in Input) (Result, error) {
 	}
 	return Result{Score: clamp01(p)}, nil
 }
+
+// PregenProbe is the name of the pre-generation probe as a scorer (in eval
+// reports): its probability from the prompt alone.
+const PregenProbe = "pregen_probe"
+
+type pregenScorer struct {
+	fx Features
+	p  Predictor
+}
+
+// NewPregenProbe returns the pre-generation probe as a scorer: it ignores
+// the answer and reads the rendered conversation only.
+func NewPregenProbe(fx Features, p Predictor) (Scorer, error) {
+	if fx == nil || p == nil {
+		return nil, errors.New("pregen probe scorer: a feature source and a probe are required")
+	}
+	return &pregenScorer{fx: fx, p: p}, nil
+}
+
+func (s *pregenScorer) Name() string { return PregenProbe }
+
+func (s *pregenScorer) Score(ctx context.Context, in Input) (Result, error) {
+	text, err := PromptText(ctx, s.fx, in.Messages)
+	if err != nil {
+		return Result{}, fmt.Errorf("pregen probe: %w", err)
+	}
+	f, err := s.fx.Features(ctx, text)
+	if err != nil {
+		return Result{}, fmt.Errorf("pregen probe: %w", err)
+	}
+	p, err := s.p.Predict(ctx, f)
+	if err != nil {
+		return Result{}, fmt.Errorf("pregen probe: %w", err)
+	}
+	return Result{Score: clamp01(p)}, nil
+}

@@ -25,10 +25,11 @@ func (a *app) askCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := build(cfg, newLogger(a.stderr, cfg))
+			c, dp, err := build(cmd.Context(), cfg, newLogger(a.stderr, cfg))
 			if err != nil {
 				return err
 			}
+			defer dp.close()
 			q := strings.Join(args, " ")
 			res, err := c.Answer(cmd.Context(), p, agent.Request{Messages: []models.Message{{Role: "user", Content: q}}})
 			if err != nil {

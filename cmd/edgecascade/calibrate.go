@@ -60,12 +60,14 @@ type dataRun struct {
 	scorers  []string
 	local    models.Model
 	provider cloud.Provider
+	deps     *deps
 }
 
 func (r *dataRun) close() {
 	for _, c := range r.caches {
 		_ = c.Close()
 	}
+	r.deps.close()
 }
 
 // prepareRun loads the data, checks the local model is up, and opens the
@@ -85,29 +87,34 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 	if f.limit > 0 && f.limit < len(items) {
 		items = items[:f.limit]
 	}
-	local, err := newLocal(cfg)
+	dp, err := loadDeps(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	local := dp.local
 	if err := local.Ping(ctx); err != nil {
+		dp.close()
 		return nil, err
 	}
-	run := &dataRun{items: items, hash: hash, local: local}
+	run := &dataRun{items: items, hash: hash, local: local, deps: dp}
 	if d, ok := local.(digester); ok {
 		if run.digest, err = d.Digest(ctx); err != nil {
+			run.close()
 			return nil, err
 		}
 	}
 	dir, err := f.cacheFolder()
 	if err != nil {
+		run.close()
 		return nil, err
 	}
 	lc, err := labelled.OpenCache(dir, labelled.LocalCacheName(local.Name(), run.digest, cfg.Local.TopLogprobs))
 	if err != nil {
+		run.close()
 		return nil, err
 	}
 	run.caches = append(run.caches, lc)
-	scorers, err := enabledScorers(cfg)
+	scorers, err := enabledScorers(cfg, dp)
 	if err != nil {
 		run.close()
 		return nil, err
@@ -192,8 +199,12 @@ Methods (choose one):
 			if scorer == "" {
 				scorer = cfg.Cascade.Scorer
 			}
-			if _, err := uq.Build(scorer, cfg.ScorerOptions()); err != nil {
-				return err
+			switch scorer {
+			case uq.Combined, uq.Probe:
+			default:
+				if _, err := uq.Build(scorer, cfg.ScorerOptions()); err != nil {
+					return err
+				}
 			}
 			ctx := cmd.Context()
 			run, err := a.prepareRun(ctx, cfg, &df, false, "calibrate")
@@ -289,20 +300,26 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // enabledScorers are the scorers a data run records: the logprob scorers
-// always, and selfref when it is the configured scorer (on a model without
-// confidence tokens it would only repeat its fallback).
-func enabledScorers(cfg *configs.Config) ([]uq.Scorer, error) {
+// always, selfref when it is the configured scorer (on a model without
+// confidence tokens it would only repeat its fallback), and the probes that
+// are configured.
+func enabledScorers(cfg *configs.Config, d *deps) ([]uq.Scorer, error) {
+	all, err := d.scorers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	names := uq.Names()
 	if cfg.Cascade.Scorer == uq.SelfRef {
 		names = append(names, uq.SelfRef)
 	}
-	var out []uq.Scorer
-	for _, n := range names {
-		s, err := uq.Build(n, cfg.ScorerOptions())
-		if err != nil {
-			return nil, err
+	for _, n := range []string{uq.Probe, uq.PregenProbe} {
+		if _, ok := all[n]; ok {
+			names = append(names, n)
 		}
-		out = append(out, s)
+	}
+	out := make([]uq.Scorer, len(names))
+	for i, n := range names {
+		out[i] = all[n]
 	}
 	return out, nil
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/uq"
 	"github.com/edgecascade/edgecascade/uq/calib"
+	"github.com/edgecascade/edgecascade/uq/labelled"
 	"github.com/edgecascade/edgecascade/uq/report"
 )
 
@@ -49,7 +51,7 @@ scorer is evaluated at cascade.threshold.`,
 				return err
 			}
 			defer run.close()
-			setups, err := scorerSetups(cfg, calibF, run.local.Name(), run.hash, a.stderr)
+			setups, stack, err := scorerSetups(cfg, calibF, run.local.Name(), run.hash, a.stderr)
 			if err != nil {
 				return err
 			}
@@ -57,6 +59,14 @@ scorer is evaluated at cascade.threshold.`,
 			if err != nil {
 				return err
 			}
+			if stack != nil {
+				for i := range records {
+					if v, err := stack.Apply(records[i].Scores); err == nil {
+						records[i].Scores[uq.Combined] = v
+					}
+				}
+			}
+			setups = presentSetups(setups, records, a.stderr)
 			rep, err := report.Build(report.Input{
 				Records: records, Scorers: setups, LocalModel: run.local.Name(), CloudModel: run.provider.Model(),
 				Data: filepath.Base(df.data), DataHash: run.hash, Generated: time.Now().UTC(),
@@ -80,16 +90,16 @@ scorer is evaluated at cascade.threshold.`,
 
 // scorerSetups takes every scorer with a threshold from the calibration file,
 // or the configured scorer and threshold when there is no file.
-func scorerSetups(cfg *configs.Config, path, localModel, dataHash string, warn io.Writer) ([]report.ScorerSetup, error) {
+func scorerSetups(cfg *configs.Config, path, localModel, dataHash string, warn io.Writer) ([]report.ScorerSetup, *uq.Stack, error) {
 	if path == "" {
-		return []report.ScorerSetup{{Name: cfg.Cascade.Scorer, Threshold: cfg.Cascade.Threshold, Method: "configured threshold"}}, nil
+		return []report.ScorerSetup{{Name: cfg.Cascade.Scorer, Threshold: cfg.Cascade.Threshold, Method: "configured threshold"}}, nil, nil
 	}
 	f, err := calib.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.LocalModel != localModel {
-		return nil, fmt.Errorf("%s was calibrated for local model %q, not %q", path, f.LocalModel, localModel)
+		return nil, nil, fmt.Errorf("%s was calibrated for local model %q, not %q", path, f.LocalModel, localModel)
 	}
 	if f.DataHash == dataHash {
 		fmt.Fprintf(warn, "warning: evaluating on the calibration data itself (%s): the numbers will look better than on fresh data\n", f.Data)
@@ -111,9 +121,26 @@ func scorerSetups(cfg *configs.Config, path, localModel, dataHash string, warn i
 		setups = append(setups, s)
 	}
 	if len(setups) == 0 {
-		return nil, fmt.Errorf("%s has no scorer with a threshold", path)
+		return nil, nil, fmt.Errorf("%s has no scorer with a threshold", path)
 	}
-	return setups, nil
+	return setups, f.Combined, nil
+}
+
+// presentSetups keeps the scorers whose scores the run recorded (a probe in
+// the calibration but not configured now is left out, with a warning).
+func presentSetups(setups []report.ScorerSetup, records []labelled.Record, warn io.Writer) []report.ScorerSetup {
+	if len(records) == 0 {
+		return setups
+	}
+	var out []report.ScorerSetup
+	for _, s := range setups {
+		if _, ok := records[0].Scores[s.Name]; ok {
+			out = append(out, s)
+		} else {
+			fmt.Fprintf(warn, "scorer %s: calibrated but not run now (is its probe configured?); left out\n", s.Name)
+		}
+	}
+	return out
 }
 
 func (a *app) printEval(rep *report.Report, out string) {

@@ -14,14 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/models/ollama"
-	"github.com/edgecascade/edgecascade/uq"
-	"github.com/edgecascade/edgecascade/uq/calib"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -79,49 +76,6 @@ func (a *app) loadConfig(cmd *cobra.Command) (*configs.Config, error) {
 
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
-}
-
-// build wires the cascade from the configuration.
-func build(cfg *configs.Config, log *slog.Logger) (*agent.Cascade, error) {
-	local, err := newLocal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	provider, err := newCloud(cfg)
-	if err != nil {
-		return nil, err
-	}
-	routing, err := loadRouting(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return agent.New(local, provider, routing, agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log})
-}
-
-// loadRouting builds the scorer and threshold from the configuration: from
-// the calibration file when cascade.calibration is set (then
-// cascade.threshold is ignored), else from cascade.threshold.
-func loadRouting(cfg *configs.Config) (agent.Routing, error) {
-	scorer, err := uq.Build(cfg.Cascade.Scorer, cfg.ScorerOptions())
-	if err != nil {
-		return agent.Routing{}, fmt.Errorf("cascade.scorer: %w", err)
-	}
-	if cfg.Cascade.Calibration == "" {
-		return agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}, nil
-	}
-	f, err := calib.ReadFile(cfg.Cascade.Calibration)
-	if err != nil {
-		return agent.Routing{}, fmt.Errorf("cascade.calibration: %w", err)
-	}
-	if f.LocalModel != cfg.Local.Model {
-		return agent.Routing{}, fmt.Errorf("cascade.calibration: %s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate",
-			cfg.Cascade.Calibration, f.LocalModel, cfg.Local.Model)
-	}
-	fit, err := f.Fit(cfg.Cascade.Scorer)
-	if err != nil {
-		return agent.Routing{}, fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
-	}
-	return agent.Routing{Scorer: scorer, Threshold: *fit.Threshold, Probability: fit.Map.Predict, Source: cfg.Cascade.Calibration}, nil
 }
 
 func newLocal(cfg *configs.Config) (models.Model, error) {

@@ -27,10 +27,11 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(a.stderr, cfg)
-			c, err := build(cfg, log)
+			c, d, err := build(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
+			defer d.close()
 			srv := agent.NewServer(c, agent.ServerConfig{
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
@@ -61,11 +62,12 @@ func (a *app) serveCmd() *cobra.Command {
 					return fmt.Errorf("serve: %w", err)
 				case <-hup:
 					// Reload the calibration (and threshold); keep the old
-					// routing when the new one is bad.
+					// routing when the new one is bad. Probes are loaded
+					// once, at start.
 					rcfg, err := a.loadConfig(cmd)
 					if err == nil {
 						var r agent.Routing
-						if r, err = loadRouting(rcfg); err == nil {
+						if r, err = loadRouting(rcfg, d); err == nil {
 							c.SetRouting(r)
 							log.Info("reloaded routing", "scorer", r.Scorer.Name(), "threshold", r.Threshold, "calibration", r.Source)
 							continue

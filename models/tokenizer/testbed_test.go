@@ -249,3 +249,34 @@ func TestTestbedChatMLCounts(t *testing.T) {
 	// The one merge joins bytes 0x00 and 0x01.
 	checkEncode(t, tk, "\x00\x01\x00", []int{256, 0})
 }
+
+// TestTestbedTokenizerFile keeps testdata/testbed/tokenizer.json, the test
+// bed's tokenizer in Hugging Face format (used by the daemon's context-length
+// check in tests), equal to the vocabulary in the GGUF files. Regenerate with
+// EDGECASCADE_UPDATE_TESTBED=1 go test ./models/tokenizer -run TokenizerFile.
+func TestTestbedTokenizerFile(t *testing.T) {
+	want, err := json.MarshalIndent(testbedDoc(t, "weak.gguf"), "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(testbedDir, "tokenizer.json")
+	if os.Getenv("EDGECASCADE_UPDATE_TESTBED") == "1" {
+		if err := os.WriteFile(path, append(want, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (regenerate with EDGECASCADE_UPDATE_TESTBED=1)", err)
+	}
+	if !bytes.Equal(bytes.TrimSpace(got), want) {
+		t.Fatalf("%s is out of date: regenerate with EDGECASCADE_UPDATE_TESTBED=1", path)
+	}
+	tk, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tk.Count(chatML("Spell rmzf backwards.")); err != nil || n != 3+len("user\nSpell rmzf backwards.")+len("\nassistant\n") {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+}

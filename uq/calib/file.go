@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/edgecascade/edgecascade/uq"
 )
 
 // FileVersion is the version of the calibration file format this code
@@ -31,6 +33,9 @@ type File struct {
 	Method      Method               `json:"method"`
 	Params      Params               `json:"params"`
 	Scorers     map[string]ScorerFit `json:"scorers"`
+	// Combined is the stacked scorer's logistic regression over the other
+	// scorers, fitted on the same data; nil when it could not be fitted.
+	Combined *uq.Stack `json:"combined,omitempty"`
 }
 
 // Params are the method's inputs as the user gave them.
@@ -78,6 +83,11 @@ func (f *File) Validate() error {
 	}
 	if len(f.Scorers) == 0 {
 		return errors.New("calibration file has no scorers")
+	}
+	if f.Combined != nil {
+		if err := f.Combined.Validate(); err != nil {
+			return err
+		}
 	}
 	for name, fit := range f.Scorers {
 		if fit.Threshold != nil && (!isFinite(*fit.Threshold) || *fit.Threshold < 0) {

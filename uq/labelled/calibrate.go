@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/uq"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
 
@@ -67,6 +69,27 @@ func Calibrate(records []Record, scorers []string, primary string, spec Spec, me
 			f.Correct++
 		}
 	}
+	// The stacked scorer: a logistic regression over the other scores,
+	// added to every record so it gets a threshold and a map like the rest.
+	var stackInputs []string
+	for _, n := range scorers {
+		if n != uq.PregenProbe { // a signal before generation, not about the answer
+			stackInputs = append(stackInputs, n)
+		}
+	}
+	if stack, err := FitStack(records, stackInputs); err == nil {
+		f.Combined = stack
+		for i := range records {
+			v, err := stack.Apply(records[i].Scores)
+			if err != nil {
+				return nil, err
+			}
+			records[i].Scores[uq.Combined] = v
+		}
+		scorers = append(append([]string(nil), scorers...), uq.Combined)
+	} else if primary == uq.Combined {
+		return nil, fmt.Errorf("scorer combined: %w", err)
+	}
 	for _, name := range scorers {
 		samples, err := Samples(records, name)
 		if err != nil {
@@ -97,4 +120,30 @@ func Calibrate(records []Record, scorers []string, primary string, spec Spec, me
 		return nil, fmt.Errorf("scorer %s was not run", primary)
 	}
 	return f, nil
+}
+
+// FitStack fits the combined scorer: a logistic regression of local
+// correctness on the given scorers' scores (L2-regularized, deterministic).
+func FitStack(records []Record, scorers []string) (*uq.Stack, error) {
+	if len(scorers) == 0 {
+		return nil, errors.New("combined: no input scorers")
+	}
+	X := make([][]float64, len(records))
+	y := make([]bool, len(records))
+	for i, r := range records {
+		X[i] = make([]float64, len(scorers))
+		for j, name := range scorers {
+			v, ok := r.Scores[name]
+			if !ok {
+				return nil, fmt.Errorf("combined: record %d has no %s score", r.Index, name)
+			}
+			X[i][j] = v
+		}
+		y[i] = r.LocalCorrect
+	}
+	m, _, err := probe.Train(X, y, probe.DefaultTrainOptions())
+	if err != nil {
+		return nil, fmt.Errorf("combined: %w", err)
+	}
+	return &uq.Stack{Inputs: append([]string(nil), scorers...), Weights: m.Weights, Bias: m.Bias}, nil
 }

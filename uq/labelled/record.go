@@ -14,17 +14,20 @@ type Item struct {
 
 // Record is the outcome of one item: the local answer with every scorer's
 // raw score and whether it was right, and, when the cloud was run, the
-// cloud's answer and whether it was right.
+// cloud's answer and whether it was right. LocalAnswer is the answer a user
+// sees (after Runner.Clean); LocalRawAnswer is the answer as the model
+// generated it, which is what scorers and hidden-state probes read.
 type Record struct {
-	Index        int                `json:"index"`
-	Task         string             `json:"task,omitempty"`
-	Prompt       string             `json:"prompt"`
-	Expected     string             `json:"expected"`
-	LocalAnswer  string             `json:"local_answer"`
-	LocalCorrect bool               `json:"local_correct"`
-	Scores       map[string]float64 `json:"scores"`
-	LocalLatency time.Duration      `json:"local_latency"`
-	CloudAnswer  string             `json:"cloud_answer,omitempty"`
-	CloudCorrect *bool              `json:"cloud_correct,omitempty"`
-	CloudLatency time.Duration      `json:"cloud_latency,omitempty"`
+	Index          int                `json:"index"`
+	Task           string             `json:"task,omitempty"`
+	Prompt         string             `json:"prompt"`
+	Expected       string             `json:"expected"`
+	LocalAnswer    string             `json:"local_answer"`
+	LocalRawAnswer string             `json:"local_raw_answer,omitempty"`
+	LocalCorrect   bool               `json:"local_correct"`
+	Scores         map[string]float64 `json:"scores"`
+	LocalLatency   time.Duration      `json:"local_latency"`
+	CloudAnswer    string             `json:"cloud_answer,omitempty"`
+	CloudCorrect   *bool              `json:"cloud_correct,omitempty"`
+	CloudLatency   time.Duration      `json:"cloud_latency,omitempty"`
 }

@@ -66,6 +66,7 @@ func (r *Runner) Run(ctx context.Context, items []Item) ([]Record, error) {
 		if err != nil {
 			return records, fmt.Errorf("item %d: %w", i, err)
 		}
+		rec.LocalRawAnswer = local.Response.Content
 		rec.LocalAnswer = clean(local.Response.Content)
 		rec.LocalCorrect = r.Match(rec.LocalAnswer, it.Answer)
 		rec.LocalLatency = local.Latency

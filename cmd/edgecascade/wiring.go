@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/tokenizer"
+	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/uq"
+	"github.com/edgecascade/edgecascade/uq/calib"
+)
+
+// deps are the parts loaded once per process: the local model, and the
+// probes with their onnxruntime (a process-wide environment).
+type deps struct {
+	local   models.Model
+	runtime *probe.Runtime
+	answer  *probe.Probe // probe.path
+	pregen  *probe.Probe // probe.pregen_path
+}
+
+func (d *deps) close() {
+	if d.runtime != nil {
+		_ = d.runtime.Close() // closes its probes too
+	}
+}
+
+// featureSource is the local backend as a probe feature source.
+func (d *deps) featureSource() (uq.Features, error) {
+	fs, ok := d.local.(uq.Features)
+	if !ok {
+		return nil, errors.New("the local backend cannot supply hidden-state features for probes")
+	}
+	return fs, nil
+}
+
+// loadDeps connects the local backend and loads the configured probes,
+// refusing a probe trained for another model or feature size.
+func loadDeps(ctx context.Context, cfg *configs.Config) (*deps, error) {
+	local, err := newLocal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &deps{local: local}
+	if cfg.Probe.Path == "" && cfg.Probe.PregenPath == "" {
+		return d, nil
+	}
+	fs, err := d.featureSource()
+	if err != nil {
+		return nil, fmt.Errorf("probe.path: %w", err)
+	}
+	// The feature size comes from the model itself: one hidden state.
+	f, err := fs.Features(ctx, "edgecascade")
+	if err != nil {
+		return nil, fmt.Errorf("probe: read the local model's feature size: %w", err)
+	}
+	if d.runtime, err = probe.NewRuntime(cfg.Probe.ONNXRuntimeLib); err != nil {
+		return nil, err
+	}
+	load := func(key, path string) (*probe.Probe, error) {
+		if path == "" {
+			return nil, nil
+		}
+		p, err := d.runtime.Load(path, local.Name(), len(f))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return p, nil
+	}
+	if d.answer, err = load("probe.path", cfg.Probe.Path); err != nil {
+		d.close()
+		return nil, err
+	}
+	if d.pregen, err = load("probe.pregen_path", cfg.Probe.PregenPath); err != nil {
+		d.close()
+		return nil, err
+	}
+	if d.answer != nil && d.answer.Meta().FeatureKind != probe.FeatureAnswer {
+		d.close()
+		return nil, fmt.Errorf("probe.path %s is a %s probe, want an answer probe", cfg.Probe.Path, d.answer.Meta().FeatureKind)
+	}
+	if d.pregen != nil && d.pregen.Meta().FeatureKind != probe.FeaturePrompt {
+		d.close()
+		return nil, fmt.Errorf("probe.pregen_path %s is a %s probe, want a pre-generation (prompt) probe", cfg.Probe.PregenPath, d.pregen.Meta().FeatureKind)
+	}
+	return d, nil
+}
+
+// scorers builds every available scorer by name: the logprob scorers,
+// selfref, and probe when an answer probe is loaded.
+func (d *deps) scorers(cfg *configs.Config) (map[string]uq.Scorer, error) {
+	out := map[string]uq.Scorer{}
+	for _, n := range append(uq.Names(), uq.SelfRef) {
+		s, err := uq.Build(n, cfg.ScorerOptions())
+		if err != nil {
+			return nil, err
+		}
+		out[n] = s
+	}
+	if d.answer != nil {
+		fs, err := d.featureSource()
+		if err != nil {
+			return nil, err
+		}
+		s, err := uq.NewProbe(fs, d.answer)
+		if err != nil {
+			return nil, err
+		}
+		out[uq.Probe] = s
+	}
+	if d.pregen != nil {
+		fs, err := d.featureSource()
+		if err != nil {
+			return nil, err
+		}
+		s, err := uq.NewPregenProbe(fs, d.pregen)
+		if err != nil {
+			return nil, err
+		}
+		out[uq.PregenProbe] = s
+	}
+	return out, nil
+}
+
+// build wires the cascade from the configuration.
+func build(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*agent.Cascade, *deps, error) {
+	d, err := loadDeps(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	provider, err := newCloud(cfg)
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	routing, err := loadRouting(cfg, d)
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	check, err := contextCheck(ctx, cfg, d.local, log)
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	c, err := agent.New(d.local, provider, routing, agent.Options{
+		TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Context: check, Log: log,
+	})
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return c, d, nil
+}
+
+// contextCheck sets up the context-length check: the model's tokenizer when
+// local.tokenizer is set (exact), else an estimate of 4 bytes a token.
+func contextCheck(ctx context.Context, cfg *configs.Config, local models.Model, log *slog.Logger) (agent.ContextCheck, error) {
+	cs, ok := local.(models.ContextSizer)
+	if !ok {
+		return agent.ContextCheck{}, nil
+	}
+	n, err := cs.ContextLength(ctx)
+	if err != nil {
+		log.Warn("local context length unknown; prompts are not checked against it", "err", err)
+		return agent.ContextCheck{}, nil
+	}
+	if cfg.Local.Tokenizer == "" {
+		return agent.ContextCheck{Counter: tokenizer.Approx{}, Length: n}, nil
+	}
+	tk, err := tokenizer.Load(cfg.Local.Tokenizer)
+	if err != nil {
+		return agent.ContextCheck{}, fmt.Errorf("local.tokenizer: %w", err)
+	}
+	return agent.ContextCheck{Counter: tk, Exact: true, Length: n}, nil
+}
+
+// loadRouting builds the scorer and threshold from the configuration: from
+// the calibration file when cascade.calibration is set (then
+// cascade.threshold is ignored), else from cascade.threshold.
+func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
+	all, err := d.scorers(cfg)
+	if err != nil {
+		return agent.Routing{}, err
+	}
+	var r agent.Routing
+	var f *calib.File
+	if cfg.Cascade.Calibration != "" {
+		if f, err = calib.ReadFile(cfg.Cascade.Calibration); err != nil {
+			return r, fmt.Errorf("cascade.calibration: %w", err)
+		}
+		if f.LocalModel != cfg.Local.Model {
+			return r, fmt.Errorf("cascade.calibration: %s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate",
+				cfg.Cascade.Calibration, f.LocalModel, cfg.Local.Model)
+		}
+		if f.Combined != nil {
+			var inputs []uq.Scorer
+			for name, s := range all {
+				if name != uq.PregenProbe {
+					inputs = append(inputs, s)
+				}
+			}
+			if s, err := uq.NewCombined(*f.Combined, inputs); err == nil {
+				all[uq.Combined] = s
+			} else if cfg.Cascade.Scorer == uq.Combined {
+				return r, fmt.Errorf("cascade.calibration: %w", err)
+			}
+		}
+	}
+	scorer, ok := all[cfg.Cascade.Scorer]
+	if !ok {
+		switch cfg.Cascade.Scorer {
+		case uq.Probe:
+			return r, errors.New("cascade.scorer probe: set probe.path to a probe from edgecascade probe train")
+		case uq.Combined:
+			return r, errors.New("cascade.scorer combined: the calibration file has no combined fit; re-run edgecascade calibrate")
+		}
+		return r, fmt.Errorf("cascade.scorer %q is not available", cfg.Cascade.Scorer)
+	}
+	r = agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
+	if f != nil {
+		fit, err := f.Fit(cfg.Cascade.Scorer)
+		if err != nil {
+			return r, fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
+		}
+		r.Threshold, r.Probability, r.Source = *fit.Threshold, fit.Map.Predict, cfg.Cascade.Calibration
+	}
+	if d.pregen != nil {
+		fs, err := d.featureSource()
+		if err != nil {
+			return r, err
+		}
+		th := cfg.Probe.PregenThreshold
+		if th < 0 {
+			t := d.pregen.Meta().Threshold
+			if t == nil {
+				return r, fmt.Errorf("probe.pregen_path %s has no calibrated threshold: set probe.pregen_threshold", cfg.Probe.PregenPath)
+			}
+			th = *t
+		}
+		r.Pregen = &agent.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
+	}
+	return r, nil
+}
