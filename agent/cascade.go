@@ -66,6 +66,9 @@ type Decision struct {
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
+	// Estimated is set when the cloud reported no usage and the counts are
+	// the local tokenizer's estimate.
+	Estimated bool
 }
 
 // Result is a complete answer with its decision.
@@ -259,7 +262,7 @@ func (c *Cascade) answerCloud(ctx context.Context, req Request, d Decision) (*Re
 	d.Route = RouteCloud
 	return &Result{
 		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+		Usage: c.cloudUsage(ctx, req, resp),
 	}, nil
 }
 
@@ -381,7 +384,7 @@ func (c *Cascade) streamCloud(ctx context.Context, req Request, d Decision, e Em
 	}
 	return &Result{
 		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+		Usage: c.cloudUsage(ctx, req, resp),
 	}, nil
 }
 
@@ -426,4 +429,19 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: time.Since(start),
 		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
 	}, nil
+}
+
+// cloudUsage is the cloud's own token counts or, when it reported none, an
+// estimate with the local token counter (for cost accounting).
+func (c *Cascade) cloudUsage(ctx context.Context, req Request, resp *cloud.Response) Usage {
+	u := Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+	if u.PromptTokens > 0 || c.opts.Context.Counter == nil {
+		return u
+	}
+	p, err1 := c.promptTokens(ctx, req)
+	a, err2 := c.opts.Context.Counter.Count(resp.Content)
+	if err1 != nil || err2 != nil {
+		return u
+	}
+	return Usage{PromptTokens: p, CompletionTokens: a, Estimated: true}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,8 +30,10 @@ import (
 type countingProxy struct {
 	*httptest.Server
 	calls atomic.Int64
-	mu    sync.Mutex
-	body  [][]byte // request bodies of the calls
+	// dropUsage removes "usage" from non-streamed answers.
+	dropUsage atomic.Bool
+	mu        sync.Mutex
+	body      [][]byte // request bodies of the calls
 }
 
 // bodies returns the request bodies the cloud received.
@@ -48,6 +51,22 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 	}
 	p := &countingProxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if !p.dropUsage.Load() || r.Header.Get("Content-Type") != "application/json" {
+			return nil
+		}
+		var doc map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&doc); err != nil {
+			return err
+		}
+		r.Body.Close()
+		delete(doc, "usage")
+		b, _ := json.Marshal(doc)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/models" { // health probes are not answers
 			p.calls.Add(1)

@@ -106,3 +106,22 @@ func TestPregenProbeSkipsHopelessQueries(t *testing.T) {
 		})
 	}
 }
+
+func TestCloudUsageEstimatedWhenNotReported(t *testing.T) {
+	d := newDaemon(t, daemonOpts{threshold: 1.01, context: true})
+	_, c := ask(t, d, "auto", easyQuestion)
+	reported := c.Usage.TotalTokens
+	if c.Cascade.Route != "cloud" || reported == 0 {
+		t.Fatalf("cascade %+v usage %+v", c.Cascade, c.Usage)
+	}
+	// The same cloud with the usage field removed from its answers (a server
+	// that does not report usage): the daemon estimates it with the local
+	// tokenizer. The test bed tokenizer is the strong model's too, so the
+	// estimate must match what the server reported but for the end-of-turn
+	// token, which the server counts and the answer text does not show.
+	d.cloud.dropUsage.Store(true)
+	_, c = ask(t, d, "auto", easyQuestion)
+	if diff := reported - c.Usage.TotalTokens; diff < 0 || diff > 1 {
+		t.Fatalf("estimated usage %+v, the server reported %d", c.Usage, reported)
+	}
+}
