@@ -18,5 +18,7 @@ fi
 
 echo "== go vet"
 go vet ./...
+# The Rust tokenizer cannot be linked here (no libtokenizers.a): compile-check it.
+go vet -tags daulet ./models/tokenizer/
 echo "== go test"
 go test -count=1 -timeout 30m "$@" ./...
