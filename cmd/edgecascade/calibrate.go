@@ -24,6 +24,7 @@ type dataFlags struct {
 	data     string
 	matcher  string
 	cacheDir string
+	offset   int
 	limit    int
 }
 
@@ -31,7 +32,17 @@ func (f *dataFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", "", "labelled JSONL file: {\"prompt\", \"answer\", \"task\"?} per line (required)")
 	cmd.Flags().StringVar(&f.matcher, "matcher", labelled.MatchExact, "how answers are judged: exact, case-insensitive, numeric, contains")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "answer cache folder (default: the user cache folder/edgecascade/answers)")
-	cmd.Flags().IntVar(&f.limit, "limit", 0, "use only the first N items (0: all)")
+	cmd.Flags().IntVar(&f.offset, "offset", 0, "skip the first N items (e.g. to train a probe and calibrate on different items)")
+	cmd.Flags().IntVar(&f.limit, "limit", 0, "use at most N items after the offset (0: all)")
+}
+
+// label names the data and, when a slice of it was used, which items.
+func (f *dataFlags) label(n int) string {
+	name := filepath.Base(f.data)
+	if f.offset > 0 || f.limit > 0 {
+		name += fmt.Sprintf(" (items %d-%d)", f.offset+1, f.offset+n)
+	}
+	return name
 }
 
 func (f *dataFlags) cacheFolder() (string, error) {
@@ -84,6 +95,13 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 	if err != nil {
 		return nil, err
 	}
+	if f.offset < 0 || f.limit < 0 {
+		return nil, errors.New("--offset and --limit must not be negative")
+	}
+	if f.offset >= len(items) {
+		return nil, fmt.Errorf("--offset %d skips all %d items of %s", f.offset, len(items), f.data)
+	}
+	items = items[f.offset:]
 	if f.limit > 0 && f.limit < len(items) {
 		items = items[:f.limit]
 	}
@@ -217,7 +235,7 @@ Methods (choose one):
 				return err
 			}
 			file, err := labelled.Calibrate(records, run.scorers, scorer, spec, labelled.Meta{
-				LocalModel: run.local.Name(), LocalDigest: run.digest, Data: filepath.Base(df.data), DataHash: run.hash, Matcher: df.matcher,
+				LocalModel: run.local.Name(), LocalDigest: run.digest, Data: df.label(len(run.items)), DataHash: run.hash, Matcher: df.matcher,
 			}, time.Now())
 			if err != nil {
 				return err

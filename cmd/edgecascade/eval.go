@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,7 +68,7 @@ scorer is evaluated at cascade.threshold.`,
 			setups = presentSetups(setups, records, a.stderr)
 			rep, err := report.Build(report.Input{
 				Records: records, Scorers: setups, LocalModel: run.local.Name(), CloudModel: run.provider.Model(),
-				Data: filepath.Base(df.data), DataHash: run.hash, Generated: time.Now().UTC(),
+				Data: df.label(len(run.items)), DataHash: run.hash, Generated: time.Now().UTC(),
 			})
 			if err != nil {
 				return err
