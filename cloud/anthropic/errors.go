@@ -20,7 +20,7 @@ import (
 )
 
 // redacted replaces the API key wherever a server echoes it.
-const redacted = "[redacted]"
+const redacted = cloud.Redacted
 
 // maxErrorBody caps how much of an error body is read.
 const maxErrorBody = 64 << 10
@@ -293,28 +293,7 @@ func (c *Client) parseErrorBody(body []byte) *APIError {
 }
 
 // redact removes the API key from s.
-func (c *Client) redact(s string) string {
-	if c.apiKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.apiKey, redacted)
-}
+func (c *Client) redact(s string) string { return cloud.Redactor{Key: c.apiKey}.Redact(s) }
 
-// scrub returns err unchanged unless its message contains the API key; then
-// it returns an error with the key removed that still matches errors.Is (for
-// context.DeadlineExceeded and the like) but does not unwrap to the original.
-func (c *Client) scrub(err error) error {
-	if c.apiKey == "" || !strings.Contains(err.Error(), c.apiKey) {
-		return err
-	}
-	return &scrubbedError{msg: c.redact(err.Error()), orig: err}
-}
-
-type scrubbedError struct {
-	msg  string
-	orig error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-
-func (e *scrubbedError) Is(target error) bool { return errors.Is(e.orig, target) }
+// scrub removes the API key from err's message (see cloud.Redactor.Scrub).
+func (c *Client) scrub(err error) error { return cloud.Redactor{Key: c.apiKey}.Scrub(err) }
