@@ -31,5 +31,5 @@ if [ ! -f "$inc/miniaudio/miniaudio.h" ]; then
   cp "$malgo_dir/miniaudio.h" "$inc/miniaudio/miniaudio.h"
 fi
 
-CGO_CPPFLAGS="-I$inc" go install "github.com/ollama/ollama@$OLLAMA_VERSION" >&2
+CGO_CPPFLAGS="-I$inc" go install -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" "github.com/ollama/ollama@$OLLAMA_VERSION" >&2
 echo "$gobin/ollama"
