@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
+	"github.com/edgecascade/edgecascade/probe"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
 
@@ -318,4 +319,54 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// TestServeRefusesMismatchedProbe: a probe trained for another local model,
+// or on another feature size, stops serve with an error naming both.
+func TestServeRefusesMismatchedProbe(t *testing.T) {
+	s := needBed(t)
+	lib := os.Getenv("EDGECASCADE_ONNXRUNTIME_LIB")
+	if lib == "" {
+		t.Skip("skipping: EDGECASCADE_ONNXRUNTIME_LIB is not set (scripts/test.sh sets it)")
+	}
+	for _, tc := range []struct {
+		name, model string
+		dim         int
+		want        []string
+	}{
+		{"other model", "qwen2.5:0.5b", 128, []string{`"qwen2.5:0.5b"`, ollamatest.Weak}},
+		{"other feature size", ollamatest.Weak, 64, []string{"64", "128"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			m := &probe.Logistic{Weights: make([]float64, tc.dim)}
+			if err := probe.WriteONNX(&buf, m, probe.Meta{Model: tc.model, FeatureSize: tc.dim, FeatureKind: probe.FeatureAnswer, TrainedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "probe.onnx")
+			os.WriteFile(path, buf.Bytes(), 0o600)
+			cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--cascade.scorer", "probe", "--probe.path", path, "--probe.onnxruntime_lib", lib)
+			for k, v := range bedEnv(s) {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("serve started with a mismatched probe:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Fatalf("error does not name %s:\n%s", w, out)
+				}
+			}
+		})
+	}
+	// Without the library the error names the setting and the script.
+	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--cascade.scorer", "probe", "--probe.path", "x.onnx")
+	for k, v := range bedEnv(s) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "probe.onnxruntime_lib") || !strings.Contains(string(out), "install-onnxruntime.sh") {
+		t.Fatalf("missing library: %v\n%s", err, out)
+	}
 }
