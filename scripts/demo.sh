@@ -9,4 +9,6 @@ EDGECASCADE_OLLAMA_BIN="$(scripts/install-ollama.sh | tail -n 1)"
 export EDGECASCADE_OLLAMA_BIN
 mkdir -p bin
 go build -o bin/edgecascade ./cmd/edgecascade
-exec go run ./scripts/demo -bin bin/edgecascade "$@"
+# The committed calibration of the weak model (docs/eval-testbed, made by
+# scripts/eval-testbed.sh) supplies the threshold and calibrated confidences.
+exec go run ./scripts/demo -bin bin/edgecascade -calibration docs/eval-testbed/calibration.json "$@"

@@ -99,12 +99,16 @@ func run(bin string, n int, threshold, calibration string) error {
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("daemon did not start within 30s")
 	}
-	fmt.Printf("edgecascade serving on %s (local %s, cloud %s)\n\n", base, ollamatest.Weak, ollamatest.Strong)
+	th, err := thresholdInForce(base)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("edgecascade serving on %s (local %s, cloud %s); escalates below threshold %s\n\n", base, ollamatest.Weak, ollamatest.Strong, th)
 
-	fmt.Printf("%-44s %-6s %-10s %-12s %-12s %s\n", "QUESTION", "ROUTE", "CONFIDENCE", "ANSWER", "EXPECTED", "RIGHT")
+	fmt.Printf("%-40s %-6s %-6s %-11s %-12s %-12s %s\n", "QUESTION", "ROUTE", "SCORE", "P(RIGHT)", "ANSWER", "EXPECTED", "RIGHT")
 	var local, right int
 	for _, it := range items {
-		ans, route, conf, err := ask(base, it.Prompt)
+		ans, route, score, conf, err := ask(base, it.Prompt)
 		if err != nil {
 			return err
 		}
@@ -115,7 +119,7 @@ func run(bin string, n int, threshold, calibration string) error {
 		if ok {
 			right++
 		}
-		fmt.Printf("%-44s %-6s %-10s %-12s %-12s %v\n", clip(it.Prompt, 44), route, conf, clip(ans, 12), clip(it.Answer, 12), ok)
+		fmt.Printf("%-40s %-6s %-6s %-11s %-12s %-12s %v\n", clip(it.Prompt, 40), route, score, conf, clip(ans, 12), clip(it.Answer, 12), ok)
 	}
 	fmt.Printf("\n%d of %d answered locally, %d escalated to the cloud; %d of %d right\n", local, len(items), len(items)-local, right, len(items))
 	return nil
@@ -151,25 +155,56 @@ func readItems(n int) ([]item, error) {
 	return items, sc.Err()
 }
 
-func ask(base, q string) (answer, route, confidence string, err error) {
+// ask sends one question and returns the answer, the route, the raw score
+// the threshold applies to, and the calibrated probability that the local
+// answer is right.
+func ask(base, q string) (answer, route, score, confidence string, err error) {
 	body, _ := json.Marshal(map[string]any{"model": "auto", "temperature": 0,
 		"messages": []map[string]string{{"role": "user", "content": q}}})
 	resp, err := http.Post(base+"/v1/chat/completions", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return "", "", "", fmt.Errorf("status %d: %s", resp.StatusCode, raw)
+		return "", "", "", "", fmt.Errorf("status %d: %s", resp.StatusCode, raw)
 	}
 	var r struct {
 		Choices []struct {
 			Message struct{ Content string } `json:"message"`
 		} `json:"choices"`
+		Cascade struct {
+			Route      string   `json:"route"`
+			Score      *float64 `json:"score"`
+			Confidence *float64 `json:"confidence"`
+		} `json:"cascade"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil || len(r.Choices) == 0 {
-		return "", "", "", fmt.Errorf("bad response %s", raw)
+		return "", "", "", "", fmt.Errorf("bad response %s", raw)
 	}
-	return r.Choices[0].Message.Content, resp.Header.Get("X-Cascade-Route"), resp.Header.Get("X-Cascade-Confidence"), nil
+	f := func(v *float64) string {
+		if v == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f", *v)
+	}
+	return r.Choices[0].Message.Content, r.Cascade.Route, f(r.Cascade.Score), f(r.Cascade.Confidence), nil
+}
+
+// thresholdInForce reads the scorer and threshold from /healthz.
+func thresholdInForce(base string) (string, error) {
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Scorer    string  `json:"scorer"`
+		Threshold float64 `json:"threshold"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.3f (%s)", h.Threshold, h.Scorer), nil
 }
