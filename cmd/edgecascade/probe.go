@@ -569,6 +569,9 @@ func writeProbeFile(path string, m *probe.Logistic, meta probe.Meta) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write probe: %w", err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // readable by a daemon running as another user
+		return fmt.Errorf("write probe: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write probe: %w", err)
 	}

@@ -139,6 +139,9 @@ func (f *File) WriteFile(path string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write calibration: %w", err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // readable by a daemon running as another user
+		return fmt.Errorf("write calibration: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write calibration: %w", err)
 	}
