@@ -135,10 +135,10 @@ var Settings = []Setting{
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
 	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
 	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
-	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server)"},
-	{"cloud.base_url", "OpenAI-compatible base URL, ending in /v1"},
+	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server) or anthropic"},
+	{"cloud.base_url", "the provider's base URL; empty: the provider's own (openai: https://api.openai.com/v1, anthropic: https://api.anthropic.com)"},
 	{"cloud.model", "cloud model name"},
-	{"cloud.api_key", "API key; OPENAI_API_KEY is used when unset; never logged"},
+	{"cloud.api_key", "API key; OPENAI_API_KEY or ANTHROPIC_API_KEY (by provider) is used when unset; never logged"},
 	{"cloud.timeout", "bound on one cloud call attempt"},
 	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
 	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref, probe, combined"},
@@ -202,7 +202,11 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if c.Cloud.APIKey == "" {
-		c.Cloud.APIKey = Secret(os.Getenv("OPENAI_API_KEY"))
+		env := "OPENAI_API_KEY"
+		if c.Cloud.Provider == "anthropic" {
+			env = "ANTHROPIC_API_KEY"
+		}
+		c.Cloud.APIKey = Secret(os.Getenv(env))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -256,11 +260,13 @@ func (c *Config) Validate() error {
 	if c.Local.TopLogprobs < 0 || c.Local.TopLogprobs > 20 {
 		return bad("local.top_logprobs", "want 0-20, got %d", c.Local.TopLogprobs)
 	}
-	if c.Cloud.Provider != "openai" {
-		return bad("cloud.provider", "want openai, got %q", c.Cloud.Provider)
+	if c.Cloud.Provider != "openai" && c.Cloud.Provider != "anthropic" {
+		return bad("cloud.provider", "want openai or anthropic, got %q", c.Cloud.Provider)
 	}
-	if err := checkURL(c.Cloud.BaseURL); err != nil {
-		return bad("cloud.base_url", "%v", err)
+	if c.Cloud.BaseURL != "" {
+		if err := checkURL(c.Cloud.BaseURL); err != nil {
+			return bad("cloud.base_url", "%v", err)
+		}
 	}
 	if strings.TrimSpace(c.Cloud.Model) == "" {
 		return bad("cloud.model", "must not be empty")
@@ -320,6 +326,18 @@ func checkURL(s string) error {
 		return fmt.Errorf("want an http(s) URL, got %q", s)
 	}
 	return nil
+}
+
+// CloudBaseURL is cloud.base_url, or the provider's own when it is empty.
+func (c *Config) CloudBaseURL() string {
+	switch {
+	case c.Cloud.BaseURL != "":
+		return c.Cloud.BaseURL
+	case c.Cloud.Provider == "anthropic":
+		return "https://api.anthropic.com"
+	default:
+		return "https://api.openai.com/v1"
+	}
 }
 
 // ScorerOptions returns the scorer settings for uq.Build.

@@ -134,3 +134,27 @@ func TestMissingFile(t *testing.T) {
 		t.Fatal("missing config file accepted")
 	}
 }
+
+func TestCloudProviderDefaults(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "sk-openai")
+	t.Setenv("ANTHROPIC_API_KEY", "sk-ant")
+	tests := []struct {
+		yaml, url, key string
+	}{
+		{"cloud: {provider: openai}", "https://api.openai.com/v1", "sk-openai"},
+		{"cloud: {provider: anthropic, model: claude-x}", "https://api.anthropic.com", "sk-ant"},
+		{"cloud: {provider: openai, base_url: 'http://127.0.0.1:9/v1', api_key: own}", "http://127.0.0.1:9/v1", "own"},
+	}
+	for _, tc := range tests {
+		c, err := Load(writeFile(t, tc.yaml), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if c.CloudBaseURL() != tc.url || c.Cloud.APIKey.Reveal() != tc.key {
+			t.Errorf("%s: url %s key %q, want %s %q", tc.yaml, c.CloudBaseURL(), c.Cloud.APIKey.Reveal(), tc.url, tc.key)
+		}
+	}
+	if _, err := Load(writeFile(t, "cloud: {provider: gemini}"), nil); err == nil || !strings.Contains(err.Error(), "cloud.provider") {
+		t.Fatalf("unknown provider: %v", err)
+	}
+}

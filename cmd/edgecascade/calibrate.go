@@ -147,7 +147,7 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 			run.close()
 			return nil, err
 		}
-		cc, err := labelled.OpenCache(dir, labelled.CloudCacheName(cfg.Cloud.Provider, cfg.Cloud.BaseURL, cfg.Cloud.Model))
+		cc, err := labelled.OpenCache(dir, labelled.CloudCacheName(cfg.Cloud.Provider, cfg.CloudBaseURL(), cfg.Cloud.Model))
 		if err != nil {
 			run.close()
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/cloud/anthropic"
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
@@ -91,7 +92,12 @@ func newCloud(cfg *configs.Config) (cloud.Provider, error) {
 	switch cfg.Cloud.Provider {
 	case "openai":
 		return openai.New(openai.Config{
-			BaseURL: cfg.Cloud.BaseURL, Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
+			BaseURL: cfg.CloudBaseURL(), Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
+			Timeout: cfg.Cloud.Timeout, MaxRetries: cfg.Cloud.MaxRetries,
+		})
+	case "anthropic":
+		return anthropic.New(anthropic.Config{
+			BaseURL: cfg.CloudBaseURL(), Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
 			Timeout: cfg.Cloud.Timeout, MaxRetries: cfg.Cloud.MaxRetries,
 		})
 	default:
@@ -113,7 +119,7 @@ func (a *app) configCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "%-24s %-36s %s\n", s.Key, s.Env(), s.Description)
 			}
 			fmt.Fprintf(a.stdout, "\nlocal: %s %s at %s; cloud: %s %s at %s; scorer %s, threshold %v\n",
-				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.Cloud.BaseURL,
+				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
 				cfg.Cascade.Scorer, cfg.Cascade.Threshold)
 			return nil
 		},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
+	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/probe"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
@@ -368,5 +369,19 @@ func TestServeRefusesMismatchedProbe(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "probe.onnxruntime_lib") || !strings.Contains(string(out), "install-onnxruntime.sh") {
 		t.Fatalf("missing library: %v\n%s", err, out)
+	}
+}
+
+func TestCloudProviderChoice(t *testing.T) {
+	for _, provider := range []string{"openai", "anthropic"} {
+		cfg, err := configs.Load("", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Cloud.Provider = provider
+		p, err := newCloud(cfg)
+		if err != nil || p.Name() != provider {
+			t.Fatalf("cloud.provider %s: %v, %v", provider, p, err)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func (a *app) serveCmd() *cobra.Command {
 			srv := agent.NewServer(c, agent.ServerConfig{
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
-				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.Cloud.BaseURL,
+				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 			}, log)
 
 			ln, err := net.Listen("tcp", cfg.Listen)
