@@ -60,7 +60,19 @@ type Decision struct {
 	CloudModel string   `json:"cloud_model"`
 	Escalated  bool     `json:"escalated"`
 	Reason     string   `json:"reason"`
+	// cause is a fixed label for metrics: why the request escalated (or
+	// why escalation failed).
+	cause string
 }
+
+// Escalation causes, the label values of the escalation metrics.
+const (
+	causeLowConfidence    = "low_confidence"
+	causeUnscorable       = "unscorable"
+	causeLocalUnavailable = "local_unavailable"
+	causeContextLength    = "context_length"
+	causePregenProbe      = "pregen_probe"
+)
 
 // Usage counts the tokens of the answer that was returned.
 type Usage struct {
@@ -79,6 +91,9 @@ type Result struct {
 	Usage        Usage
 	LocalLatency time.Duration
 	CloudLatency time.Duration
+	// EscalationFailed is set when the answer should have come from the
+	// cloud but the cloud failed, so the local answer was returned.
+	EscalationFailed bool
 }
 
 // Request is a chat request to the cascade.
@@ -173,6 +188,7 @@ func (c *Cascade) score(ctx context.Context, r *Routing, d *Decision, req Reques
 		zero := 0.0
 		d.Score, d.Confidence = &zero, &zero
 		d.Reason = fmt.Sprintf("could not score the local answer (%v)", err)
+		d.cause = causeUnscorable
 		return false
 	}
 	defer func() {
@@ -191,6 +207,7 @@ func (c *Cascade) score(ctx context.Context, r *Routing, d *Decision, req Reques
 		return true
 	}
 	d.Reason = fmt.Sprintf("%s score %.3f < threshold %.3f", r.Scorer.Name(), s, r.Threshold)
+	d.cause = causeLowConfidence
 	return false
 }
 
@@ -223,6 +240,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
 		d.Escalated = true
 		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
+		d.cause = causeLocalUnavailable
 		return c.answerCloud(ctx, req, d)
 	}
 	accepted := c.score(ctx, r, &d, req, resp)
@@ -247,6 +265,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		}
 		c.log.Warn("escalation failed, answering locally", "err", err)
 		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
+		local.EscalationFailed = true
 		return local, nil
 	}
 	res.LocalLatency = localLatency
@@ -311,6 +330,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		}
 		d.Escalated = true
 		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
+		d.cause = causeLocalUnavailable
 		return c.streamCloud(ctx, req, d, e)
 	}
 	accepted := c.score(ctx, r, &d, req, resp)
@@ -331,6 +351,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 			return nil, err
 		}
 		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
+		local.EscalationFailed = true
 	}
 	if err := e.Begin(local.Decision); err != nil {
 		return nil, err

@@ -81,6 +81,7 @@ func (c *Cascade) preflight(ctx context.Context, r *Routing, policy Policy, req 
 			}
 			d.Escalated = true
 			d.Reason = fmt.Sprintf("prompt has %d tokens (+%d reserved for the answer), the local context holds %d; sent to the cloud", n, req.MaxTokens, cc.Length)
+			d.cause = causeContextLength
 			return true, nil
 		}
 	}
@@ -95,6 +96,7 @@ func (c *Cascade) preflight(ctx context.Context, r *Routing, policy Policy, req 
 	if p <= r.Pregen.Threshold {
 		d.Escalated = true
 		d.Reason = fmt.Sprintf("pre-generation probe: p(local right) %.3f <= %.3f; skipped local generation", p, r.Pregen.Threshold)
+		d.cause = causePregenProbe
 		return true, nil
 	}
 	return false, nil

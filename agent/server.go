@@ -31,6 +31,7 @@ type Server struct {
 	cascade *Cascade
 	cfg     ServerConfig
 	log     *slog.Logger
+	metrics *Metrics
 	now     func() time.Time
 }
 
@@ -45,7 +46,7 @@ func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Server{cascade: c, cfg: cfg, log: log, now: time.Now}
+	return &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
 }
 
 // Handler returns the routes.
@@ -54,6 +55,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
 	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
 	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
@@ -140,6 +142,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logResult(ctx context.Context, policy Policy, res *Result) {
+	s.metrics.observe(policy, res)
 	d := res.Decision
 	attrs := []any{"policy", policy, "route", d.Route, "escalated", d.Escalated, "reason", d.Reason,
 		"local_ms", res.LocalLatency.Milliseconds(), "cloud_ms", res.CloudLatency.Milliseconds()}
@@ -301,6 +304,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	wg.Wait()
+	s.metrics.localUp.Set(boolGauge(h.Local.OK))
+	s.metrics.cloudUp.Set(boolGauge(h.Cloud.Reachable))
 	status := http.StatusOK
 	switch {
 	case h.Local.OK && h.Cloud.Reachable:

@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the daemon's Prometheus metrics, on a registry it owns.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	escalations  *prometheus.CounterVec
+	escFailures  *prometheus.CounterVec
+	confidence   prometheus.Histogram
+	localLatency prometheus.Histogram
+	cloudLatency prometheus.Histogram
+	cloudTokens  *prometheus.CounterVec
+	cloudUp      prometheus.Gauge
+	localUp      prometheus.Gauge
+}
+
+// NewMetrics registers the metrics (and Go runtime and process metrics) on
+// a new registry.
+func NewMetrics() *Metrics {
+	latency := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgecascade_requests_total", Help: "Answered requests by policy (the request's model) and route.",
+		}, []string{"policy", "route"}),
+		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgecascade_escalations_total", Help: "Requests answered by the cloud in auto mode, by cause.",
+		}, []string{"cause"}),
+		escFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgecascade_escalation_failures_total", Help: "Escalations whose cloud call failed, answered locally instead, by cause.",
+		}, []string{"cause"}),
+		confidence: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgecascade_confidence", Help: "Confidence that the local answer is right (calibrated when a calibration is loaded).",
+			Buckets: prometheus.LinearBuckets(0.1, 0.1, 10),
+		}),
+		localLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgecascade_local_latency_seconds", Help: "Local generation time per request.", Buckets: latency,
+		}),
+		cloudLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgecascade_cloud_latency_seconds", Help: "Cloud answer time per request.", Buckets: latency,
+		}),
+		cloudTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgecascade_cloud_tokens_total", Help: "Tokens of cloud answers, by kind (prompt, completion).",
+		}, []string{"kind"}),
+		cloudUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edgecascade_cloud_reachable", Help: "1 when the last health check reached the cloud provider.",
+		}),
+		localUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edgecascade_local_up", Help: "1 when the last health check reached the local model.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.escalations, m.escFailures, m.confidence, m.localLatency, m.cloudLatency,
+		m.cloudTokens, m.cloudUp, m.localUp,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// observe records one answered request.
+func (m *Metrics) observe(policy Policy, res *Result) {
+	d := res.Decision
+	m.requests.WithLabelValues(string(policy), d.Route).Inc()
+	if d.Confidence != nil {
+		m.confidence.Observe(*d.Confidence)
+	}
+	if res.LocalLatency > 0 {
+		m.localLatency.Observe(res.LocalLatency.Seconds())
+	}
+	if d.Route == RouteCloud {
+		m.cloudLatency.Observe(res.CloudLatency.Seconds())
+		m.cloudTokens.WithLabelValues("prompt").Add(float64(res.Usage.PromptTokens))
+		m.cloudTokens.WithLabelValues("completion").Add(float64(res.Usage.CompletionTokens))
+		if d.Escalated {
+			m.escalations.WithLabelValues(d.cause).Inc()
+		}
+	}
+	if res.EscalationFailed {
+		m.escFailures.WithLabelValues(d.cause).Inc()
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
