@@ -58,8 +58,10 @@ type Decision struct {
 	Scorer     string   `json:"scorer"`
 	LocalModel string   `json:"local_model"`
 	CloudModel string   `json:"cloud_model"`
-	Escalated  bool     `json:"escalated"`
-	Reason     string   `json:"reason"`
+	// CloudProvider names the provider that answered (route cloud).
+	CloudProvider string `json:"cloud_provider,omitempty"`
+	Escalated     bool   `json:"escalated"`
+	Reason        string `json:"reason"`
 	// cause is a fixed label for metrics: why the request escalated (or
 	// why escalation failed).
 	cause string
@@ -91,6 +93,8 @@ type Result struct {
 	Usage        Usage
 	LocalLatency time.Duration
 	CloudLatency time.Duration
+	// Cost is the cloud answer's price (from configured per-1K prices).
+	Cost float64
 	// EscalationFailed is set when the answer should have come from the
 	// cloud but the cloud failed, so the local answer was returned.
 	EscalationFailed bool
@@ -279,10 +283,20 @@ func (c *Cascade) answerCloud(ctx context.Context, req Request, d Decision) (*Re
 		return nil, fmt.Errorf("cloud answer: %w", err)
 	}
 	d.Route = RouteCloud
+	return c.cloudResult(ctx, req, d, resp, start), nil
+}
+
+// cloudResult is the result of a cloud answer: the decision names the
+// provider and model that answered.
+func (c *Cascade) cloudResult(ctx context.Context, req Request, d Decision, resp *cloud.Response, start time.Time) *Result {
+	d.CloudProvider = resp.Provider
+	if resp.Model != "" {
+		d.CloudModel = resp.Model
+	}
 	return &Result{
 		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: c.cloudUsage(ctx, req, resp),
-	}, nil
+		Usage: c.cloudUsage(ctx, req, resp), Cost: resp.Cost,
+	}
 }
 
 func isUnavailable(err error) bool {
@@ -403,10 +417,7 @@ func (c *Cascade) streamCloud(ctx context.Context, req Request, d Decision, e Em
 			return nil, err
 		}
 	}
-	return &Result{
-		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: c.cloudUsage(ctx, req, resp),
-	}, nil
+	return c.cloudResult(ctx, req, d, resp, start), nil
 }
 
 func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d Decision, e Emitter) (*Result, error) {

@@ -18,6 +18,7 @@ type Metrics struct {
 	localLatency prometheus.Histogram
 	cloudLatency prometheus.Histogram
 	cloudTokens  *prometheus.CounterVec
+	cloudCost    *prometheus.CounterVec
 	cloudUp      prometheus.Gauge
 	localUp      prometheus.Gauge
 }
@@ -50,6 +51,9 @@ func NewMetrics() *Metrics {
 		cloudTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgecascade_cloud_tokens_total", Help: "Tokens of cloud answers, by kind (prompt, completion).",
 		}, []string{"kind"}),
+		cloudCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgecascade_cloud_cost_total", Help: "Cost of cloud answers from the configured per-1K-token prices, by provider.",
+		}, []string{"provider"}),
 		cloudUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edgecascade_cloud_reachable", Help: "1 when the last health check reached the cloud provider.",
 		}),
@@ -58,7 +62,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.escalations, m.escFailures, m.confidence, m.localLatency, m.cloudLatency,
-		m.cloudTokens, m.cloudUp, m.localUp,
+		m.cloudTokens, m.cloudCost, m.cloudUp, m.localUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -82,6 +86,7 @@ func (m *Metrics) observe(policy Policy, res *Result) {
 		m.cloudLatency.Observe(res.CloudLatency.Seconds())
 		m.cloudTokens.WithLabelValues("prompt").Add(float64(res.Usage.PromptTokens))
 		m.cloudTokens.WithLabelValues("completion").Add(float64(res.Usage.CompletionTokens))
+		m.cloudCost.WithLabelValues(d.CloudProvider).Add(res.Cost)
 		if d.Escalated {
 			m.escalations.WithLabelValues(d.cause).Inc()
 		}

@@ -219,8 +219,9 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 	s.logResult(r.Context(), policy, res)
 	finish := res.FinishReason
 	last := e.chunk(&responseMsg{}, &finish)
-	if policy == PolicyLocal {
-		// The score is known only at the end of a live local stream.
+	if policy == PolicyLocal || res.Decision.Route == RouteCloud {
+		// The score of a live local stream, and the cloud provider that
+		// answered, are known only at the end.
 		d := res.Decision
 		last.Cascade = &d
 	}

@@ -30,6 +30,9 @@ type Response struct {
 	Content      string `json:"content"`
 	FinishReason string `json:"finish_reason"`
 	Usage        Usage  `json:"usage"`
+	// Cost is the answer's price from the configured per-1K-token prices
+	// (set by a Chain); 0 when no price is configured.
+	Cost float64 `json:"cost,omitempty"`
 }
 
 // DeltaFunc receives streamed text; returning an error stops the stream.

@@ -77,6 +77,23 @@ type CloudConfig struct {
 	APIKey     Secret        `mapstructure:"api_key"`
 	Timeout    time.Duration `mapstructure:"timeout"`
 	MaxRetries int           `mapstructure:"max_retries"`
+	// CostInputPer1K and CostOutputPer1K price the provider's tokens.
+	CostInputPer1K  float64          `mapstructure:"cost_input_per_1k"`
+	CostOutputPer1K float64          `mapstructure:"cost_output_per_1k"`
+	Fallbacks       []FallbackConfig `mapstructure:"fallbacks"`
+}
+
+// FallbackConfig is a provider tried when the ones before it fail. Its API
+// key is read from the environment variable APIKeyEnv, never from a file.
+type FallbackConfig struct {
+	Provider        string        `mapstructure:"provider"`
+	BaseURL         string        `mapstructure:"base_url"`
+	Model           string        `mapstructure:"model"`
+	APIKeyEnv       string        `mapstructure:"api_key_env"`
+	Timeout         time.Duration `mapstructure:"timeout"`
+	MaxRetries      int           `mapstructure:"max_retries"`
+	CostInputPer1K  float64       `mapstructure:"cost_input_per_1k"`
+	CostOutputPer1K float64       `mapstructure:"cost_output_per_1k"`
 }
 
 // CascadeConfig configures the routing decision.
@@ -141,6 +158,9 @@ var Settings = []Setting{
 	{"cloud.api_key", "API key; OPENAI_API_KEY or ANTHROPIC_API_KEY (by provider) is used when unset; never logged"},
 	{"cloud.timeout", "bound on one cloud call attempt"},
 	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
+	{"cloud.cost_input_per_1k", "price of 1,000 prompt tokens of the cloud provider (for the cost metric)"},
+	{"cloud.cost_output_per_1k", "price of 1,000 completion tokens of the cloud provider"},
+	{"cloud.fallbacks", "more providers tried in order when the one before fails: a list of {provider, base_url, model, api_key_env, timeout, max_retries, cost_input_per_1k, cost_output_per_1k} (file only)"},
 	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref, probe, combined"},
 	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
 	{"cascade.calibration", "calibration file from edgecascade calibrate; when set it supplies the threshold and the probability map"},
@@ -277,6 +297,24 @@ func (c *Config) Validate() error {
 	if c.Cloud.MaxRetries < 0 || c.Cloud.MaxRetries > 10 {
 		return bad("cloud.max_retries", "want 0-10, got %d", c.Cloud.MaxRetries)
 	}
+	if c.Cloud.CostInputPer1K < 0 || c.Cloud.CostOutputPer1K < 0 || math.IsNaN(c.Cloud.CostInputPer1K+c.Cloud.CostOutputPer1K) {
+		return bad("cloud.cost_input_per_1k", "prices must be >= 0")
+	}
+	for i, f := range c.Cloud.Fallbacks {
+		key := fmt.Sprintf("cloud.fallbacks[%d]", i)
+		switch {
+		case f.Provider != "openai" && f.Provider != "anthropic":
+			return bad(key, "provider: want openai or anthropic, got %q", f.Provider)
+		case strings.TrimSpace(f.Model) == "":
+			return bad(key, "model must not be empty")
+		case f.BaseURL != "" && checkURL(f.BaseURL) != nil:
+			return bad(key, "base_url: %v", checkURL(f.BaseURL))
+		case f.Timeout < 0 || f.MaxRetries < 0 || f.MaxRetries > 10:
+			return bad(key, "timeout must be >= 0 and max_retries 0-10")
+		case f.CostInputPer1K < 0 || f.CostOutputPer1K < 0:
+			return bad(key, "prices must be >= 0")
+		}
+	}
 	switch c.Cascade.Scorer {
 	case "mean_logprob", "min_logprob", "entropy", "selfref":
 	case "probe":
@@ -329,11 +367,14 @@ func checkURL(s string) error {
 }
 
 // CloudBaseURL is cloud.base_url, or the provider's own when it is empty.
-func (c *Config) CloudBaseURL() string {
+func (c *Config) CloudBaseURL() string { return ProviderURL(c.Cloud.Provider, c.Cloud.BaseURL) }
+
+// ProviderURL is baseURL, or the provider's own when it is empty.
+func ProviderURL(provider, baseURL string) string {
 	switch {
-	case c.Cloud.BaseURL != "":
-		return c.Cloud.BaseURL
-	case c.Cloud.Provider == "anthropic":
+	case baseURL != "":
+		return baseURL
+	case provider == "anthropic":
 		return "https://api.anthropic.com"
 	default:
 		return "https://api.openai.com/v1"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -88,20 +89,41 @@ func newLocal(cfg *configs.Config) (models.Model, error) {
 	}
 }
 
+// newCloud builds the cloud: the configured provider, then the fallbacks in
+// order, each with its per-1K-token prices.
 func newCloud(cfg *configs.Config) (cloud.Provider, error) {
-	switch cfg.Cloud.Provider {
+	c := cfg.Cloud
+	first, err := newProvider(c.Provider, cfg.CloudBaseURL(), c.Model, c.APIKey.Reveal(), c.Timeout, c.MaxRetries)
+	if err != nil {
+		return nil, err
+	}
+	entries := []cloud.Entry{{Provider: first, Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}}}
+	for i, f := range c.Fallbacks {
+		timeout := f.Timeout
+		if timeout == 0 {
+			timeout = c.Timeout
+		}
+		key := ""
+		if f.APIKeyEnv != "" {
+			key = os.Getenv(f.APIKeyEnv)
+		}
+		p, err := newProvider(f.Provider, configs.ProviderURL(f.Provider, f.BaseURL), f.Model, key, timeout, f.MaxRetries)
+		if err != nil {
+			return nil, fmt.Errorf("cloud.fallbacks[%d]: %w", i, err)
+		}
+		entries = append(entries, cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: f.CostInputPer1K, OutputPer1K: f.CostOutputPer1K}})
+	}
+	return cloud.NewChain(entries...)
+}
+
+func newProvider(provider, baseURL, model, apiKey string, timeout time.Duration, retries int) (cloud.Provider, error) {
+	switch provider {
 	case "openai":
-		return openai.New(openai.Config{
-			BaseURL: cfg.CloudBaseURL(), Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
-			Timeout: cfg.Cloud.Timeout, MaxRetries: cfg.Cloud.MaxRetries,
-		})
+		return openai.New(openai.Config{BaseURL: baseURL, Model: model, APIKey: apiKey, Timeout: timeout, MaxRetries: retries})
 	case "anthropic":
-		return anthropic.New(anthropic.Config{
-			BaseURL: cfg.CloudBaseURL(), Model: cfg.Cloud.Model, APIKey: cfg.Cloud.APIKey.Reveal(),
-			Timeout: cfg.Cloud.Timeout, MaxRetries: cfg.Cloud.MaxRetries,
-		})
+		return anthropic.New(anthropic.Config{BaseURL: baseURL, Model: model, APIKey: apiKey, Timeout: timeout, MaxRetries: retries})
 	default:
-		return nil, fmt.Errorf("cloud.provider %q is not supported", cfg.Cloud.Provider)
+		return nil, fmt.Errorf("cloud provider %q is not supported (openai, anthropic)", provider)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/probe"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
@@ -383,5 +384,48 @@ func TestCloudProviderChoice(t *testing.T) {
 		if err != nil || p.Name() != provider {
 			t.Fatalf("cloud.provider %s: %v, %v", provider, p, err)
 		}
+	}
+}
+
+// TestCloudFallbackChain: the configured provider is down (connection
+// refused), the fallback answers; the decision names it and its cost is
+// counted.
+func TestCloudFallbackChain(t *testing.T) {
+	s := needBed(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte(`
+cloud:
+  provider: openai
+  base_url: http://127.0.0.1:1/v1
+  model: gpt-down
+  max_retries: 0
+  fallbacks:
+    - {provider: openai, base_url: "`+s.URL+`/v1", model: `+ollamatest.Strong+`, max_retries: 0, cost_input_per_1k: 1, cost_output_per_1k: 2}
+cascade:
+  threshold: 1.01
+`), 0o600)
+	env := map[string]string{"EDGECASCADE_LOCAL_URL": s.URL, "EDGECASCADE_LOCAL_MODEL": ollamatest.Weak}
+	d := startServe(t, env, "--config", cfg)
+	resp, err := http.Post(d.url+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"auto","temperature":0,"messages":[{"role":"user","content":"Spell rmzf backwards."}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var c map[string]any
+	json.Unmarshal(raw, &c)
+	cs, _ := c["cascade"].(map[string]any)
+	if resp.StatusCode != 200 || cs["route"] != "cloud" || cs["cloud_model"] != ollamatest.Strong || cs["cloud_provider"] != "openai" {
+		t.Fatalf("status %d: %s", resp.StatusCode, raw)
+	}
+	m, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	m.Body.Close()
+	if !regexp.MustCompile(`(?m)^edgecascade_cloud_cost_total\{provider="openai"\} 0\.0[0-9]+`).Match(body) {
+		t.Fatalf("cost not counted:\n%s", regexp.MustCompile(`(?m)^edgecascade_cloud.*$`).FindAll(body, -1))
 	}
 }

@@ -1,0 +1,121 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Price is what a provider charges per 1,000 tokens, in the user's currency.
+type Price struct {
+	InputPer1K  float64
+	OutputPer1K float64
+}
+
+// Cost of one answer's usage.
+func (p Price) Cost(u Usage) float64 {
+	return (float64(u.PromptTokens)*p.InputPer1K + float64(u.CompletionTokens)*p.OutputPer1K) / 1000
+}
+
+// Entry is one provider of a chain, with its price.
+type Entry struct {
+	Provider Provider
+	Price    Price
+}
+
+// Chain tries its providers in order: when one fails (it cannot be reached,
+// times out, rate-limits, errors), the next is asked. A stream moves on only
+// while nothing has been streamed yet. The answer's Response names the
+// provider that gave it and carries its cost.
+type Chain struct {
+	entries []Entry
+}
+
+var _ Provider = (*Chain)(nil)
+
+// NewChain returns a chain of at least one provider.
+func NewChain(entries ...Entry) (*Chain, error) {
+	if len(entries) == 0 {
+		return nil, errors.New("cloud: a chain needs at least one provider")
+	}
+	for i, e := range entries {
+		if e.Provider == nil {
+			return nil, fmt.Errorf("cloud: provider %d is nil", i)
+		}
+	}
+	return &Chain{entries: entries}, nil
+}
+
+// Name lists the providers in order, e.g. "openai,anthropic".
+func (c *Chain) Name() string {
+	names := make([]string, len(c.entries))
+	for i, e := range c.entries {
+		names[i] = e.Provider.Name()
+	}
+	return strings.Join(names, ",")
+}
+
+// Model is the first provider's model.
+func (c *Chain) Model() string { return c.entries[0].Provider.Model() }
+
+// Complete asks each provider in turn until one answers.
+func (c *Chain) Complete(ctx context.Context, req Request) (*Response, error) {
+	var errs []error
+	for _, e := range c.entries {
+		resp, err := e.Provider.Complete(ctx, req)
+		if err == nil {
+			resp.Cost = e.Price.Cost(resp.Usage)
+			return resp, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, c.failed(errs)
+}
+
+// Stream asks each provider in turn until one streams an answer; once text
+// has been streamed, a failure is returned as it is.
+func (c *Chain) Stream(ctx context.Context, req Request, fn DeltaFunc) (*Response, error) {
+	var errs []error
+	for _, e := range c.entries {
+		streamed := false
+		resp, err := e.Provider.Stream(ctx, req, func(delta string) error {
+			streamed = true
+			return fn(delta)
+		})
+		if err == nil {
+			resp.Cost = e.Price.Cost(resp.Usage)
+			return resp, nil
+		}
+		if streamed || ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, c.failed(errs)
+}
+
+// Ping succeeds when any provider answers.
+func (c *Chain) Ping(ctx context.Context) error {
+	var errs []error
+	for _, e := range c.entries {
+		err := e.Provider.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return c.failed(errs)
+}
+
+// failed is the last provider's error when there is one provider, else all
+// of them joined (each names its provider).
+func (c *Chain) failed(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Errorf("all %d cloud providers failed: %w", len(errs), errors.Join(errs...))
+}
