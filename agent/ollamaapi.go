@@ -198,7 +198,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy Pol
 			writeOllamaError(w, err)
 			return
 		}
-		s.logResult(r.Context(), policy, res)
+		s.logResult(r.Context(), policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
 		writeJSON(w, http.StatusOK, frame(res.Content, true, res, &d))
@@ -220,7 +220,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy Pol
 		_ = e.write(map[string]string{"error": body.Error.Message})
 		return
 	}
-	s.logResult(r.Context(), policy, res)
+	s.logResult(r.Context(), policy, req, res)
 	var d *Decision
 	if policy == PolicyLocal {
 		dd := res.Decision // the score of a live local stream is known at the end

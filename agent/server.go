@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"io"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,6 +28,17 @@ type ServerConfig struct {
 	CloudProvider, CloudURL string
 	// HealthTimeout bounds each check of /healthz (default 3s).
 	HealthTimeout time.Duration
+	// Decisions, when set, receives one entry per answered request.
+	Decisions DecisionLog
+	// LogContent puts prompts and answers into the decision log.
+	LogContent bool
+}
+
+// DecisionLog stores decisions (agent/decisionlog implements it).
+type DecisionLog interface {
+	Append(e decisionlog.Entry)
+	Tail(ctx context.Context, n int) ([]decisionlog.Entry, error)
+	Export(ctx context.Context, w io.Writer) (int, error)
 }
 
 // Server is the HTTP API in front of a cascade.
@@ -49,6 +64,9 @@ func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	return &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
 }
 
+// SetDecisions sets the decision log (before serving).
+func (s *Server) SetDecisions(d DecisionLog) { s.cfg.Decisions = d }
+
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -56,6 +74,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /v1/cascade/decisions", s.handleDecisions)
+	mux.HandleFunc("GET /v1/cascade/decisions/export", s.handleDecisionsExport)
 	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
 	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
 	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
@@ -129,7 +149,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.logResult(r.Context(), policy, res)
+	s.logResult(r.Context(), policy, req, res)
 	content, finish := res.Content, res.FinishReason
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
@@ -141,8 +161,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) logResult(ctx context.Context, policy Policy, res *Result) {
+func (s *Server) logResult(ctx context.Context, policy Policy, req Request, res *Result) {
 	s.metrics.observe(policy, res)
+	if s.cfg.Decisions != nil {
+		s.cfg.Decisions.Append(s.entry(policy, req, res))
+	}
 	d := res.Decision
 	attrs := []any{"policy", policy, "route", d.Route, "escalated", d.Escalated, "reason", d.Reason,
 		"local_ms", res.LocalLatency.Milliseconds(), "cloud_ms", res.CloudLatency.Milliseconds()}
@@ -216,7 +239,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		_ = e.write(body)
 		return
 	}
-	s.logResult(r.Context(), policy, res)
+	s.logResult(r.Context(), policy, req, res)
 	finish := res.FinishReason
 	last := e.chunk(&responseMsg{}, &finish)
 	if policy == PolicyLocal || res.Decision.Route == RouteCloud {
@@ -318,4 +341,71 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, h)
+}
+
+// entry is the decision log's record of one answer. The prompt is kept as a
+// hash unless content logging is on.
+func (s *Server) entry(policy Policy, req Request, res *Result) decisionlog.Entry {
+	d := res.Decision
+	h := sha256.New()
+	for _, m := range req.Messages {
+		h.Write([]byte(m.Role))
+		h.Write([]byte{0})
+		h.Write([]byte(m.Content))
+		h.Write([]byte{0})
+	}
+	e := decisionlog.Entry{
+		Time: s.now().UTC(), Policy: string(policy), Route: d.Route, Escalated: d.Escalated, Scorer: d.Scorer,
+		Score: d.Score, Confidence: d.Confidence, Threshold: d.Threshold, Reason: d.Reason,
+		LocalModel: d.LocalModel, CloudModel: d.CloudModel, CloudProvider: d.CloudProvider,
+		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,
+		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
+		PromptHash: hex.EncodeToString(h.Sum(nil)),
+	}
+	if d.Route == RouteLocal {
+		e.CloudModel = ""
+	}
+	if s.cfg.LogContent && len(req.Messages) > 0 {
+		e.Prompt = req.Messages[len(req.Messages)-1].Content
+		e.Answer = res.Content
+	}
+	return e
+}
+
+func (s *Server) decisionsOff(w http.ResponseWriter) bool {
+	if s.cfg.Decisions == nil {
+		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: "the decision log is off", Type: "invalid_request_error", Code: "not_found"}})
+		return true
+	}
+	return false
+}
+
+func (s *Server) handleDecisions(w http.ResponseWriter, r *http.Request) {
+	if s.decisionsOff(w) {
+		return
+	}
+	n := 20
+	if v := r.URL.Query().Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 100000 {
+			s.writeError(w, r, &BadRequestError{Msg: "n must be an integer between 1 and 100000", Param: "n"})
+			return
+		}
+	}
+	entries, err := s.cfg.Decisions.Tail(r.Context(), n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": entries})
+}
+
+func (s *Server) handleDecisionsExport(w http.ResponseWriter, r *http.Request) {
+	if s.decisionsOff(w) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if _, err := s.cfg.Decisions.Export(r.Context(), w); err != nil {
+		s.log.Warn("decision export failed", "err", err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,6 +57,7 @@ type Config struct {
 	UQ      UQConfig      `mapstructure:"uq"`
 	Probe   ProbeConfig   `mapstructure:"probe"`
 	Server  ServerConfig  `mapstructure:"server"`
+	DataDir string        `mapstructure:"data_dir"`
 	Log     LogConfig     `mapstructure:"log"`
 }
 
@@ -130,7 +132,9 @@ type ServerConfig struct {
 
 // LogConfig configures logging.
 type LogConfig struct {
-	Level string `mapstructure:"level"`
+	Level     string `mapstructure:"level"`
+	Decisions bool   `mapstructure:"decisions"`
+	Content   bool   `mapstructure:"content"`
 }
 
 // Setting documents one key; the table feeds --help and the README.
@@ -172,7 +176,10 @@ var Settings = []Setting{
 	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"data_dir", "folder of the daemon's database (the decision log); empty: $XDG_DATA_HOME/edgecascade or ~/.local/share/edgecascade"},
 	{"log.level", "debug, info, warn or error"},
+	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
+	{"log.content", "also keep prompts and answers in the decision log (off by default)"},
 }
 
 // Default returns the built-in defaults.
@@ -389,6 +396,21 @@ func (c *Config) ScorerOptions() uq.Options {
 	}
 	o.Fallback = c.UQ.FallbackScorer
 	return o
+}
+
+// DataPath is data_dir, or the user's data folder for edgecascade.
+func (c *Config) DataPath() (string, error) {
+	if c.DataDir != "" {
+		return c.DataDir, nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "edgecascade"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", &KeyError{Key: "data_dir", Reason: "no home folder: set it"}
+	}
+	return filepath.Join(home, ".local", "share", "edgecascade"), nil
 }
 
 // SlogLevel returns the configured log level.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -202,7 +203,7 @@ type daemonProc struct {
 func startServe(t *testing.T, env map[string]string, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+t.TempDir())
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -427,5 +428,68 @@ cascade:
 	m.Body.Close()
 	if !regexp.MustCompile(`(?m)^edgecascade_cloud_cost_total\{provider="openai"\} 0\.0[0-9]+`).Match(body) {
 		t.Fatalf("cost not counted:\n%s", regexp.MustCompile(`(?m)^edgecascade_cloud.*$`).FindAll(body, -1))
+	}
+}
+
+// TestDecisionLog: the daemon logs every decision, without content by
+// default; `log tail` and `log export --jsonl` read it from the running
+// daemon and, once it has stopped, from its file.
+func TestDecisionLog(t *testing.T) {
+	s := needBed(t)
+	for _, content := range []bool{false, true} {
+		t.Run(fmt.Sprintf("content=%v", content), func(t *testing.T) {
+			dataDir := t.TempDir()
+			env := bedEnv(s)
+			env["EDGECASCADE_DATA_DIR"] = dataDir
+			env["EDGECASCADE_LOG_CONTENT"] = strconv.FormatBool(content)
+			d := startServe(t, env)
+			questions := []string{"Spell rmzf backwards.", "What is 4721 + 3389?"}
+			for _, q := range questions {
+				resp, err := http.Post(d.url+"/v1/chat/completions", "application/json",
+					strings.NewReader(`{"model":"auto","messages":[{"role":"user","content":"`+q+`"}]}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			listen := strings.TrimPrefix(d.url, "http://")
+			var out string
+			waitFor(t, func() bool {
+				out, _, _ = run(t, env, "log", "tail", "--listen", listen)
+				return strings.Count(out, "\n") == 2
+			})
+			if !strings.Contains(out, "auto") || !strings.Contains(out, "mean_logprob score") {
+				t.Fatalf("log tail:\n%s", out)
+			}
+			// Stop the daemon: the file itself is read.
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			if err := d.cmd.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			exp, stderr, err := run(t, env, "log", "export", "--jsonl", "--listen", listen)
+			if err != nil {
+				t.Fatalf("export: %v %s", err, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(exp), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("export has %d lines:\n%s", len(lines), exp)
+			}
+			for i, l := range lines {
+				var e map[string]any
+				if err := json.Unmarshal([]byte(l), &e); err != nil {
+					t.Fatal(err)
+				}
+				if e["prompt_hash"] == "" || e["policy"] != "auto" || e["scorer"] != "mean_logprob" {
+					t.Fatalf("entry %s", l)
+				}
+				_, hasPrompt := e["prompt"]
+				if hasPrompt != content || (content && e["prompt"] != questions[i]) {
+					t.Fatalf("log.content=%v but entry %s", content, l)
+				}
+			}
+			if strings.Contains(exp, "rmzf") != content {
+				t.Fatalf("prompt text in the export with log.content=%v", content)
+			}
+		})
 	}
 }

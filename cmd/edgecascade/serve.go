@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/decisionlog"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -32,11 +33,22 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			defer d.close()
+			var decisions *decisionlog.Log
+			if cfg.Log.Decisions {
+				if decisions, err = openDecisionLog(cfg, log); err != nil {
+					return err
+				}
+				defer decisions.Close() // after the HTTP drain: writes what is queued
+			}
 			srv := agent.NewServer(c, agent.ServerConfig{
+				LogContent:   cfg.Log.Content,
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
 				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 			}, log)
+			if decisions != nil {
+				srv.SetDecisions(decisions)
+			}
 
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {

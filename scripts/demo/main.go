@@ -74,6 +74,7 @@ func run(bin string, n int, threshold, calibration string) error {
 		"EDGECASCADE_CASCADE_THRESHOLD="+threshold,
 		"EDGECASCADE_CASCADE_CALIBRATION="+calibration,
 		"EDGECASCADE_LOG_LEVEL=warn",
+		"EDGECASCADE_DATA_DIR="+filepath.Join(os.TempDir(), "edgecascade-demo"),
 	)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

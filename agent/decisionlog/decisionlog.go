@@ -1,0 +1,214 @@
+// Package decisionlog keeps the cascade's decisions in an embedded database
+// (bbolt: pure Go, one file, crash-safe transactions): one entry per
+// answered request, appended in order, for `edgecascade log tail` and
+// `edgecascade log export --jsonl` (what recalibration consumes). Prompts and
+// answers are kept only when content logging is on.
+package decisionlog
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucket = []byte("decisions")
+
+// Entry is one decision.
+type Entry struct {
+	Time             time.Time `json:"time"`
+	Policy           string    `json:"policy"`
+	Route            string    `json:"route"`
+	Escalated        bool      `json:"escalated"`
+	Scorer           string    `json:"scorer"`
+	Score            *float64  `json:"score,omitempty"`
+	Confidence       *float64  `json:"confidence,omitempty"`
+	Threshold        float64   `json:"threshold"`
+	Reason           string    `json:"reason"`
+	LocalModel       string    `json:"local_model"`
+	CloudModel       string    `json:"cloud_model,omitempty"`
+	CloudProvider    string    `json:"cloud_provider,omitempty"`
+	LocalMS          float64   `json:"local_ms"`
+	CloudMS          float64   `json:"cloud_ms"`
+	PromptTokens     int       `json:"prompt_tokens"`
+	CompletionTokens int       `json:"completion_tokens"`
+	Cost             float64   `json:"cost,omitempty"`
+	PromptHash       string    `json:"prompt_hash"`
+	// Prompt and Answer are set only when content logging is on.
+	Prompt string `json:"prompt,omitempty"`
+	Answer string `json:"answer,omitempty"`
+}
+
+// Log is the decision log. Append hands entries to one background writer
+// so that requests never wait for the disk; Close writes what is queued.
+type Log struct {
+	db      *bolt.DB
+	queue   chan Entry
+	done    chan struct{}
+	log     *slog.Logger
+	mu      sync.Mutex
+	closed  bool
+	dropped int
+}
+
+// Open opens (creating) the log file.
+func Open(path string, log *slog.Logger) (*Log, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open decision log %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open decision log %s: %w", path, err)
+	}
+	l := &Log{db: db, queue: make(chan Entry, 1024), done: make(chan struct{}), log: log}
+	go l.writer()
+	return l, nil
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	for e := range l.queue {
+		batch := []Entry{e}
+	more:
+		for len(batch) < 256 {
+			select {
+			case e, ok := <-l.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, e)
+			default:
+				break more
+			}
+		}
+		if err := l.write(batch); err != nil {
+			l.log.Error("decision log write failed", "entries", len(batch), "err", err)
+		}
+	}
+}
+
+func (l *Log) write(batch []Entry) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, e := range batch {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			if err := b.Put(k[:], v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Append queues an entry. When the queue is full (the disk cannot keep up)
+// the entry is dropped and counted rather than slowing requests down.
+func (l *Log) Append(e Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	select {
+	case l.queue <- e:
+	default:
+		l.dropped++
+		if l.dropped == 1 || l.dropped%1000 == 0 {
+			l.log.Warn("decision log queue full; entries dropped", "dropped", l.dropped)
+		}
+	}
+}
+
+// Close writes the queued entries and closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.queue == nil { // read-only
+		l.mu.Unlock()
+		return l.db.Close()
+	}
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+	return l.db.Close()
+}
+
+// Tail returns the last n entries, oldest first.
+func (l *Log) Tail(ctx context.Context, n int) ([]Entry, error) {
+	var out []Entry
+	err := l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("entry %x: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
+
+// Export writes every entry as one JSON line, oldest first, and returns how
+// many it wrote.
+func (l *Log) Export(ctx context.Context, w io.Writer) (int, error) {
+	n := 0
+	err := l.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, err := w.Write(append(append([]byte(nil), v...), '\n')); err != nil {
+				return err
+			}
+			n++
+			return nil
+		})
+	})
+	return n, err
+}
+
+// OpenReadOnly opens the log of a running or stopped daemon for reading.
+func OpenReadOnly(path string) (*Log, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open decision log %s: the daemon holds it; stop it or use its log: %w", path, err)
+		}
+		return nil, fmt.Errorf("open decision log %s: %w", path, err)
+	}
+	return &Log{db: db, closed: true}, nil
+}
