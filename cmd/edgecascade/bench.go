@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/api"
+	"github.com/spf13/cobra"
+
+	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// stubLocal is the benchmark's in-memory local model: a fixed, confident
+// answer with token logprobs, so that only the daemon's own work is timed.
+type stubLocal struct{}
+
+var stubTokens = []models.TokenLogprob{
+	{Token: "P", Logprob: -0.01, Top: []models.TopLogprob{{Token: "P", Logprob: -0.01}, {Token: "L", Logprob: -5}}},
+	{Token: "aris", Logprob: -0.02, Top: []models.TopLogprob{{Token: "aris", Logprob: -0.02}, {Token: "ondon", Logprob: -4}}},
+}
+
+func (stubLocal) Name() string { return "stub" }
+func (stubLocal) Chat(context.Context, models.Request) (*models.Response, error) {
+	return &models.Response{Model: "stub", Content: "Paris", Tokens: stubTokens, PromptTokens: 20, CompletionTokens: 2, FinishReason: "stop"}, nil
+}
+func (s stubLocal) ChatStream(ctx context.Context, r models.Request, fn models.ChunkFunc) (*models.Response, error) {
+	resp, _ := s.Chat(ctx, r)
+	return resp, fn(models.Chunk{Content: resp.Content, Tokens: resp.Tokens})
+}
+func (stubLocal) Ping(context.Context) error { return nil }
+
+// stubCloud must never be called: every stub answer is accepted.
+type stubCloud struct{}
+
+func (stubCloud) Name() string  { return "stub" }
+func (stubCloud) Model() string { return "stub-cloud" }
+func (stubCloud) Complete(context.Context, cloud.Request) (*cloud.Response, error) {
+	return nil, fmt.Errorf("bench: the cloud was called")
+}
+func (stubCloud) Stream(context.Context, cloud.Request, cloud.DeltaFunc) (*cloud.Response, error) {
+	return nil, fmt.Errorf("bench: the cloud was called")
+}
+func (stubCloud) Ping(context.Context) error { return nil }
+
+func (a *app) benchCmd() *cobra.Command {
+	var n int
+	var out string
+	cmd := &cobra.Command{
+		Use:   "bench [--n 200] [--out FILE]",
+		Short: "Measure what the daemon itself costs, side by side in one run",
+		Long: `bench measures, in one run on this machine:
+  1. a local question answered directly by Ollama's /api/chat vs. through the
+     daemon (accepted locally): p50 and p95 latency and their ratio (needs the
+     configured Ollama and local model);
+  2. routing + scoring overhead per request with an in-memory stub local
+     backend: the cascade alone and the whole HTTP handler, µs/op, allocs/op;
+  3. requests/s over loopback HTTP at concurrency 1, 8 and 64 (stub backend);
+  4. resident memory idle and under that load.
+It prints a Markdown report (and writes it to --out).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			var rep strings.Builder
+			fmt.Fprintf(&rep, "# edgecascade bench\n\n%s, %s/%s, %d CPUs, %s; `edgecascade bench --n %d`\n\n",
+				time.Now().UTC().Format(time.DateOnly), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), n)
+			idle := rssMB()
+			if err := benchDirectVsDaemon(cmd.Context(), &rep, cfg, n); err != nil {
+				fmt.Fprintf(&rep, "## 1. Ollama direct vs. through the daemon\n\nskipped: %v\n\n", err)
+			}
+			benchOverhead(&rep)
+			peak, err := benchThroughput(cmd.Context(), &rep)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&rep, "## 4. Resident memory\n\n| state | RSS | goal |\n|---|---|---|\n| idle (before the load) | %.1f MB | ≤ 40 MB |\n| under load (peak sampled) | %.1f MB | |\n\n", idle, peak)
+			fmt.Fprint(a.stdout, rep.String())
+			if out != "" {
+				return os.WriteFile(out, []byte(rep.String()), 0o644)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&n, "n", 200, "requests per side for the latency comparison")
+	cmd.Flags().StringVar(&out, "out", "", "also write the report to this file")
+	settingFlags(cmd.Flags())
+	return cmd
+}
+
+func stubServer() (*agent.Server, error) {
+	scorer, err := uq.New(uq.MeanLogprob)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	c, err := agent.New(stubLocal{}, stubCloud{}, agent.Routing{Scorer: scorer, Threshold: 0}, agent.Options{TopLogprobs: 5, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, log), nil
+}
+
+const benchBody = `{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}]}`
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(math.Ceil(p*float64(len(s))))-1]
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + " ms"
+}
+
+func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Config, n int) error {
+	localURL, model := userCfg.Local.URL, userCfg.Local.Model
+	u, err := url.Parse(localURL)
+	if err != nil {
+		return err
+	}
+	ol := api.NewClient(u, http.DefaultClient)
+	q := "Spell rmzf backwards."
+	stream := false
+	direct := func() error {
+		return ol.Chat(ctx, &api.ChatRequest{Model: model, Stream: &stream, Logprobs: true, TopLogprobs: 5,
+			Messages: []api.Message{{Role: "user", Content: q}}}, func(api.ChatResponse) error { return nil })
+	}
+	if err := direct(); err != nil {
+		return fmt.Errorf("Ollama at %s with model %s: %w", localURL, model, err)
+	}
+	// The daemon, in this process, on loopback, with a threshold of 0 so
+	// that every answer is accepted locally.
+	cfg := *userCfg
+	cfg.Cascade.Scorer, cfg.Cascade.Threshold, cfg.Cascade.Calibration = uq.MeanLogprob, 0, ""
+	cfg.Probe = configs.ProbeConfig{}
+	c, d, err := build(ctx, &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, slog.New(slog.DiscardHandler)).Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	body := `{"model":"auto","messages":[{"role":"user","content":"` + q + `"}]}`
+	viaDaemon := func() error {
+		resp, err := http.Post("http://"+ln.Addr().String()+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cascade-Route") != "local" {
+			return fmt.Errorf("daemon: %s route %q", resp.Status, resp.Header.Get("X-Cascade-Route"))
+		}
+		return nil
+	}
+	var dt, vt []time.Duration
+	for i := 0; i < n; i++ { // interleaved, so drift hits both sides alike
+		for _, side := range []struct {
+			f   func() error
+			out *[]time.Duration
+		}{{direct, &dt}, {viaDaemon, &vt}} {
+			start := time.Now()
+			if err := side.f(); err != nil {
+				return err
+			}
+			*side.out = append(*side.out, time.Since(start))
+		}
+	}
+	fmt.Fprintf(rep, "## 1. Ollama direct vs. through the daemon (model %s, accepted locally, %d each, interleaved)\n\n", model, n)
+	fmt.Fprintf(rep, "| | p50 | p95 |\n|---|---|---|\n| Ollama `/api/chat` | %s | %s |\n| through edgecascade | %s | %s |\n", ms(percentile(dt, .5)), ms(percentile(dt, .95)), ms(percentile(vt, .5)), ms(percentile(vt, .95)))
+	fmt.Fprintf(rep, "| **ratio** (goal ≤ 1.03) | **%.3f** | **%.3f** |\n\n", float64(percentile(vt, .5))/float64(percentile(dt, .5)), float64(percentile(vt, .95))/float64(percentile(dt, .95)))
+	return nil
+}
+
+func benchOverhead(rep io.Writer) {
+	srv, err := stubServer()
+	if err != nil {
+		fmt.Fprintf(rep, "## 2. Overhead\n\nfailed: %v\n\n", err)
+		return
+	}
+	h := srv.Handler()
+	handler := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := &discardWriter{h: http.Header{}}
+			r, _ := http.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(benchBody))
+			h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	})
+	fmt.Fprintf(rep, "## 2. Routing + scoring overhead (stub local backend, in process)\n\n| what | µs/op | allocs/op | B/op | goal |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(rep, "| whole HTTP handler: decode, route, score, encode | %.1f | %d | %d | ≤ 50 µs |\n\n",
+		float64(handler.NsPerOp())/1000, handler.AllocsPerOp(), handler.AllocedBytesPerOp())
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (w *discardWriter) WriteHeader(s int) { w.status = s }
+
+func benchThroughput(ctx context.Context, rep io.Writer) (float64, error) {
+	srv, err := stubServer()
+	if err != nil {
+		return 0, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	target := "http://" + ln.Addr().String() + "/v1/chat/completions"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	fmt.Fprintf(rep, "## 3. Requests/s over loopback HTTP (stub local backend, 3 s each)\n\n| concurrency | req/s | goal |\n|---|---|---|\n")
+	var peak float64
+	for _, conc := range []int{1, 8, 64} {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		deadline := time.Now().Add(3 * time.Second)
+		start := time.Now()
+		errc := make(chan error, conc)
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				count := 0
+				for time.Now().Before(deadline) && ctx.Err() == nil {
+					resp, err := client.Post(target, "application/json", bytes.NewReader([]byte(benchBody)))
+					if err != nil {
+						errc <- err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					count++
+				}
+				mu.Lock()
+				total += count
+				mu.Unlock()
+			}()
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+	sample:
+		for {
+			select {
+			case <-done:
+				break sample
+			case <-time.After(250 * time.Millisecond):
+				peak = max(peak, rssMB())
+			}
+		}
+		select {
+		case err := <-errc:
+			return 0, err
+		default:
+		}
+		fmt.Fprintf(rep, "| %d | %.0f | ≥ 5,000 |\n", conc, float64(total)/time.Since(start).Seconds())
+	}
+	fmt.Fprintln(rep)
+	return peak, nil
+}
+
+// rssMB is this process's resident memory (Linux /proc), or NaN elsewhere.
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return math.NaN()
+}
