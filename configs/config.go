@@ -82,12 +82,13 @@ type CloudConfig struct {
 	// CostInputPer1K and CostOutputPer1K price the provider's tokens.
 	CostInputPer1K  float64          `mapstructure:"cost_input_per_1k"`
 	CostOutputPer1K float64          `mapstructure:"cost_output_per_1k"`
-	Fallbacks       []FallbackConfig `mapstructure:"fallbacks"`
+	Providers       []ProviderConfig `mapstructure:"providers"`
 }
 
-// FallbackConfig is a provider tried when the ones before it fail. Its API
-// key is read from the environment variable APIKeyEnv, never from a file.
-type FallbackConfig struct {
+// ProviderConfig is one provider of the cloud.providers list, tried when
+// the ones before it fail. Its API key is read from the environment variable
+// APIKeyEnv, never from a file.
+type ProviderConfig struct {
 	Provider        string        `mapstructure:"provider"`
 	BaseURL         string        `mapstructure:"base_url"`
 	Model           string        `mapstructure:"model"`
@@ -164,7 +165,7 @@ var Settings = []Setting{
 	{"cloud.max_retries", "retries with backoff on 429 and 5xx"},
 	{"cloud.cost_input_per_1k", "price of 1,000 prompt tokens of the cloud provider (for the cost metric)"},
 	{"cloud.cost_output_per_1k", "price of 1,000 completion tokens of the cloud provider"},
-	{"cloud.fallbacks", "more providers tried in order when the one before fails: a list of {provider, base_url, model, api_key_env, timeout, max_retries, cost_input_per_1k, cost_output_per_1k} (file only)"},
+	{"cloud.providers", "several providers in order, each tried when the one before fails; replaces the single provider above: a list of {provider, base_url, model, api_key_env, timeout, max_retries, cost_input_per_1k, cost_output_per_1k} (file only)"},
 	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref, probe, combined"},
 	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
 	{"cascade.calibration", "calibration file from edgecascade calibrate; when set it supplies the threshold and the probability map"},
@@ -307,8 +308,8 @@ func (c *Config) Validate() error {
 	if c.Cloud.CostInputPer1K < 0 || c.Cloud.CostOutputPer1K < 0 || math.IsNaN(c.Cloud.CostInputPer1K+c.Cloud.CostOutputPer1K) {
 		return bad("cloud.cost_input_per_1k", "prices must be >= 0")
 	}
-	for i, f := range c.Cloud.Fallbacks {
-		key := fmt.Sprintf("cloud.fallbacks[%d]", i)
+	for i, f := range c.Cloud.Providers {
+		key := fmt.Sprintf("cloud.providers[%d]", i)
 		switch {
 		case f.Provider != "openai" && f.Provider != "anthropic":
 			return bad(key, "provider: want openai or anthropic, got %q", f.Provider)

@@ -66,6 +66,9 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"server: {max_body_bytes: 0}", "server.max_body_bytes"},
 		{"log: {level: loud}", "log.level"},
 		{"cascade: {treshold: 0.3}", "cascade.treshold"}, // typo: unknown key
+		{"cloud: {providers: [{provider: gemini, model: x}]}", "cloud.providers[0]"},
+		{"cloud: {providers: [{provider: openai, model: a}, {provider: openai, model: ''}]}", "cloud.providers[1]"},
+		{"cloud: {cost_input_per_1k: -1}", "cloud.cost_input_per_1k"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeFile(t, tc.yaml), nil)

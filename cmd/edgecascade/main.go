@@ -89,29 +89,33 @@ func newLocal(cfg *configs.Config) (models.Model, error) {
 	}
 }
 
-// newCloud builds the cloud: the configured provider, then the fallbacks in
-// order, each with its per-1K-token prices.
+// newCloud builds the cloud: the providers of cloud.providers in order, or
+// the single provider of the cloud.* settings, each with its per-1K-token
+// prices.
 func newCloud(cfg *configs.Config) (cloud.Provider, error) {
 	c := cfg.Cloud
-	first, err := newProvider(c.Provider, cfg.CloudBaseURL(), c.Model, c.APIKey.Reveal(), c.Timeout, c.MaxRetries)
-	if err != nil {
-		return nil, err
+	if len(c.Providers) == 0 {
+		p, err := newProvider(c.Provider, cfg.CloudBaseURL(), c.Model, c.APIKey.Reveal(), c.Timeout, c.MaxRetries)
+		if err != nil {
+			return nil, err
+		}
+		return cloud.NewChain(cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}})
 	}
-	entries := []cloud.Entry{{Provider: first, Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}}}
-	for i, f := range c.Fallbacks {
-		timeout := f.Timeout
+	var entries []cloud.Entry
+	for i, pc := range c.Providers {
+		timeout := pc.Timeout
 		if timeout == 0 {
 			timeout = c.Timeout
 		}
 		key := ""
-		if f.APIKeyEnv != "" {
-			key = os.Getenv(f.APIKeyEnv)
+		if pc.APIKeyEnv != "" {
+			key = os.Getenv(pc.APIKeyEnv)
 		}
-		p, err := newProvider(f.Provider, configs.ProviderURL(f.Provider, f.BaseURL), f.Model, key, timeout, f.MaxRetries)
+		p, err := newProvider(pc.Provider, configs.ProviderURL(pc.Provider, pc.BaseURL), pc.Model, key, timeout, pc.MaxRetries)
 		if err != nil {
-			return nil, fmt.Errorf("cloud.fallbacks[%d]: %w", i, err)
+			return nil, fmt.Errorf("cloud.providers[%d]: %w", i, err)
 		}
-		entries = append(entries, cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: f.CostInputPer1K, OutputPer1K: f.CostOutputPer1K}})
+		entries = append(entries, cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: pc.CostInputPer1K, OutputPer1K: pc.CostOutputPer1K}})
 	}
 	return cloud.NewChain(entries...)
 }

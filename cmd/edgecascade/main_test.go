@@ -396,11 +396,8 @@ func TestCloudFallbackChain(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(cfg, []byte(`
 cloud:
-  provider: openai
-  base_url: http://127.0.0.1:1/v1
-  model: gpt-down
-  max_retries: 0
-  fallbacks:
+  providers:
+    - {provider: openai, base_url: "http://127.0.0.1:1/v1", model: gpt-down, max_retries: 0}
     - {provider: openai, base_url: "`+s.URL+`/v1", model: `+ollamatest.Strong+`, max_retries: 0, cost_input_per_1k: 1, cost_output_per_1k: 2}
 cascade:
   threshold: 1.01
