@@ -490,3 +490,30 @@ func TestDecisionLog(t *testing.T) {
 		})
 	}
 }
+
+// TestBench runs the bench command briefly against the real test bed: every
+// section is measured and the numbers are plausible.
+func TestBench(t *testing.T) {
+	s := needBed(t)
+	out := filepath.Join(t.TempDir(), "bench.md")
+	cmd := exec.Command(binary, "bench", "--n", "5", "--out", out, "--local.url", s.URL, "--local.model", ollamatest.Weak)
+	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+t.TempDir())
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := string(b)
+	for _, re := range []string{
+		`\*\*ratio\*\* \(goal ≤ 1.03\) \| \*\*[0-9.]+\*\*`,
+		`whole HTTP handler: decode, route, score, encode \| [0-9.]+ \| [0-9]+ \|`,
+		`(?m)^\| 64 \| [0-9]+ \|`,
+		"`edgecascade serve` \\| idle, after start \\| [0-9.]+ MB",
+	} {
+		if !regexp.MustCompile(re).MatchString(rep) {
+			t.Fatalf("bench report lacks %s:\n%s", re, rep)
+		}
+	}
+}
