@@ -234,25 +234,14 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		return c.answerCloud(ctx, req, d)
 	}
 
-	start := time.Now()
-	resp, err := c.local.Chat(ctx, c.localRequest(req))
-	localLatency := time.Since(start)
+	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
-		if policy == PolicyLocal || ctx.Err() != nil || !isUnavailable(err) {
-			return nil, fmt.Errorf("local answer: %w", err)
-		}
-		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
-		d.Escalated = true
-		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
-		d.cause = causeLocalUnavailable
+		return nil, err
+	}
+	if local == nil {
 		return c.answerCloud(ctx, req, d)
 	}
-	accepted := c.score(ctx, r, &d, req, resp)
-	local := &Result{
-		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
-		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
-	}
-	local.Decision.Route = RouteLocal
+	localLatency := local.LocalLatency
 	if policy == PolicyLocal {
 		local.Decision.Reason = "policy local; " + d.Reason
 		return local, nil
@@ -335,24 +324,14 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		return c.streamLocal(ctx, r, req, d, e)
 	}
 
-	start := time.Now()
-	resp, err := c.local.Chat(ctx, c.localRequest(req))
-	localLatency := time.Since(start)
+	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
-		if ctx.Err() != nil || !isUnavailable(err) {
-			return nil, fmt.Errorf("local answer: %w", err)
-		}
-		d.Escalated = true
-		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
-		d.cause = causeLocalUnavailable
+		return nil, err
+	}
+	if local == nil {
 		return c.streamCloud(ctx, req, d, e)
 	}
-	accepted := c.score(ctx, r, &d, req, resp)
-	local := &Result{
-		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: localLatency,
-		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
-	}
-	local.Decision.Route = RouteLocal
+	localLatency := local.LocalLatency
 	if !accepted {
 		d.Escalated = true
 		res, err := c.streamCloud(ctx, req, d, e)
@@ -457,10 +436,38 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 	}
 	c.score(ctx, r, &d, req, resp)
 	d.Reason = "policy local; " + d.Reason
+	return c.localResult(resp, d, time.Since(start)), nil
+}
+
+// localAnswer generates and scores the local answer. It returns the local
+// result and whether its score clears the threshold; or, when the local model
+// is unavailable under policy auto, no result and d updated for the cloud.
+func (c *Cascade) localAnswer(ctx context.Context, r *Routing, policy Policy, req Request, d *Decision) (*Result, bool, error) {
+	start := time.Now()
+	resp, err := c.local.Chat(ctx, c.localRequest(req))
+	latency := time.Since(start)
+	if err != nil {
+		if policy == PolicyLocal || ctx.Err() != nil || !isUnavailable(err) {
+			return nil, false, fmt.Errorf("local answer: %w", err)
+		}
+		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
+		d.Escalated = true
+		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
+		d.cause = causeLocalUnavailable
+		return nil, false, nil
+	}
+	accepted := c.score(ctx, r, d, req, resp)
+	local := c.localResult(resp, *d, latency)
+	local.Decision.Route = RouteLocal
+	return local, accepted, nil
+}
+
+// localResult is the result of a local answer, confidence tokens stripped.
+func (c *Cascade) localResult(resp *models.Response, d Decision, latency time.Duration) *Result {
 	return &Result{
-		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: time.Since(start),
+		Content: c.strip.Strip(resp.Content), FinishReason: resp.FinishReason, Decision: d, LocalLatency: latency,
 		Usage: Usage{PromptTokens: resp.PromptTokens, CompletionTokens: resp.CompletionTokens},
-	}, nil
+	}
 }
 
 // cloudUsage is the cloud's own token counts or, when it reported none, an
