@@ -62,6 +62,11 @@ type Decision struct {
 	CloudProvider string `json:"cloud_provider,omitempty"`
 	Escalated     bool   `json:"escalated"`
 	Reason        string `json:"reason"`
+	// Deferred is set when the answer should have come from the cloud but
+	// the cloud was out of reach (or its budget spent): the local answer is
+	// returned and the escalation waits in the outbox as DeferredID.
+	Deferred   bool   `json:"deferred"`
+	DeferredID string `json:"deferred_id,omitempty"`
 	// cause is a fixed label for metrics: why the request escalated (or
 	// why escalation failed).
 	cause string
@@ -105,6 +110,9 @@ type Request struct {
 	Messages    []models.Message
 	MaxTokens   int
 	Temperature *float64
+	// NoDefer turns deferral off for this request: when the cloud is out of
+	// reach the local answer is returned and nothing is kept.
+	NoDefer bool
 }
 
 // Routing is the part of the configuration that a reload may replace.
@@ -132,7 +140,13 @@ type Options struct {
 	// Context, when its Counter is set, routes prompts that cannot fit the
 	// local context to the cloud.
 	Context ContextCheck
-	Log     *slog.Logger
+	// Gate, when set, says whether the cloud may be called now; a closed
+	// gate keeps the pre-generation probe from skipping the local model.
+	Gate Gate
+	// Deferrer, when set, keeps escalations that could not be made (cloud
+	// out of reach, budget spent) for later, in auto mode.
+	Deferrer Deferrer
+	Log      *slog.Logger
 }
 
 // Cascade routes requests between a local model and a cloud provider.
@@ -231,7 +245,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		if err != nil {
 			return nil, err
 		}
-		return c.answerCloud(ctx, req, d)
+		return c.answerCloudAuto(ctx, req, d)
 	}
 
 	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
@@ -239,7 +253,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		return nil, err
 	}
 	if local == nil {
-		return c.answerCloud(ctx, req, d)
+		return c.answerCloudAuto(ctx, req, d)
 	}
 	localLatency := local.LocalLatency
 	if policy == PolicyLocal {
@@ -256,12 +270,19 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		c.log.Warn("escalation failed, answering locally", "err", err)
-		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
-		local.EscalationFailed = true
-		return local, nil
+		return c.escalationFailed(ctx, req, local, d, err), nil
 	}
 	res.LocalLatency = localLatency
+	return res, nil
+}
+
+// answerCloudAuto is the cloud answer when auto mode has no local answer to
+// fall back on; it defers the request when the cloud may answer later.
+func (c *Cascade) answerCloudAuto(ctx context.Context, req Request, d Decision) (*Result, error) {
+	res, err := c.answerCloud(ctx, req, d)
+	if err != nil {
+		return nil, c.cloudFailed(ctx, req, d, err)
+	}
 	return res, nil
 }
 
@@ -318,7 +339,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		if err != nil {
 			return nil, err
 		}
-		return c.streamCloud(ctx, req, d, e)
+		return c.streamCloudAuto(ctx, req, d, e)
 	}
 	if policy == PolicyLocal {
 		return c.streamLocal(ctx, r, req, d, e)
@@ -329,7 +350,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		return nil, err
 	}
 	if local == nil {
-		return c.streamCloud(ctx, req, d, e)
+		return c.streamCloudAuto(ctx, req, d, e)
 	}
 	localLatency := local.LocalLatency
 	if !accepted {
@@ -343,8 +364,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		if errors.As(err, &se) || ctx.Err() != nil {
 			return nil, err
 		}
-		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
-		local.EscalationFailed = true
+		local = c.escalationFailed(ctx, req, local, d, err)
 	}
 	if err := e.Begin(local.Decision); err != nil {
 		return nil, err
@@ -369,6 +389,16 @@ func (e *streamStartedError) Unwrap() error { return e.err }
 func StreamStarted(err error) bool {
 	var se *streamStartedError
 	return errors.As(err, &se)
+}
+
+// streamCloudAuto is streamCloud when auto mode has no local answer to fall
+// back on; it defers the request when the cloud may answer later.
+func (c *Cascade) streamCloudAuto(ctx context.Context, req Request, d Decision, e Emitter) (*Result, error) {
+	res, err := c.streamCloud(ctx, req, d, e)
+	if err != nil && !StreamStarted(err) {
+		return nil, c.cloudFailed(ctx, req, d, err)
+	}
+	return res, err
 }
 
 func (c *Cascade) streamCloud(ctx context.Context, req Request, d Decision, e Emitter) (*Result, error) {

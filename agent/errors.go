@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
@@ -51,6 +53,8 @@ func statusOf(err error) (int, apiError) {
 		return apiError{Error: apiErrorBody{Message: msg, Type: typ, Code: code}}
 	}
 	var (
+		de    *DeferredError
+		nc    *cloud.NotCalledError
 		bad   *BadRequestError
 		large *TooLargeError
 		um    *UnknownModelError
@@ -58,6 +62,14 @@ func statusOf(err error) (int, apiError) {
 		ce    *cloud.Error
 	)
 	switch {
+	case errors.As(err, &de):
+		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "deferred")
+	case errors.As(err, &nc):
+		code := "cloud_offline"
+		if errors.Is(err, cloud.ErrBudget) {
+			code = "cloud_budget_exhausted"
+		}
+		return http.StatusServiceUnavailable, body(err.Error(), "server_error", code)
 	case errors.As(err, &large):
 		return http.StatusRequestEntityTooLarge, body(err.Error(), "invalid_request_error", "request_too_large")
 	case errors.As(err, &bad):
@@ -85,5 +97,18 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusGatewayTimeout, body("request timed out", "server_error", "timeout")
 	default:
 		return http.StatusInternalServerError, body("internal error: "+err.Error(), "server_error", "internal_error")
+	}
+}
+
+// setErrorHeaders adds the headers an error response carries: Retry-After
+// when it is known when to try again, and the deferred item's ID.
+func setErrorHeaders(h http.Header, err error) {
+	var de *DeferredError
+	if errors.As(err, &de) {
+		h.Set("X-Cascade-Deferred-Id", de.ID)
+	}
+	var nc *cloud.NotCalledError
+	if errors.As(err, &nc) && nc.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(nc.RetryAfter.Seconds()))))
 	}
 }

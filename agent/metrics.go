@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,8 @@ type Metrics struct {
 	cloudCost    *prometheus.CounterVec
 	cloudUp      prometheus.Gauge
 	localUp      prometheus.Gauge
+	deferred     prometheus.Counter
+	drained      *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) on
@@ -61,6 +64,13 @@ func NewMetrics() *Metrics {
 			Name: "edgecascade_local_up", Help: "1 when the last health check reached the local model.",
 		}),
 	}
+	m.deferred = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgecascade_deferred_total", Help: "Escalations deferred to the outbox (cloud out of reach or budget spent).",
+	})
+	m.drained = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgecascade_outbox_attempts_total", Help: "Attempts to send deferred items, by result (done, retry, failed, interrupted).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.deferred, m.drained)
 	m.reg.MustRegister(m.requests, m.escalations, m.escFailures, m.confidence, m.localLatency, m.cloudLatency,
 		m.cloudTokens, m.cloudCost, m.cloudUp, m.localUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,6 +101,9 @@ func (m *Metrics) observe(policy Policy, res *Result) {
 			m.escalations.WithLabelValues(d.cause).Inc()
 		}
 	}
+	if d.Deferred {
+		m.deferred.Inc()
+	}
 	if res.EscalationFailed {
 		m.escFailures.WithLabelValues(d.cause).Inc()
 	}
@@ -101,4 +114,29 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// watchOutbox adds the outbox depth (items by state) and drain results.
+func (m *Metrics) watchOutbox(d *Deferrals) {
+	d.onDrain = func(result string) { m.drained.WithLabelValues(result).Inc() }
+	m.reg.MustRegister(&outboxCollector{d: d, desc: prometheus.NewDesc("edgecascade_outbox_items",
+		"Deferred items in the outbox, by state (queued and sending are the depth).", []string{"state"}, nil)})
+}
+
+type outboxCollector struct {
+	d    *Deferrals
+	desc *prometheus.Desc
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.d.Stats(context.Background())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for state, n := range map[string]int{"queued": st.Queued, "sending": st.Sending, "done": st.Done, "failed": st.Failed} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
+	}
 }

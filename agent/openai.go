@@ -30,6 +30,14 @@ type chatRequest struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// Cascade holds edgecascade's own request options.
+	Cascade *cascadeOptions `json:"cascade"`
+}
+
+// cascadeOptions are edgecascade's request options (the `cascade` field).
+type cascadeOptions struct {
+	// Defer: false turns deferral off for this request.
+	Defer *bool `json:"defer"`
 }
 
 type chatMessage struct {

@@ -94,6 +94,10 @@ func (c *Cascade) preflight(ctx context.Context, r *Routing, policy Policy, req 
 		return false, nil
 	}
 	if p <= r.Pregen.Threshold {
+		if ok, why := c.cloudAllowed(); !ok {
+			c.log.Info("pre-generation probe would skip the local model, but the cloud cannot be called", "p", p, "why", why)
+			return false, nil
+		}
 		d.Escalated = true
 		d.Reason = fmt.Sprintf("pre-generation probe: p(local right) %.3f <= %.3f; skipped local generation", p, r.Pregen.Threshold)
 		d.cause = causePregenProbe

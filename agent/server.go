@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/cloud/budget"
+	"github.com/edgecascade/edgecascade/cloud/reach"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -32,6 +34,16 @@ type ServerConfig struct {
 	Decisions DecisionLog
 	// LogContent puts prompts and answers into the decision log.
 	LogContent bool
+	// Deferrals, when set, serves /v1/cascade/deferred/{id}; Events serves
+	// /v1/cascade/events with a keepalive comment every EventsKeepalive
+	// (default 15s).
+	Deferrals       *Deferrals
+	Events          *Broker
+	EventsKeepalive time.Duration
+	// Reach and Budget, when set, report the cloud's reachability and
+	// budget in /healthz.
+	Reach  Reachability
+	Budget BudgetUsage
 }
 
 // DecisionLog stores decisions (agent/decisionlog implements it).
@@ -61,7 +73,20 @@ func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
+	if cfg.EventsKeepalive <= 0 {
+		cfg.EventsKeepalive = 15 * time.Second
+	}
+	s := &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
+	if cfg.Deferrals != nil {
+		s.metrics.watchOutbox(cfg.Deferrals)
+	}
+	return s
+}
+
+// CloudStateChanged records a change of the cloud's reachability in the
+// metrics.
+func (s *Server) CloudStateChanged(st reach.Status) {
+	s.metrics.cloudUp.Set(boolGauge(st.State == reach.StateOnline))
 }
 
 // SetDecisions sets the decision log (before serving).
@@ -76,6 +101,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /v1/cascade/decisions", s.handleDecisions)
 	mux.HandleFunc("GET /v1/cascade/decisions/export", s.handleDecisionsExport)
+	mux.HandleFunc("GET /v1/cascade/deferred", s.handleDeferredStats)
+	mux.HandleFunc("GET /v1/cascade/deferred/{id}", s.handleDeferred)
+	mux.HandleFunc("GET /v1/cascade/events", s.handleEvents)
 	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
 	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
 	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
@@ -112,6 +140,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := statusOf(err)
+	setErrorHeaders(w.Header(), err)
 	lvl := slog.LevelInfo
 	if status >= 500 {
 		lvl = slog.LevelWarn
@@ -128,6 +157,9 @@ func newID() string {
 
 func setDecisionHeaders(h http.Header, d Decision) {
 	h.Set("X-Cascade-Route", d.Route)
+	if d.Deferred {
+		h.Set("X-Cascade-Deferred-Id", d.DeferredID)
+	}
 	if d.Confidence != nil {
 		h.Set("X-Cascade-Confidence", strconv.FormatFloat(*d.Confidence, 'f', 4, 64))
 	}
@@ -136,6 +168,13 @@ func setDecisionHeaders(h http.Header, d Decision) {
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
+	if err == nil {
+		var body *bool
+		if cr.Cascade != nil {
+			body = cr.Cascade.Defer
+		}
+		req.NoDefer, err = noDefer(r.Header, body)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -277,11 +316,13 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 }
 
 type health struct {
-	Status string      `json:"status"`
-	Local  localHealth `json:"local"`
-	Cloud  cloudHealth `json:"cloud"`
-	Scorer string      `json:"scorer"`
-	Thresh float64     `json:"threshold"`
+	Status string        `json:"status"`
+	Local  localHealth   `json:"local"`
+	Cloud  cloudHealth   `json:"cloud"`
+	Scorer string        `json:"scorer"`
+	Thresh float64       `json:"threshold"`
+	Budget *budget.Usage `json:"budget,omitempty"`
+	Outbox *outboxStatus `json:"outbox,omitempty"`
 }
 
 type localHealth struct {
@@ -298,6 +339,9 @@ type cloudHealth struct {
 	Model     string `json:"model"`
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
+	// Reachability is the circuit breaker's view: online, unreachable or
+	// offline (the offline switch).
+	Reachability *reach.Status `json:"reachability,omitempty"`
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -309,8 +353,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Cloud:  cloudHealth{Provider: s.cfg.CloudProvider, URL: s.cfg.CloudURL, Model: s.cascade.Cloud().Model()},
 		Scorer: rt.Scorer.Name(), Thresh: rt.Threshold,
 	}
+	offline := false
+	if s.cfg.Reach != nil {
+		st := s.cfg.Reach.Status()
+		h.Cloud.Reachability = &st
+		offline = st.State == reach.StateOffline
+	}
+	if s.cfg.Budget != nil {
+		u := s.cfg.Budget.Usage()
+		h.Budget = &u
+	}
+	h.Outbox = s.outboxHealth(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := s.cascade.Local().Ping(ctx); err != nil {
@@ -319,20 +374,25 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 			h.Local.OK = true
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		if err := s.cascade.Cloud().Ping(ctx); err != nil {
-			h.Cloud.Error = err.Error()
-		} else {
-			h.Cloud.Reachable = true
-		}
-	}()
+	if offline {
+		h.Cloud.Error = "offline mode is on: the cloud is not contacted"
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.cascade.Cloud().Ping(ctx); err != nil {
+				h.Cloud.Error = err.Error()
+			} else {
+				h.Cloud.Reachable = true
+			}
+		}()
+	}
 	wg.Wait()
 	s.metrics.localUp.Set(boolGauge(h.Local.OK))
 	s.metrics.cloudUp.Set(boolGauge(h.Cloud.Reachable))
 	status := http.StatusOK
 	switch {
-	case h.Local.OK && h.Cloud.Reachable:
+	case h.Local.OK && (h.Cloud.Reachable || offline):
 		h.Status = "ok"
 	case h.Local.OK || h.Cloud.Reachable:
 		h.Status = "degraded"

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/edgecascade/edgecascade/models"
 )
@@ -76,6 +77,34 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() []error {
 	if e.Status == 0 || e.Status == 429 || e.Status >= 500 {
 		return []error{ErrUnavailable, e.Err}
+	}
+	return []error{e.Err}
+}
+
+// ErrOffline means the cloud was not called because it is out of reach: the
+// offline switch is on or the circuit breaker is open. It is also
+// ErrUnavailable.
+var ErrOffline = errors.New("cloud offline")
+
+// ErrBudget means the cloud was not called because a configured budget cap
+// is reached.
+var ErrBudget = errors.New("cloud budget exhausted")
+
+// NotCalledError is a call the daemon did not make: Err is ErrOffline or
+// ErrBudget, Reason says why in words.
+type NotCalledError struct {
+	Err    error
+	Reason string
+	// RetryAfter, when known, is when the cloud may be called again.
+	RetryAfter time.Duration
+}
+
+func (e *NotCalledError) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Reason) }
+
+// Unwrap exposes the sentinel; offline is also ErrUnavailable.
+func (e *NotCalledError) Unwrap() []error {
+	if e.Err == ErrOffline {
+		return []error{ErrOffline, ErrUnavailable}
 	}
 	return []error{e.Err}
 }

@@ -59,6 +59,33 @@ type Config struct {
 	Server  ServerConfig  `mapstructure:"server"`
 	DataDir string        `mapstructure:"data_dir"`
 	Log     LogConfig     `mapstructure:"log"`
+	Offline bool          `mapstructure:"offline"`
+	Budget  BudgetConfig  `mapstructure:"budget"`
+	Outbox  OutboxConfig  `mapstructure:"outbox"`
+}
+
+// BreakerConfig configures the cloud's circuit breaker.
+type BreakerConfig struct {
+	Failures         int           `mapstructure:"failures"`
+	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
+	MaxProbeInterval time.Duration `mapstructure:"max_probe_interval"`
+}
+
+// BudgetConfig caps cloud use; 0 means no cap.
+type BudgetConfig struct {
+	CallsPerDay    int     `mapstructure:"calls_per_day"`
+	CallsPerMonth  int     `mapstructure:"calls_per_month"`
+	TokensPerDay   int     `mapstructure:"tokens_per_day"`
+	TokensPerMonth int     `mapstructure:"tokens_per_month"`
+	CostPerDay     float64 `mapstructure:"cost_per_day"`
+	CostPerMonth   float64 `mapstructure:"cost_per_month"`
+}
+
+// OutboxConfig configures deferred escalations.
+type OutboxConfig struct {
+	Enabled   bool          `mapstructure:"enabled"`
+	DrainRate float64       `mapstructure:"drain_rate"`
+	Retention time.Duration `mapstructure:"retention"`
 }
 
 // LocalConfig configures the local model backend.
@@ -83,6 +110,7 @@ type CloudConfig struct {
 	CostInputPer1K  float64          `mapstructure:"cost_input_per_1k"`
 	CostOutputPer1K float64          `mapstructure:"cost_output_per_1k"`
 	Providers       []ProviderConfig `mapstructure:"providers"`
+	Breaker         BreakerConfig    `mapstructure:"breaker"`
 }
 
 // ProviderConfig is one provider of the cloud.providers list, tried when
@@ -181,6 +209,19 @@ var Settings = []Setting{
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
 	{"log.content", "also keep prompts and answers in the decision log (off by default)"},
+	{"offline", "offline switch: never contact the cloud; auto answers locally and defers escalations (flag --offline)"},
+	{"cloud.breaker.failures", "consecutive cloud failures (no answer, 429, 5xx) that open the circuit breaker: the cloud counts as unreachable"},
+	{"cloud.breaker.probe_interval", "first wait between reachability probes while the breaker is open; doubles each failed probe"},
+	{"cloud.breaker.max_probe_interval", "longest wait between reachability probes"},
+	{"budget.calls_per_day", "cap on cloud calls per UTC day; 0: no cap. When a cap is reached the daemon behaves as offline"},
+	{"budget.calls_per_month", "cap on cloud calls per UTC month; 0: no cap"},
+	{"budget.tokens_per_day", "cap on cloud tokens (prompt + completion) per UTC day; 0: no cap"},
+	{"budget.tokens_per_month", "cap on cloud tokens per UTC month; 0: no cap"},
+	{"budget.cost_per_day", "cap on cloud cost (from the per-1K prices) per UTC day; 0: no cap"},
+	{"budget.cost_per_month", "cap on cloud cost per UTC month; 0: no cap"},
+	{"outbox.enabled", "keep escalations that cannot be made now (cloud out of reach, budget spent) in a durable outbox in data_dir and send them later"},
+	{"outbox.drain_rate", "deferred items sent to the cloud per second at most once it is reachable"},
+	{"outbox.retention", "how long answered and failed deferred items are kept (Go duration, e.g. 168h)"},
 }
 
 // Default returns the built-in defaults.
@@ -269,6 +310,9 @@ func (e *KeyError) Error() string {
 func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &KeyError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if err := c.validateOffline(bad); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return bad("listen", "want host:port, got %q", c.Listen)
@@ -419,4 +463,33 @@ func (c *Config) SlogLevel() slog.Level {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	return lvl
+}
+
+// validateOffline checks the breaker, budget and outbox settings.
+func (c *Config) validateOffline(bad func(key, format string, args ...any) error) error {
+	b := c.Cloud.Breaker
+	switch {
+	case b.Failures < 1:
+		return bad("cloud.breaker.failures", "want at least 1, got %d", b.Failures)
+	case b.ProbeInterval <= 0:
+		return bad("cloud.breaker.probe_interval", "must be positive")
+	case b.MaxProbeInterval < b.ProbeInterval:
+		return bad("cloud.breaker.max_probe_interval", "must be at least cloud.breaker.probe_interval (%s)", b.ProbeInterval)
+	}
+	for key, v := range map[string]float64{
+		"budget.calls_per_day": float64(c.Budget.CallsPerDay), "budget.calls_per_month": float64(c.Budget.CallsPerMonth),
+		"budget.tokens_per_day": float64(c.Budget.TokensPerDay), "budget.tokens_per_month": float64(c.Budget.TokensPerMonth),
+		"budget.cost_per_day": c.Budget.CostPerDay, "budget.cost_per_month": c.Budget.CostPerMonth,
+	} {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return bad(key, "must be 0 (no cap) or positive, got %v", v)
+		}
+	}
+	if r := c.Outbox.DrainRate; !(r > 0) || math.IsInf(r, 0) || r > 1000 {
+		return bad("outbox.drain_rate", "want items per second in (0, 1000], got %v", r)
+	}
+	if c.Outbox.Retention <= 0 {
+		return bad("outbox.retention", "must be positive")
+	}
+	return nil
 }

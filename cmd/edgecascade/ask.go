@@ -25,7 +25,14 @@ func (a *app) askCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, dp, err := build(cmd.Context(), cfg, newLogger(a.stderr, cfg))
+			log := newLogger(a.stderr, cfg)
+			// One question: the offline switch and the breaker apply; the
+			// outbox and the budget belong to the daemon.
+			off, err := openOfflineFirst(cfg, log, false)
+			if err != nil {
+				return err
+			}
+			c, dp, err := build(cmd.Context(), cfg, log, off)
 			if err != nil {
 				return err
 			}

@@ -163,7 +163,7 @@ func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Co
 	cfg := *userCfg
 	cfg.Cascade.Scorer, cfg.Cascade.Threshold, cfg.Cascade.Calibration = uq.MeanLogprob, 0, ""
 	cfg.Probe = configs.ProbeConfig{}
-	c, d, err := build(ctx, &cfg, slog.New(slog.DiscardHandler))
+	c, d, err := build(ctx, &cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

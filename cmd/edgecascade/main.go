@@ -66,6 +66,9 @@ func settingFlags(fs *pflag.FlagSet) {
 			continue // secrets do not belong on command lines (ps, shell history)
 		}
 		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")
+		if s.Key == "offline" {
+			fs.Lookup(s.Key).NoOptDefVal = "true" // --offline alone turns it on
+		}
 	}
 }
 

@@ -28,7 +28,14 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(a.stderr, cfg)
-			c, d, err := build(cmd.Context(), cfg, log)
+			off, err := openOfflineFirst(cfg, log, true)
+			if err != nil {
+				return err
+			}
+			// Deferred last: after the HTTP drain, stop the outbox drain
+			// (an item in flight is queued again) and close the databases.
+			defer off.close()
+			c, d, err := build(cmd.Context(), cfg, log, off)
 			if err != nil {
 				return err
 			}
@@ -40,12 +47,14 @@ func (a *app) serveCmd() *cobra.Command {
 				}
 				defer decisions.Close() // after the HTTP drain: writes what is queued
 			}
-			srv := agent.NewServer(c, agent.ServerConfig{
+			srv := agent.NewServer(c, off.serverConfig(agent.ServerConfig{
 				LogContent:   cfg.Log.Content,
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
 				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
-			}, log)
+			}), log)
+			off.onChange = srv.CloudStateChanged
+			off.run(cmd.Context())
 			if decisions != nil {
 				srv.SetDecisions(decisions)
 			}
@@ -81,6 +90,10 @@ func (a *app) serveCmd() *cobra.Command {
 						var r agent.Routing
 						if r, err = loadRouting(rcfg, d); err == nil {
 							c.SetRouting(r)
+							if rcfg.Offline != cfg.Offline {
+								off.tracker.SetOffline(rcfg.Offline)
+								cfg.Offline = rcfg.Offline
+							}
 							log.Info("reloaded routing", "scorer", r.Scorer.Name(), "threshold", r.Threshold, "calibration", r.Source)
 							continue
 						}

@@ -127,8 +127,9 @@ func (d *deps) scorers(cfg *configs.Config) (map[string]uq.Scorer, error) {
 	return out, nil
 }
 
-// build wires the cascade from the configuration.
-func build(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*agent.Cascade, *deps, error) {
+// build wires the cascade from the configuration; off, when not nil,
+// guards the cloud and keeps deferred escalations.
+func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst) (*agent.Cascade, *deps, error) {
 	d, err := loadDeps(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -137,6 +138,11 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*agent.C
 	if err != nil {
 		d.close()
 		return nil, nil, err
+	}
+	opts := agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
+	if off != nil {
+		provider = off.wrap(provider)
+		opts = off.options(opts)
 	}
 	routing, err := loadRouting(cfg, d)
 	if err != nil {
@@ -148,9 +154,8 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*agent.C
 		d.close()
 		return nil, nil, err
 	}
-	c, err := agent.New(d.local, provider, routing, agent.Options{
-		TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Context: check, Log: log,
-	})
+	opts.Context = check
+	c, err := agent.New(d.local, provider, routing, opts)
 	if err != nil {
 		d.close()
 		return nil, nil, err
