@@ -32,6 +32,10 @@ type countingProxy struct {
 	calls atomic.Int64
 	// dropUsage removes "usage" from non-streamed answers.
 	dropUsage atomic.Bool
+	// down makes the cloud unreachable: connections are closed without an
+	// answer, and counted in refused.
+	down    atomic.Bool
+	refused atomic.Int64
 	mu        sync.Mutex
 	body      [][]byte // request bodies of the calls
 }
@@ -68,6 +72,16 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 		return nil
 	}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.down.Load() {
+			p.refused.Add(1)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		}
 		if r.URL.Path != "/v1/models" { // health probes are not answers
 			p.calls.Add(1)
 			b, _ := io.ReadAll(r.Body)
