@@ -36,8 +36,8 @@ type countingProxy struct {
 	// answer, and counted in refused.
 	down    atomic.Bool
 	refused atomic.Int64
-	mu        sync.Mutex
-	body      [][]byte // request bodies of the calls
+	mu      sync.Mutex
+	body    [][]byte // request bodies of the calls
 }
 
 // bodies returns the request bodies the cloud received.
