@@ -83,6 +83,9 @@ func Open(path string, limits Limits, now func() time.Time) (*Budget, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			err = errors.New("the file is locked by another edgecascade process")
+		}
 		return nil, fmt.Errorf("open budget database %s: %w", path, err)
 	}
 	b := &Budget{db: db, limits: limits, now: now}
