@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/uq"
@@ -103,6 +104,9 @@ type Result struct {
 	// EscalationFailed is set when the answer should have come from the
 	// cloud but the cloud failed, so the local answer was returned.
 	EscalationFailed bool
+	// LocalEnergy is the machine's energy in joules during the local
+	// generation, where a counter can be read (RAPL, Jetson power rails).
+	LocalEnergy *float64
 }
 
 // Request is a chat request to the cascade.
@@ -146,7 +150,13 @@ type Options struct {
 	// Deferrer, when set, keeps escalations that could not be made (cloud
 	// out of reach, budget spent) for later, in auto mode.
 	Deferrer Deferrer
-	Log      *slog.Logger
+	// Resources, when set, applies power and heat rules in auto mode:
+	// prefer_cloud and skip_local send requests to the cloud without a
+	// local attempt, force_local never escalates.
+	Resources ResourcePolicy
+	// Energy, when set, measures the energy of each local generation.
+	Energy EnergyMeter
+	Log    *slog.Logger
 }
 
 // Cascade routes requests between a local model and a cloud provider.
@@ -241,12 +251,29 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
-	if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
-		if err != nil {
+	var v resources.Verdict
+	online := true
+	if policy == PolicyAuto {
+		v, online = c.verdict(ctx)
+	}
+	if cloudFirst(v) {
+		ruleDecision(&d, v)
+		res, err := c.answerCloud(ctx, req, d)
+		if err == nil {
+			return res, nil
+		}
+		if fallBack, err := c.ruleCloudFailed(ctx, req, &d, v, err); !fallBack {
 			return nil, err
 		}
-		return c.answerCloudAuto(ctx, req, d)
+	} else if v.Action != resources.ActionForceLocal {
+		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
+			if err != nil {
+				return nil, err
+			}
+			return c.answerCloudAuto(ctx, req, d)
+		}
 	}
+	reason := d.Reason
 
 	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
@@ -256,11 +283,18 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		return c.answerCloudAuto(ctx, req, d)
 	}
 	localLatency := local.LocalLatency
-	if policy == PolicyLocal {
+	switch {
+	case policy == PolicyLocal:
 		local.Decision.Reason = "policy local; " + d.Reason
 		return local, nil
-	}
-	if accepted {
+	case cloudFirst(v): // the cloud already failed
+		local.Decision.Reason = reason + "; " + d.Reason
+		return local, nil
+	case accepted:
+		noteRules(&local.Decision, v)
+		return local, nil
+	case v.Action == resources.ActionForceLocal && online:
+		local.Decision.Reason = d.Reason + "; " + v.Reason() + ": not escalated"
 		return local, nil
 	}
 
@@ -270,9 +304,11 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return c.escalationFailed(ctx, req, local, d, err), nil
+		local = c.escalationFailed(ctx, req, local, d, err)
+		noteRules(&local.Decision, v)
+		return local, nil
 	}
-	res.LocalLatency = localLatency
+	res.LocalLatency, res.LocalEnergy = localLatency, local.LocalEnergy
 	return res, nil
 }
 
@@ -335,15 +371,31 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
-	if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
-		if err != nil {
-			return nil, err
-		}
-		return c.streamCloudAuto(ctx, req, d, e)
-	}
 	if policy == PolicyLocal {
+		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
+			return nil, err // policy local never skips; only errors
+		}
 		return c.streamLocal(ctx, r, req, d, e)
 	}
+	v, online := c.verdict(ctx)
+	if cloudFirst(v) {
+		ruleDecision(&d, v)
+		res, err := c.streamCloud(ctx, req, d, e)
+		if err == nil {
+			return res, nil
+		}
+		if fallBack, err := c.ruleCloudFailed(ctx, req, &d, v, err); !fallBack {
+			return nil, err
+		}
+	} else if v.Action != resources.ActionForceLocal {
+		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
+			if err != nil {
+				return nil, err
+			}
+			return c.streamCloudAuto(ctx, req, d, e)
+		}
+	}
+	reason := d.Reason
 
 	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
@@ -353,11 +405,21 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		return c.streamCloudAuto(ctx, req, d, e)
 	}
 	localLatency := local.LocalLatency
+	switch {
+	case cloudFirst(v): // the cloud already failed
+		local.Decision.Reason = reason + "; " + d.Reason
+		accepted = true
+	case accepted:
+		noteRules(&local.Decision, v)
+	case v.Action == resources.ActionForceLocal && online:
+		local.Decision.Reason = d.Reason + "; " + v.Reason() + ": not escalated"
+		accepted = true
+	}
 	if !accepted {
 		d.Escalated = true
 		res, err := c.streamCloud(ctx, req, d, e)
 		if err == nil {
-			res.LocalLatency = localLatency
+			res.LocalLatency, res.LocalEnergy = localLatency, local.LocalEnergy
 			return res, nil
 		}
 		var se *streamStartedError
@@ -365,6 +427,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 			return nil, err
 		}
 		local = c.escalationFailed(ctx, req, local, d, err)
+		noteRules(&local.Decision, v)
 	}
 	if err := e.Begin(local.Decision); err != nil {
 		return nil, err
@@ -474,7 +537,12 @@ func (c *Cascade) streamLocal(ctx context.Context, r *Routing, req Request, d De
 // is unavailable under policy auto, no result and d updated for the cloud.
 func (c *Cascade) localAnswer(ctx context.Context, r *Routing, policy Policy, req Request, d *Decision) (*Result, bool, error) {
 	start := time.Now()
-	resp, err := c.local.Chat(ctx, c.localRequest(req))
+	var resp *models.Response
+	joules, measured, err := c.measure(ctx, func() error {
+		var err error
+		resp, err = c.local.Chat(ctx, c.localRequest(req))
+		return err
+	})
 	latency := time.Since(start)
 	if err != nil {
 		if policy == PolicyLocal || ctx.Err() != nil || !isUnavailable(err) {
@@ -489,7 +557,18 @@ func (c *Cascade) localAnswer(ctx context.Context, r *Routing, policy Policy, re
 	accepted := c.score(ctx, r, d, req, resp)
 	local := c.localResult(resp, *d, latency)
 	local.Decision.Route = RouteLocal
+	if measured {
+		local.LocalEnergy = &joules
+	}
 	return local, accepted, nil
+}
+
+// measure runs a local generation under the energy meter, when there is one.
+func (c *Cascade) measure(ctx context.Context, fn func() error) (float64, bool, error) {
+	if c.opts.Energy == nil {
+		return 0, false, fn()
+	}
+	return c.opts.Energy.Measure(ctx, fn)
 }
 
 // localResult is the result of a local answer, confidence tokens stripped.

@@ -24,6 +24,7 @@ type Metrics struct {
 	localUp      prometheus.Gauge
 	deferred     prometheus.Counter
 	drained      *prometheus.CounterVec
+	energy       prometheus.Histogram
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) on
@@ -70,7 +71,11 @@ func NewMetrics() *Metrics {
 	m.drained = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgecascade_outbox_attempts_total", Help: "Attempts to send deferred items, by result (done, retry, failed, interrupted).",
 	}, []string{"result"})
-	m.reg.MustRegister(m.deferred, m.drained)
+	m.energy = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "edgecascade_local_energy_joules", Help: "Energy the machine used during each local generation (RAPL or power rails; stays empty where no counter can be read).",
+		Buckets: prometheus.ExponentialBuckets(0.1, 2, 14),
+	})
+	m.reg.MustRegister(m.deferred, m.drained, m.energy)
 	m.reg.MustRegister(m.requests, m.escalations, m.escFailures, m.confidence, m.localLatency, m.cloudLatency,
 		m.cloudTokens, m.cloudCost, m.cloudUp, m.localUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,6 +96,9 @@ func (m *Metrics) observe(policy Policy, res *Result) {
 	}
 	if res.LocalLatency > 0 {
 		m.localLatency.Observe(res.LocalLatency.Seconds())
+	}
+	if res.LocalEnergy != nil {
+		m.energy.Observe(*res.LocalEnergy)
 	}
 	if d.Route == RouteCloud {
 		m.cloudLatency.Observe(res.CloudLatency.Seconds())

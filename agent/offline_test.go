@@ -43,6 +43,8 @@ type offlineOpts struct {
 	offline   bool
 	threshold float64
 	limits    budget.Limits
+	resources agent.ResourcePolicy
+	energy    agent.EnergyMeter
 }
 
 func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
@@ -92,7 +94,7 @@ func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
 		t.Fatal(err)
 	}
 	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold},
-		agent.Options{TopLogprobs: 5, Gate: gate, Deferrer: deferrals, Log: log})
+		agent.Options{TopLogprobs: 5, Gate: gate, Deferrer: deferrals, Resources: o.resources, Energy: o.energy, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

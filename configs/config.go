@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
@@ -50,18 +51,28 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
-	Listen  string        `mapstructure:"listen"`
-	Local   LocalConfig   `mapstructure:"local"`
-	Cloud   CloudConfig   `mapstructure:"cloud"`
-	Cascade CascadeConfig `mapstructure:"cascade"`
-	UQ      UQConfig      `mapstructure:"uq"`
-	Probe   ProbeConfig   `mapstructure:"probe"`
-	Server  ServerConfig  `mapstructure:"server"`
-	DataDir string        `mapstructure:"data_dir"`
-	Log     LogConfig     `mapstructure:"log"`
-	Offline bool          `mapstructure:"offline"`
-	Budget  BudgetConfig  `mapstructure:"budget"`
-	Outbox  OutboxConfig  `mapstructure:"outbox"`
+	Listen    string          `mapstructure:"listen"`
+	Local     LocalConfig     `mapstructure:"local"`
+	Cloud     CloudConfig     `mapstructure:"cloud"`
+	Cascade   CascadeConfig   `mapstructure:"cascade"`
+	UQ        UQConfig        `mapstructure:"uq"`
+	Probe     ProbeConfig     `mapstructure:"probe"`
+	Server    ServerConfig    `mapstructure:"server"`
+	DataDir   string          `mapstructure:"data_dir"`
+	Log       LogConfig       `mapstructure:"log"`
+	Offline   bool            `mapstructure:"offline"`
+	Budget    BudgetConfig    `mapstructure:"budget"`
+	Outbox    OutboxConfig    `mapstructure:"outbox"`
+	Resources ResourcesConfig `mapstructure:"resources"`
+}
+
+// ResourcesConfig configures the power- and heat-aware rules.
+type ResourcesConfig struct {
+	Enabled   bool             `mapstructure:"enabled"`
+	SysfsRoot string           `mapstructure:"sysfs_root"`
+	Interval  time.Duration    `mapstructure:"interval"`
+	Energy    bool             `mapstructure:"energy"`
+	Rules     []resources.Rule `mapstructure:"rules"`
 }
 
 // BreakerConfig configures the cloud's circuit breaker.
@@ -222,6 +233,11 @@ var Settings = []Setting{
 	{"outbox.enabled", "keep escalations that cannot be made now (cloud out of reach, budget spent) in a durable outbox in data_dir and send them later"},
 	{"outbox.drain_rate", "deferred items sent to the cloud per second at most once it is reachable"},
 	{"outbox.retention", "how long answered and failed deferred items are kept (Go duration, e.g. 168h)"},
+	{"resources.enabled", "apply the power and heat rules (resources.rules) to auto requests"},
+	{"resources.sysfs_root", "where sysfs is mounted (battery, thermal zones, energy counters); /sys"},
+	{"resources.interval", "how long one reading of battery and temperatures is reused"},
+	{"resources.energy", "measure the energy of each local generation where a counter can be read (RAPL, Jetson power rails)"},
+	{"resources.rules", "rules: a list of {name, on_battery, battery_below, temp_above, offline, action: prefer_cloud|skip_local|force_local} (file only)"},
 }
 
 // Default returns the built-in defaults.
@@ -484,6 +500,12 @@ func (c *Config) validateOffline(bad func(key, format string, args ...any) error
 		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 			return bad(key, "must be 0 (no cap) or positive, got %v", v)
 		}
+	}
+	if c.Resources.Interval < 0 {
+		return bad("resources.interval", "must not be negative")
+	}
+	if err := resources.ValidateRules(c.Resources.Rules); err != nil {
+		return bad("resources.rules", "%v", err)
 	}
 	if r := c.Outbox.DrainRate; !(r > 0) || math.IsInf(r, 0) || r > 1000 {
 		return bad("outbox.drain_rate", "want items per second in (0, 1000], got %v", r)

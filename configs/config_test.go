@@ -161,3 +161,39 @@ func TestCloudProviderDefaults(t *testing.T) {
 		t.Fatalf("unknown provider: %v", err)
 	}
 }
+
+func TestResourceRules(t *testing.T) {
+	c := Default()
+	r := c.Resources.Rules
+	if len(r) != 3 || r[0].Name != "low-battery" || r[0].When.BatteryBelow == nil || *r[0].When.BatteryBelow != 20 ||
+		r[0].When.OnBattery == nil || !*r[0].When.OnBattery || r[1].When.TempAbove == nil || *r[1].When.TempAbove != 85 ||
+		r[2].When.Offline == nil || r[2].Action != "force_local" {
+		t.Fatalf("default rules decoded as %+v", r)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown action":  {"resources:\n  rules:\n    - {name: x, temp_above: 80, action: explode}\n", `rule "x": action`},
+		"empty condition": {"resources:\n  rules:\n    - {name: x, action: prefer_cloud}\n", "empty condition"},
+		"bad percentage":  {"resources:\n  rules:\n    - {name: x, battery_below: 120, action: prefer_cloud}\n", "battery_below"},
+		"offline budget":  {"budget:\n  calls_per_day: -1\n", "budget.calls_per_day"},
+		"drain rate":      {"outbox:\n  drain_rate: 0\n", "outbox.drain_rate"},
+		"breaker":         {"cloud:\n  breaker: {failures: 0}\n", "cloud.breaker.failures"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("resources:\n  rules: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(p, nil); err != nil || len(c.Resources.Rules) != 0 {
+		t.Fatalf("rules can be emptied: %v %+v", err, c)
+	}
+}

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -250,4 +251,24 @@ func Evaluate(s Snapshot, online bool, rules []Rule) Verdict {
 		}
 	}
 	return v
+}
+
+// Policy applies rules to the machine's state as a Monitor reads it.
+type Policy struct {
+	m     *Monitor
+	rules []Rule
+}
+
+// NewPolicy returns the rules over m, after ValidateRules.
+func NewPolicy(m *Monitor, rules []Rule) (*Policy, error) {
+	if err := ValidateRules(rules); err != nil {
+		return nil, err
+	}
+	return &Policy{m: m, rules: append([]Rule(nil), rules...)}, nil
+}
+
+// Evaluate reads the machine's state (cached per the Monitor's interval) and
+// applies the rules; online is whether the cloud may be called now.
+func (p *Policy) Evaluate(ctx context.Context, online bool) Verdict {
+	return Evaluate(p.m.Snapshot(ctx), online, p.rules)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/models/tokenizer"
@@ -144,6 +145,10 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		provider = off.wrap(provider)
 		opts = off.options(opts)
 	}
+	if opts.Resources, opts.Energy, err = resourceRules(cfg, log); err != nil {
+		d.close()
+		return nil, nil, err
+	}
 	routing, err := loadRouting(cfg, d)
 	if err != nil {
 		d.close()
@@ -251,4 +256,27 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		r.Pregen = &agent.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
 	}
 	return r, nil
+}
+
+// resourceRules sets up the power and heat rules and the energy meter.
+func resourceRules(cfg *configs.Config, log *slog.Logger) (agent.ResourcePolicy, agent.EnergyMeter, error) {
+	rc := cfg.Resources
+	if !rc.Enabled {
+		return nil, nil, nil
+	}
+	m := resources.NewMonitor(resources.Options{Root: rc.SysfsRoot, Interval: rc.Interval, Log: log})
+	p, err := resources.NewPolicy(m, rc.Rules)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resources.rules: %w", err)
+	}
+	log.Debug("resource rules", "snapshot", m.Snapshot(context.Background()), "rules", len(rc.Rules))
+	if !rc.Energy {
+		return p, nil, nil
+	}
+	meter := resources.NewMeter(resources.EnergyOptions{Root: rc.SysfsRoot, Log: log})
+	if meter.Source() == resources.SourceNone {
+		return p, nil, nil
+	}
+	log.Info("measuring the energy of local generations", "source", meter.Source())
+	return p, meter, nil
 }
