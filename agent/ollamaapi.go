@@ -37,6 +37,7 @@ type ollamaGenerateResponse struct {
 
 func writeOllamaError(w http.ResponseWriter, err error) {
 	status, body := statusOf(err)
+	setErrorHeaders(w.Header(), err)
 	if status == 499 {
 		status = http.StatusBadRequest
 	}
@@ -191,6 +192,11 @@ func ollamaMetrics(res *Result) api.Metrics {
 type ollamaFrame func(content string, done bool, res *Result, d *Decision) any
 
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy Policy, req Request, stream bool, frame ollamaFrame) {
+	var err error
+	if req.NoDefer, err = noDefer(r.Header, nil); err != nil {
+		writeOllamaError(w, err)
+		return
+	}
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {

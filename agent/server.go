@@ -420,7 +420,7 @@ func (s *Server) entry(policy Policy, req Request, res *Result) decisionlog.Entr
 		LocalModel: d.LocalModel, CloudModel: d.CloudModel, CloudProvider: d.CloudProvider,
 		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
-		PromptHash: hex.EncodeToString(h.Sum(nil)),
+		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID,
 	}
 	if d.Route == RouteLocal {
 		e.CloudModel = ""

@@ -40,7 +40,9 @@ type Entry struct {
 	PromptTokens     int       `json:"prompt_tokens"`
 	CompletionTokens int       `json:"completion_tokens"`
 	Cost             float64   `json:"cost,omitempty"`
-	PromptHash       string    `json:"prompt_hash"`
+	// DeferredID names the outbox item when the escalation was deferred.
+	DeferredID string `json:"deferred_id,omitempty"`
+	PromptHash string `json:"prompt_hash"`
 	// Prompt and Answer are set only when content logging is on.
 	Prompt string `json:"prompt,omitempty"`
 	Answer string `json:"answer,omitempty"`
