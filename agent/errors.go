@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
@@ -56,6 +58,7 @@ func statusOf(err error) (int, apiError) {
 		um    *UnknownModelError
 		cl    *ContextLengthError
 		ce    *cloud.Error
+		busy  *BusyError
 	)
 	switch {
 	case errors.As(err, &large):
@@ -73,6 +76,8 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusNotFound, body(err.Error(), "invalid_request_error", "model_not_found")
 	case errors.Is(err, context.Canceled):
 		return 499, body("request canceled", "invalid_request_error", "canceled")
+	case errors.As(err, &busy):
+		return http.StatusServiceUnavailable, body(busy.Error(), "server_error", "local_busy")
 	case errors.Is(err, models.ErrModelNotFound):
 		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "local_model_not_found")
 	case errors.Is(err, models.ErrBadRequest):
@@ -85,5 +90,17 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusGatewayTimeout, body("request timed out", "server_error", "timeout")
 	default:
 		return http.StatusInternalServerError, body("internal error: "+err.Error(), "server_error", "internal_error")
+	}
+}
+
+// retryAfterer is an error that knows when a retry may succeed.
+type retryAfterer interface{ RetryAfter() time.Duration }
+
+// setRetryAfter sets the Retry-After header (whole seconds, at least 1) when
+// err, or an error it wraps, says when to retry.
+func setRetryAfter(h http.Header, err error) {
+	var ra retryAfterer
+	if errors.As(err, &ra) {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(ra.RetryAfter())))
 	}
 }

@@ -32,6 +32,8 @@ type ServerConfig struct {
 	Decisions DecisionLog
 	// LogContent puts prompts and answers into the decision log.
 	LogContent bool
+	// Admission, when set, is the local model's limiter, shown in /metrics.
+	Admission *Admission
 }
 
 // DecisionLog stores decisions (agent/decisionlog implements it).
@@ -61,7 +63,11 @@ func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
+	m := NewMetrics()
+	if cfg.Admission != nil {
+		m.watchAdmission(cfg.Admission)
+	}
+	return &Server{cascade: c, cfg: cfg, log: log, metrics: m, now: time.Now}
 }
 
 // SetDecisions sets the decision log (before serving).
@@ -117,6 +123,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
+	setRetryAfter(w.Header(), err)
 	writeJSON(w, status, body)
 }
 
