@@ -108,7 +108,7 @@ func TestBurstOverCapacity(t *testing.T) {
 		}()
 	}
 	// Everyone has arrived: the queue is full and the rest were refused.
-	waitFor(t, "the burst to arrive", func() bool {
+	pollUntil(t, "the burst to arrive", func() bool {
 		s := adm.Stats()
 		return s.Waiting == queue && s.Rejected == overflow
 	})

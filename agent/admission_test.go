@@ -15,7 +15,7 @@ import (
 
 // waitFor polls cond until it holds, failing the test after a generous
 // deadline (a hang, not a timing expectation).
-func waitFor(t *testing.T, what string, cond func() bool) {
+func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -73,7 +73,7 @@ func TestAdmissionCapacity(t *testing.T) {
 					release()
 				}()
 			}
-			waitFor(t, "the queue to fill", func() bool { return a.Stats().Waiting == tc.queue })
+			pollUntil(t, "the queue to fill", func() bool { return a.Stats().Waiting == tc.queue })
 
 			// One more is refused at once, with the state in the error.
 			_, err := a.Acquire(ctx)
@@ -134,7 +134,7 @@ func TestAdmissionIsFirstComeFirstServed(t *testing.T) {
 			r()
 		}()
 		// Enqueue one at a time so the arrival order is known.
-		waitFor(t, fmt.Sprintf("waiter %d to queue", i), func() bool { return a.Stats().Waiting == i+1 })
+		pollUntil(t, fmt.Sprintf("waiter %d to queue", i), func() bool { return a.Stats().Waiting == i+1 })
 	}
 	release()
 	wg.Wait()
@@ -175,7 +175,7 @@ func TestAdmissionCancelWhileWaiting(t *testing.T) {
 				}
 				done <- err
 			}()
-			waitFor(t, "the waiter to queue", func() bool { return a.Stats().Waiting == 1 })
+			pollUntil(t, "the waiter to queue", func() bool { return a.Stats().Waiting == 1 })
 			tc.end(cancel)
 			if err := <-done; !errors.Is(err, tc.target) {
 				t.Fatalf("waiter got %v, want %v", err, tc.target)
@@ -284,36 +284,38 @@ func TestAdmissionUnderContention(t *testing.T) {
 	}
 }
 
-// stubModel is an in-memory models.Model for the limiter's wrapper: the
+// wrappedStub is an in-memory models.Model for the limiter's wrapper: the
 // subject here is the wrapper, not a backend.
-type stubModel struct {
+type wrappedStub struct {
 	chat   func(ctx context.Context) (*models.Response, error)
 	stream func(ctx context.Context, fn models.ChunkFunc) (*models.Response, error)
 }
 
-func (m *stubModel) Name() string               { return "stub" }
-func (m *stubModel) Ping(context.Context) error { return nil }
-func (m *stubModel) Chat(ctx context.Context, _ models.Request) (*models.Response, error) {
+func (m *wrappedStub) Name() string               { return "stub" }
+func (m *wrappedStub) Ping(context.Context) error { return nil }
+func (m *wrappedStub) Chat(ctx context.Context, _ models.Request) (*models.Response, error) {
 	return m.chat(ctx)
 }
-func (m *stubModel) ChatStream(ctx context.Context, _ models.Request, fn models.ChunkFunc) (*models.Response, error) {
+func (m *wrappedStub) ChatStream(ctx context.Context, _ models.Request, fn models.ChunkFunc) (*models.Response, error) {
 	return m.stream(ctx, fn)
 }
 
-type stubFeatures struct{ calls atomic.Int64 }
+type wrappedFeatures struct{ calls atomic.Int64 }
 
-func (f *stubFeatures) Features(context.Context, string) ([]float32, error) {
+func (f *wrappedFeatures) Features(context.Context, string) ([]float32, error) {
 	f.calls.Add(1)
 	return []float32{1}, nil
 }
 
-type stubRenderer struct{}
+type wrappedRenderer struct{}
 
-func (stubRenderer) Render(context.Context, []models.Message) (string, error) { return "rendered", nil }
+func (wrappedRenderer) Render(context.Context, []models.Message) (string, error) {
+	return "rendered", nil
+}
 
-type stubSizer struct{}
+type wrappedSizer struct{}
 
-func (stubSizer) ContextLength(context.Context) (int, error) { return 4096, nil }
+func (wrappedSizer) ContextLength(context.Context) (int, error) { return 4096, nil }
 
 func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 	boom := errors.New("backend failed")
@@ -321,26 +323,26 @@ func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 	tests := []struct {
 		name  string
 		call  func(m models.Model) error
-		model *stubModel
+		model *wrappedStub
 	}{
 		{"chat error", func(m models.Model) error { _, err := m.Chat(context.Background(), models.Request{}); return err },
-			&stubModel{chat: fail}},
+			&wrappedStub{chat: fail}},
 		{"chat panic", func(m models.Model) error { _, err := m.Chat(context.Background(), models.Request{}); return err },
-			&stubModel{chat: func(context.Context) (*models.Response, error) { panic("backend panicked") }}},
+			&wrappedStub{chat: func(context.Context) (*models.Response, error) { panic("backend panicked") }}},
 		{"stream error", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { return nil })
 			return err
-		}, &stubModel{stream: func(_ context.Context, _ models.ChunkFunc) (*models.Response, error) { return nil, boom }}},
+		}, &wrappedStub{stream: func(_ context.Context, _ models.ChunkFunc) (*models.Response, error) { return nil, boom }}},
 		{"stream callback error", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { return boom })
 			return err
-		}, &stubModel{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
+		}, &wrappedStub{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
 			return nil, fn(models.Chunk{Content: "x"})
 		}}},
 		{"stream callback panic", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { panic("client gone") })
 			return err
-		}, &stubModel{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
+		}, &wrappedStub{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
 			return nil, fn(models.Chunk{Content: "x"})
 		}}},
 	}
@@ -369,21 +371,21 @@ func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 }
 
 func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
-	base := &stubModel{}
+	base := &wrappedStub{}
 	type full struct {
-		*stubModel
-		*stubFeatures
-		stubRenderer
-		stubSizer
+		*wrappedStub
+		*wrappedFeatures
+		wrappedRenderer
+		wrappedSizer
 	}
 	type featRender struct {
-		*stubModel
-		*stubFeatures
-		stubRenderer
+		*wrappedStub
+		*wrappedFeatures
+		wrappedRenderer
 	}
 	type sizer struct {
-		*stubModel
-		stubSizer
+		*wrappedStub
+		wrappedSizer
 	}
 	tests := []struct {
 		name         string
@@ -392,9 +394,9 @@ func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
 		size         bool
 	}{
 		{"plain", base, false, false, false},
-		{"all", full{base, &stubFeatures{}, stubRenderer{}, stubSizer{}}, true, true, true},
-		{"features and renderer", featRender{base, &stubFeatures{}, stubRenderer{}}, true, true, false},
-		{"context sizer", sizer{base, stubSizer{}}, false, false, true},
+		{"all", full{base, &wrappedFeatures{}, wrappedRenderer{}, wrappedSizer{}}, true, true, true},
+		{"features and renderer", featRender{base, &wrappedFeatures{}, wrappedRenderer{}}, true, true, false},
+		{"context sizer", sizer{base, wrappedSizer{}}, false, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -270,7 +270,7 @@ func TestNoLeakUnderLoad(t *testing.T) {
 		}
 	}
 	transport.CloseIdleConnections()
-	waitFor(t, "the warm-up to finish", func() bool { s := adm.Stats(); return s.Running == 0 && s.Waiting == 0 })
+	pollUntil(t, "the warm-up to finish", func() bool { s := adm.Stats(); return s.Running == 0 && s.Waiting == 0 })
 	baseGoroutines := runtime.NumGoroutine()
 	baseHeap := heapAlloc()
 
@@ -311,7 +311,7 @@ func TestNoLeakUnderLoad(t *testing.T) {
 	// Handlers of given-up requests may still be unwinding: wait (with a
 	// generous deadline) for the limiter to be idle and the goroutines to
 	// come back down.
-	waitFor(t, "the limiter to go idle", func() bool { s := adm.Stats(); return s.Running == 0 && s.Waiting == 0 })
+	pollUntil(t, "the limiter to go idle", func() bool { s := adm.Stats(); return s.Running == 0 && s.Waiting == 0 })
 	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > baseGoroutines+goroutineSlack {
 		if time.Now().After(deadline) {

@@ -120,7 +120,7 @@ func TestServeBoundsTheLocalQueue(t *testing.T) {
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		if err := json.Unmarshal(raw, &c); err != nil || resp.StatusCode != http.StatusOK || len(c.Choices) != 1 || c.Choices[0].Message.Content == "" {
-			first <- &httpError{resp.StatusCode, string(raw)}
+			first <- &gateError{resp.StatusCode, string(raw)}
 			return
 		}
 		first <- nil
@@ -152,9 +152,9 @@ func TestServeBoundsTheLocalQueue(t *testing.T) {
 	}
 }
 
-type httpError struct {
+type gateError struct {
 	status int
 	body   string
 }
 
-func (e *httpError) Error() string { return strconv.Itoa(e.status) + ": " + e.body }
+func (e *gateError) Error() string { return strconv.Itoa(e.status) + ": " + e.body }
