@@ -78,6 +78,7 @@ const (
 	causeLowConfidence    = "low_confidence"
 	causeUnscorable       = "unscorable"
 	causeLocalUnavailable = "local_unavailable"
+	causeLocalBusy        = "local_busy"
 	causeContextLength    = "context_length"
 	causePregenProbe      = "pregen_probe"
 )
@@ -552,6 +553,9 @@ func (c *Cascade) localAnswer(ctx context.Context, r *Routing, policy Policy, re
 		d.Escalated = true
 		d.Reason = fmt.Sprintf("local model unavailable (%v); answered by the cloud", err)
 		d.cause = causeLocalUnavailable
+		if errors.Is(err, ErrLocalBusy) {
+			d.cause = causeLocalBusy
+		}
 		return nil, false, nil
 	}
 	accepted := c.score(ctx, r, d, req, resp)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
@@ -60,6 +60,7 @@ func statusOf(err error) (int, apiError) {
 		um    *UnknownModelError
 		cl    *ContextLengthError
 		ce    *cloud.Error
+		busy  *BusyError
 	)
 	switch {
 	case errors.As(err, &de):
@@ -85,6 +86,8 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusNotFound, body(err.Error(), "invalid_request_error", "model_not_found")
 	case errors.Is(err, context.Canceled):
 		return 499, body("request canceled", "invalid_request_error", "canceled")
+	case errors.As(err, &busy):
+		return http.StatusServiceUnavailable, body(busy.Error(), "server_error", "local_busy")
 	case errors.Is(err, models.ErrModelNotFound):
 		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "local_model_not_found")
 	case errors.Is(err, models.ErrBadRequest):
@@ -109,6 +112,20 @@ func setErrorHeaders(h http.Header, err error) {
 	}
 	var nc *cloud.NotCalledError
 	if errors.As(err, &nc) && nc.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(nc.RetryAfter.Seconds()))))
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(nc.RetryAfter)))
+		return
+	}
+	setRetryAfter(h, err)
+}
+
+// retryAfterer is an error that knows when a retry may succeed.
+type retryAfterer interface{ RetryAfter() time.Duration }
+
+// setRetryAfter sets the Retry-After header (whole seconds, at least 1) when
+// err, or an error it wraps, says when to retry.
+func setRetryAfter(h http.Header, err error) {
+	var ra retryAfterer
+	if errors.As(err, &ra) {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(ra.RetryAfter())))
 	}
 }

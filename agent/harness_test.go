@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/cloud/openai"
+	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/models/tokenizer"
@@ -112,6 +113,7 @@ type daemonOpts struct {
 
 	threshold float64
 	maxBody   int64
+	admission *agent.Admission // when set, the local model sits behind it
 }
 
 // newDaemon wires the real cascade: local = weak model on real Ollama,
@@ -162,12 +164,16 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	if o.pregen != nil {
 		o.pregen.Features = local
 	}
-	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold, Pregen: o.pregen},
+	var localModel models.Model = local
+	if o.admission != nil {
+		localModel = agent.Admit(local, o.admission)
+	}
+	c, err := agent.New(localModel, provider, agent.Routing{Scorer: scorer, Threshold: o.threshold, Pregen: o.pregen},
 		agent.Options{TopLogprobs: 5, StripTokens: o.strip, Context: check, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "ollama", LocalURL: o.localURL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1"}, log)
+	srv := agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "ollama", LocalURL: o.localURL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1", Admission: o.admission}, log)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &daemon{Server: hs, cascade: c, cloud: proxy}

@@ -82,6 +82,22 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// watchAdmission adds the local admission limiter's gauges and counter:
+// calls running on the local model, calls waiting for it, calls refused.
+func (m *Metrics) watchAdmission(a *Admission) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgecascade_local_in_flight", Help: "Calls running on the local model (at most local.max_concurrent).",
+		}, func() float64 { return float64(a.Stats().Running) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgecascade_local_queue_depth", Help: "Calls waiting for the local model (at most local.max_queue).",
+		}, func() float64 { return float64(a.Stats().Waiting) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edgecascade_local_rejected_total", Help: "Calls refused because the local model was busy and its queue full (503 under policy local, the cloud under auto).",
+		}, func() float64 { return float64(a.Stats().Rejected) }),
+	)
+}
+
 // Handler serves the metrics in Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

@@ -44,6 +44,8 @@ type ServerConfig struct {
 	// budget in /healthz.
 	Reach  Reachability
 	Budget BudgetUsage
+	// Admission, when set, is the local model's limiter, shown in /metrics.
+	Admission *Admission
 }
 
 // DecisionLog stores decisions (agent/decisionlog implements it).
@@ -79,6 +81,9 @@ func NewServer(c *Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	s := &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
 	if cfg.Deferrals != nil {
 		s.metrics.watchOutbox(cfg.Deferrals)
+	}
+	if cfg.Admission != nil {
+		s.metrics.watchAdmission(cfg.Admission)
 	}
 	return s
 }

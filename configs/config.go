@@ -107,6 +107,10 @@ type LocalConfig struct {
 	Timeout     time.Duration `mapstructure:"timeout"`
 	TopLogprobs int           `mapstructure:"top_logprobs"`
 	Tokenizer   string        `mapstructure:"tokenizer"`
+	// MaxConcurrent and MaxQueue bound the calls on the local model: that
+	// many run at once, that many more wait, the rest are refused at once.
+	MaxConcurrent int `mapstructure:"max_concurrent"`
+	MaxQueue      int `mapstructure:"max_queue"`
 }
 
 // CloudConfig configures the cloud provider.
@@ -196,6 +200,8 @@ var Settings = []Setting{
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
 	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
 	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
+	{"local.max_concurrent", "calls (generations, probe forward passes) running at once on the local model, at least 1; match the backend's parallelism (Ollama: OLLAMA_NUM_PARALLEL, default 1)"},
+	{"local.max_queue", "calls allowed to wait for the local model, 0 or more (0: no waiting); beyond it a request gets 503 with Retry-After under policy local and goes to the cloud under auto"},
 	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server) or anthropic"},
 	{"cloud.base_url", "the provider's base URL; empty: the provider's own (openai: https://api.openai.com/v1, anthropic: https://api.anthropic.com)"},
 	{"cloud.model", "cloud model name"},
@@ -347,6 +353,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Local.TopLogprobs < 0 || c.Local.TopLogprobs > 20 {
 		return bad("local.top_logprobs", "want 0-20, got %d", c.Local.TopLogprobs)
+	}
+	if c.Local.MaxConcurrent < 1 {
+		return bad("local.max_concurrent", "want at least 1, got %d", c.Local.MaxConcurrent)
+	}
+	if c.Local.MaxQueue < 0 {
+		return bad("local.max_queue", "want 0 or more, got %d", c.Local.MaxQueue)
 	}
 	if c.Cloud.Provider != "openai" && c.Cloud.Provider != "anthropic" {
 		return bad("cloud.provider", "want openai or anthropic, got %q", c.Cloud.Provider)

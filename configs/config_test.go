@@ -57,6 +57,8 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"local: {url: 'ftp://x'}", "local.url"},
 		{"local: {model: ''}", "local.model"},
 		{"local: {top_logprobs: 21}", "local.top_logprobs"},
+		{"local: {max_concurrent: 0}", "local.max_concurrent"},
+		{"local: {max_queue: -1}", "local.max_queue"},
 		{"cloud: {base_url: 'not a url'}", "cloud.base_url"},
 		{"cloud: {model: ' '}", "cloud.model"},
 		{"cloud: {timeout: 0s}", "cloud.timeout"},

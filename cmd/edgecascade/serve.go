@@ -52,6 +52,7 @@ func (a *app) serveCmd() *cobra.Command {
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
 				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
+				Admission: d.admission,
 			}), log)
 			off.onChange = srv.CloudStateChanged
 			off.run(cmd.Context())

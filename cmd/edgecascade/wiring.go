@@ -23,6 +23,9 @@ type deps struct {
 	runtime *probe.Runtime
 	answer  *probe.Probe // probe.path
 	pregen  *probe.Probe // probe.pregen_path
+	// admission bounds the calls on the local model (set by build, which
+	// puts local behind it).
+	admission *agent.Admission
 }
 
 func (d *deps) close() {
@@ -135,6 +138,14 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 	if err != nil {
 		return nil, nil, err
 	}
+	// From here on every generation and probe forward pass of the daemon
+	// goes through the limiter: the scorers and the cascade are built on the
+	// wrapped model.
+	if d.admission, err = agent.NewAdmission(cfg.Local.MaxConcurrent, cfg.Local.MaxQueue); err != nil {
+		d.close()
+		return nil, nil, fmt.Errorf("local.max_concurrent, local.max_queue: %w", err)
+	}
+	d.local = agent.Admit(d.local, d.admission)
 	provider, err := newCloud(cfg)
 	if err != nil {
 		d.close()
