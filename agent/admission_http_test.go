@@ -223,7 +223,7 @@ func TestBusyAutoGoesToCloud(t *testing.T) {
 	if v := metric(t, m, "edgecascade_local_rejected_total"); v != 2 {
 		t.Fatalf("rejected counter %v, want 2", v)
 	}
-	if v := metric(t, m, fmt.Sprintf("edgecascade_escalations_total{cause=%q}", "local_unavailable")); v != 2 {
+	if v := metric(t, m, fmt.Sprintf("edgecascade_escalations_total{cause=%q}", "local_busy")); v != 2 {
 		t.Fatalf("escalations %v, want 2", v)
 	}
 }
