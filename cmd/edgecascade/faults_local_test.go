@@ -1,0 +1,3 @@
+package main
+
+func localFaultCases() []faultCase { return nil }

@@ -1,0 +1,3 @@
+package main
+
+func shutdownFaultCases() []faultCase { return nil }
