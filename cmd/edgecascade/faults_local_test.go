@@ -311,6 +311,10 @@ type healthOutcome struct {
 		Reachable bool   `json:"reachable"`
 		Error     string `json:"error"`
 	} `json:"cloud"`
+	Decisions *struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	} `json:"decisions"`
 }
 
 func getHealth(t *testing.T, base string) healthOutcome {
