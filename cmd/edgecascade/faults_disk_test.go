@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,6 +171,10 @@ func runDiskFullWhileServing(t *testing.T, fx *faultFixtures) string {
 	line := logLine(d.logs.String(), logged)
 	mustContain(t, "log line", line, "level=ERROR", "no space left on device")
 	h := getHealth(t, d.url)
+	if h.status != http.StatusOK || h.Status != "degraded" || h.Decisions == nil || h.Decisions.OK ||
+		!strings.Contains(h.Decisions.Error, "no space left on device") {
+		t.Fatalf("/healthz while the decision log cannot write: %d %+v", h.status, h)
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -180,12 +185,14 @@ func runDiskFullWhileServing(t *testing.T, fx *faultFixtures) string {
 	}
 	waitFor(t, func() bool { return countDecisions(t, d.url) == before+1 })
 	hAfter := getHealth(t, d.url)
-	obs := fmt.Sprintf("every request 200 while full; log: %s; /healthz %d %s", normalize(line, dir), h.status, h.Status)
-	if h.Decisions != nil {
-		obs += fmt.Sprintf(" (decisions.ok %v: %s)", h.Decisions.OK, normalize(h.Decisions.Error, dir))
+	if hAfter.Status != "ok" || hAfter.Decisions == nil || !hAfter.Decisions.OK {
+		t.Fatalf("/healthz after freeing space: %+v", hAfter)
 	}
-	return obs + fmt.Sprintf("; after freeing space the next decision is logged, /healthz %s", hAfter.Status)
+	return fmt.Sprintf("every request 200 while full; log: %s; /healthz %d %s, decisions.ok false (%s); after freeing space the next decision is logged, /healthz %s",
+		entriesRE.ReplaceAllString(normalize(line, dir), "entries=N"), h.status, h.Status, normalize(h.Decisions.Error, dir), hAfter.Status)
 }
+
+var entriesRE = regexp.MustCompile(`entries=\d+`)
 
 // logLine is the first line of logs containing s, without its time.
 func logLine(logs, s string) string {
