@@ -62,13 +62,7 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 	f := &fakeCloud{mode: cloudOK, arrived: make(chan struct{}, 16), release: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
-		f.mu.Lock()
-		select {
-		case <-f.release:
-		default:
-			close(f.release)
-		}
-		f.mu.Unlock()
+		f.releaseAll()
 		f.Close()
 	})
 	return f
@@ -279,9 +273,9 @@ type chatOutcome struct {
 }
 
 // postChat sends a chat request with an easy test bed question and reads the
-// whole answer (JSON or Server-Sent Events).
+// whole answer (JSON or Server-Sent Events). It may run outside the test's
+// goroutine: every failure goes into the outcome's err.
 func postChat(t *testing.T, url, model string, stream bool) chatOutcome {
-	t.Helper()
 	body := fmt.Sprintf(`{"model":%q,"stream":%v,"messages":[{"role":"user","content":"Spell rmzf backwards."}]}`, model, stream)
 	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -335,8 +329,8 @@ func postChat(t *testing.T, url, model string, stream bool) chatOutcome {
 		Cascade map[string]any `json:"cascade"`
 		Error   map[string]any `json:"error"`
 	}
-	if err := json.Unmarshal(o.body, &doc); err != nil {
-		t.Fatalf("status %d: body is not JSON: %v\n%s", o.status, err, o.body)
+	if err := json.Unmarshal(o.body, &doc); err != nil && o.err == nil {
+		o.err = fmt.Errorf("status %d: body is not JSON: %w: %s", o.status, err, o.body)
 	}
 	if len(doc.Choices) > 0 {
 		o.content = doc.Choices[0].Message.Content
