@@ -40,6 +40,7 @@ func writeOllamaError(w http.ResponseWriter, err error) {
 	if status == 499 {
 		status = http.StatusBadRequest
 	}
+	setRetryAfter(w.Header(), status, err)
 	writeJSON(w, status, map[string]string{"error": body.Error.Message})
 }
 

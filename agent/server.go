@@ -119,6 +119,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
+	setRetryAfter(w.Header(), status, err)
 	writeJSON(w, status, body)
 }
 

@@ -413,6 +413,10 @@ func cloudFaultCases() []faultCase {
 				if cf.key == "429-then-ok" {
 					e = "`cloud`: retried after the Retry-After wait; 200 with the cloud's answer"
 				}
+			case cf.mode == cloud429 && mode == modeCloud:
+				e = "`cloud`: 429 `cloud_rate_limited` in the OpenAI error shape naming the provider, with the cloud's Retry-After"
+			case cf.mode == cloud429 && mode == modeStream:
+				e = "stream: the same 429 with Retry-After before the stream begins"
 			case cf.midStream && mode == modeStream:
 				e = "stream: 200, the text streamed so far, then an error event in the OpenAI error shape, no `[DONE]`"
 			}
@@ -480,20 +484,21 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 		mustContain(t, "stream error event", msg, "cloud_error", "cloud provider openai", cf.frag)
 		return fmt.Sprintf("200 stream: %q, then error event %s; no [DONE]%s", o.content, normalize(msg), attempts)
 
+	case cf.mode == cloud429:
+		if o.status != http.StatusTooManyRequests || o.errBody == nil || o.header.Get("Retry-After") != "7" {
+			t.Fatalf("want 429 with Retry-After: 7 in the OpenAI error shape: status %d Retry-After %q body %s",
+				o.status, o.header.Get("Retry-After"), o.body)
+		}
+		msg := o.errText()
+		mustContain(t, "error", msg, "cloud_rate_limited", "cloud provider openai", cf.frag)
+		return fmt.Sprintf("%d %s; Retry-After: %s%s", o.status, normalize(msg), o.header.Get("Retry-After"), attempts)
+
 	default:
 		if o.status != http.StatusBadGateway || o.errBody == nil {
 			t.Fatalf("want 502 in the OpenAI error shape: status %d body %s events %q", o.status, o.body, o.events)
 		}
 		msg := o.errText()
 		mustContain(t, "error", msg, "cloud_error", "cloud provider openai", cf.frag)
-		obs := fmt.Sprintf("%d %s", o.status, normalize(msg))
-		if cf.mode == cloud429 {
-			ra := o.header.Get("Retry-After")
-			if ra == "" {
-				ra = "none"
-			}
-			obs += "; Retry-After: " + ra
-		}
-		return obs + attempts
+		return fmt.Sprintf("%d %s%s", o.status, normalize(msg), attempts)
 	}
 }
