@@ -357,9 +357,10 @@ func str(m map[string]any, k string) string {
 
 // Request modes of the cloud cases.
 const (
-	modeAuto   = "policy-auto"
-	modeCloud  = "policy-cloud"
-	modeStream = "stream"
+	modeAuto       = "policy-auto"
+	modeCloud      = "policy-cloud"
+	modeStream     = "stream"
+	modeAutoStream = "auto-stream"
 )
 
 // cloudFault is one misbehaviour of the cloud, observed in each mode.
@@ -393,30 +394,34 @@ func cloudFaults() []cloudFault {
 
 func cloudFaultCases() []faultCase {
 	expect := map[string]string{
-		modeAuto:   "`auto`: 200, the local answer, the cloud's failure in `cascade.reason`",
-		modeCloud:  "`cloud`: 502 `cloud_error` in the OpenAI error shape naming the provider (and the status, when there was one)",
-		modeStream: "stream: the same error status before the stream begins",
+		modeAuto:       "`auto`: 200, the local answer, the cloud's failure in `cascade.reason`",
+		modeCloud:      "`cloud`: 502 `cloud_error` in the OpenAI error shape naming the provider (and the status, when there was one)",
+		modeStream:     "stream: the same error status before the stream begins",
+		modeAutoStream: "`auto` stream: 200, the local answer streamed, the cloud's failure in `cascade.reason`",
 	}
 	var out []faultCase
 	for _, cf := range cloudFaults() {
 		modes := cf.modes
 		if modes == nil {
-			modes = []string{modeAuto, modeCloud, modeStream}
+			modes = []string{modeAuto, modeCloud, modeStream, modeAutoStream}
 		}
 		for _, mode := range modes {
 			e := expect[mode]
 			switch {
+			case cf.key == "429-then-ok":
+				e = "`cloud`: retried after the Retry-After wait; 200 with the cloud's answer"
 			case cf.ok && mode == modeAuto:
 				e = "`auto`: 200 from the cloud (`route: cloud`)"
+			case cf.ok && mode == modeAutoStream:
+				e = "`auto` stream: 200 with the cloud's whole answer"
 			case cf.ok:
 				e = "`" + strings.TrimPrefix(mode, "policy-") + "`: 200 with the cloud's whole answer"
-				if cf.key == "429-then-ok" {
-					e = "`cloud`: retried after the Retry-After wait; 200 with the cloud's answer"
-				}
 			case cf.mode == cloud429 && mode == modeCloud:
 				e = "`cloud`: 429 `cloud_rate_limited` in the OpenAI error shape naming the provider, with the cloud's Retry-After"
 			case cf.mode == cloud429 && mode == modeStream:
 				e = "stream: the same 429 with Retry-After before the stream begins"
+			case cf.midStream && mode == modeAutoStream:
+				e = "`auto` stream: 200, the cloud's text streamed so far, then an error event, no `[DONE]` (too late to fall back)"
 			case cf.midStream && mode == modeStream:
 				e = "stream: 200, the text streamed so far, then an error event in the OpenAI error shape, no `[DONE]`"
 			}
@@ -437,10 +442,11 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 		defer cd.fake.set(cloudOK)
 	}
 	policy := "cloud"
-	if mode == modeAuto {
+	if mode == modeAuto || mode == modeAutoStream {
 		policy = "auto"
 	}
-	o := postChat(t, cd.d.url, policy, mode == modeStream)
+	stream := mode == modeStream || mode == modeAutoStream
+	o := postChat(t, cd.d.url, policy, stream)
 	if o.err != nil {
 		t.Fatalf("transport error: %v", o.err)
 	}
@@ -454,26 +460,30 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 		if o.status != http.StatusOK || str(o.cascade, "route") != wantRoute || o.content != fakeAnswer {
 			t.Fatalf("want 200 with the cloud's answer %q: status %d content %q cascade %v body %s", fakeAnswer, o.status, o.content, o.cascade, o.body)
 		}
-		if mode == modeStream && !o.done() {
+		if stream && !o.done() {
 			t.Fatalf("stream did not end with [DONE]: %q", o.events)
 		}
 		return fmt.Sprintf("200, route cloud, answer %q%s", o.content, attempts)
 
-	case mode == modeAuto:
+	case mode == modeAuto || (mode == modeAutoStream && !cf.midStream):
 		reason := str(o.cascade, "reason")
 		// cascade.escalated is reported, not asserted: with the cloud down
 		// the local answer currently says escalated: false.
-		if o.status != http.StatusOK || str(o.cascade, "route") != "local" || o.content == "" {
-			t.Fatalf("want 200 with the local answer: status %d cascade %v body %s", o.status, o.cascade, o.body)
+		if o.status != http.StatusOK || str(o.cascade, "route") != "local" || o.content == "" || (stream && !o.done()) {
+			t.Fatalf("want 200 with the local answer: status %d cascade %v body %s events %q", o.status, o.cascade, o.body, o.events)
 		}
 		i := strings.Index(reason, "escalation failed")
 		if i < 0 {
 			t.Fatalf("reason does not say the escalation failed: %q", reason)
 		}
 		mustContain(t, "reason", reason, "cloud provider openai", cf.frag)
-		return fmt.Sprintf("200, route local, escalated: %v; reason: …%s%s", o.cascade["escalated"], normalize(reason[i:]), attempts)
+		kind := "200"
+		if stream {
+			kind = "200 stream"
+		}
+		return fmt.Sprintf("%s, route local, escalated: %v; reason: …%s%s", kind, o.cascade["escalated"], normalize(reason[i:]), attempts)
 
-	case mode == modeStream && cf.midStream:
+	case stream && cf.midStream:
 		if o.status != http.StatusOK || o.errBody == nil || o.done() {
 			t.Fatalf("want 200 and an error event without [DONE]: status %d events %q", o.status, o.events)
 		}
