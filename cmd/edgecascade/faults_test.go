@@ -171,8 +171,8 @@ the OpenAI Chat Completions wire format. Do not edit by hand; regenerate with
 The normal suite fails when this file no longer matches what the tests
 observe. The cloud cases run with ` + "`cloud.timeout: 2s`" + `, ` + "`cloud.max_retries: 1`" + ` and a
 threshold above 1 (every ` + "`auto`" + ` request escalates); "stream" means
-` + "`\"stream\": true`" + ` under policy ` + "`cloud`" + `. Addresses and temporary paths are
-written as ADDR and DIR.
+` + "`\"stream\": true`" + ` under policy ` + "`cloud`" + `, "auto-stream" under policy ` + "`auto`" + `.
+Addresses and temporary paths are written as ADDR and DIR.
 
 | fault | expected | observed | test |
 |---|---|---|---|
