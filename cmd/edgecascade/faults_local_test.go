@@ -43,7 +43,7 @@ func newKillProxy(t *testing.T, target string) *killProxy {
 		t.Fatal(err)
 	}
 	p := &killProxy{transport: http.DefaultTransport.(*http.Transport).Clone()}
-	p.handler = &httputilProxy{target: u, transport: p.transport, armed: &p.armed}
+	p.handler = &forwarder{target: u, transport: p.transport, armed: &p.armed}
 	p.addr = "127.0.0.1:0"
 	if err := p.start(); err != nil {
 		t.Fatal(err)
@@ -68,14 +68,14 @@ func (p *killProxy) start() error {
 // stop closes the listener and every connection at once.
 func (p *killProxy) stop() { _ = p.srv.Close() }
 
-// httputilProxy forwards a request and arms the kill hook on chat requests.
-type httputilProxy struct {
+// forwarder forwards a request and arms the kill hook on chat requests.
+type forwarder struct {
 	target    *url.URL
 	transport *http.Transport
 	armed     *atomic.Pointer[func()]
 }
 
-func (h *httputilProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = h.target.Scheme, h.target.Host
