@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,6 +95,8 @@ func statusOf(err error) (int, apiError) {
 		return http.StatusBadRequest, body(err.Error(), "invalid_request_error", "local_model_rejected")
 	case errors.Is(err, models.ErrUnavailable):
 		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "local_model_unavailable")
+	case rateLimited(err):
+		return http.StatusTooManyRequests, body(err.Error(), "rate_limit_error", "cloud_rate_limited")
 	case errors.As(err, &ce):
 		return http.StatusBadGateway, body(err.Error(), "server_error", "cloud_error")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -115,6 +118,13 @@ func setErrorHeaders(h http.Header, err error) {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(nc.RetryAfter)))
 		return
 	}
+	if rateLimited(err) {
+		// The cloud's own Retry-After goes on with the 429.
+		if secs := retryAfter(err); secs > 0 {
+			h.Set("Retry-After", strconv.Itoa(secs))
+		}
+		return
+	}
 	setRetryAfter(h, err)
 }
 
@@ -128,4 +138,51 @@ func setRetryAfter(h http.Header, err error) {
 	if errors.As(err, &ra) {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(ra.RetryAfter())))
 	}
+}
+
+// cloudErrors lists the provider errors in err's tree (one per provider
+// that was tried).
+func cloudErrors(err error) []*cloud.Error {
+	var out []*cloud.Error
+	var walk func(error)
+	walk = func(e error) {
+		if ce, ok := e.(*cloud.Error); ok {
+			out = append(out, ce)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// rateLimited reports whether every cloud provider that was tried answered
+// 429: then the caller should wait and retry, and gets a 429 too.
+func rateLimited(err error) bool {
+	ces := cloudErrors(err)
+	for _, ce := range ces {
+		if ce.Status != http.StatusTooManyRequests {
+			return false
+		}
+	}
+	return len(ces) > 0
+}
+
+// retryAfter is the shortest wait the rate-limiting providers asked for, in
+// whole seconds for a Retry-After header; 0 when none asked.
+func retryAfter(err error) int {
+	var wait time.Duration
+	for _, ce := range cloudErrors(err) {
+		if ce.RetryAfter > 0 && (wait == 0 || ce.RetryAfter < wait) {
+			wait = ce.RetryAfter
+		}
+	}
+	return int(math.Ceil(wait.Seconds()))
 }

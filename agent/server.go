@@ -53,6 +53,8 @@ type DecisionLog interface {
 	Append(e decisionlog.Entry)
 	Tail(ctx context.Context, n int) ([]decisionlog.Entry, error)
 	Export(ctx context.Context, w io.Writer) (int, error)
+	// WriteErr is the error of the last write, nil when it succeeded.
+	WriteErr() error
 }
 
 // Server is the HTTP API in front of a cascade.
@@ -321,13 +323,21 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 }
 
 type health struct {
-	Status string        `json:"status"`
-	Local  localHealth   `json:"local"`
-	Cloud  cloudHealth   `json:"cloud"`
-	Scorer string        `json:"scorer"`
-	Thresh float64       `json:"threshold"`
-	Budget *budget.Usage `json:"budget,omitempty"`
-	Outbox *outboxStatus `json:"outbox,omitempty"`
+	Status    string           `json:"status"`
+	Local     localHealth      `json:"local"`
+	Cloud     cloudHealth      `json:"cloud"`
+	Decisions *decisionsHealth `json:"decisions,omitempty"`
+	Scorer    string           `json:"scorer"`
+	Thresh    float64          `json:"threshold"`
+	Budget    *budget.Usage    `json:"budget,omitempty"`
+	Outbox    *outboxStatus    `json:"outbox,omitempty"`
+}
+
+// decisionsHealth is the decision log's state: whether its last write
+// succeeded (a full disk loses entries).
+type decisionsHealth struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
 }
 
 type localHealth struct {
@@ -393,11 +403,17 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
+	if s.cfg.Decisions != nil {
+		h.Decisions = &decisionsHealth{OK: true}
+		if err := s.cfg.Decisions.WriteErr(); err != nil {
+			h.Decisions = &decisionsHealth{Error: err.Error()}
+		}
+	}
 	s.metrics.localUp.Set(boolGauge(h.Local.OK))
 	s.metrics.cloudUp.Set(boolGauge(h.Cloud.Reachable))
 	status := http.StatusOK
 	switch {
-	case h.Local.OK && (h.Cloud.Reachable || offline):
+	case h.Local.OK && (h.Cloud.Reachable || offline) && (h.Decisions == nil || h.Decisions.OK) && (h.Outbox == nil || h.Outbox.Error == ""):
 		h.Status = "ok"
 	case h.Local.OK || h.Cloud.Reachable:
 		h.Status = "degraded"

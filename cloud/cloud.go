@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/edgecascade/edgecascade/models"
@@ -61,7 +63,33 @@ var ErrUnavailable = errors.New("cloud provider unavailable")
 type Error struct {
 	Provider string
 	Status   int // HTTP status; 0 when no answer came
-	Err      error
+	// RetryAfter is the wait the server asked for (Retry-After or
+	// retry-after-ms on its error answer); 0 when it asked for none.
+	RetryAfter time.Duration
+	Err        error
+}
+
+// RetryAfter reads the wait a server asks for on an error answer: the
+// retry-after-ms header (OpenAI), else Retry-After in seconds or as an HTTP
+// date. It returns 0 when there is none, or it is malformed or in the past.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s > 0 {
+			return time.Duration(s * float64(time.Second))
+		}
+		return 0
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *Error) Error() string {

@@ -58,6 +58,7 @@ type Log struct {
 	mu      sync.Mutex
 	closed  bool
 	dropped int
+	lastErr error // of the last write; nil when it succeeded
 }
 
 // Open opens (creating) the log file.
@@ -97,9 +98,13 @@ func (l *Log) writer() {
 				break more
 			}
 		}
-		if err := l.write(batch); err != nil {
+		err := l.write(batch)
+		if err != nil {
 			l.log.Error("decision log write failed", "entries", len(batch), "err", err)
 		}
+		l.mu.Lock()
+		l.lastErr = err
+		l.mu.Unlock()
 	}
 }
 
@@ -141,6 +146,17 @@ func (l *Log) Append(e Entry) {
 			l.log.Warn("decision log queue full; entries dropped", "dropped", l.dropped)
 		}
 	}
+}
+
+// WriteErr is the error of the last write of queued entries (for example a
+// full disk: those entries are lost), or nil when it succeeded.
+func (l *Log) WriteErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lastErr != nil {
+		return fmt.Errorf("decision log write failed: %w", l.lastErr)
+	}
+	return nil
 }
 
 // Close writes the queued entries and closes the file.

@@ -69,8 +69,10 @@ func TestComplete(t *testing.T) {
 		wantStatus   int            // 0 with wantErr: no HTTP answer
 		wantErr      string
 		wantAttempts int
-		minElapsed   time.Duration
-		maxElapsed   time.Duration
+		// wantRetryAfter is the wait the error carries (cloud.Error.RetryAfter).
+		wantRetryAfter time.Duration
+		minElapsed     time.Duration
+		maxElapsed     time.Duration
 	}{
 		{
 			name:    "success",
@@ -115,10 +117,11 @@ func TestComplete(t *testing.T) {
 				w.Header().Set("Retry-After", "30")
 				writeError(w, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
 			},
-			wantStatus:   429,
-			wantErr:      "rate_limit_error: Number of request tokens",
-			wantAttempts: 1,
-			maxElapsed:   10 * time.Second, // instead of 30s
+			wantStatus:     429,
+			wantErr:        "rate_limit_error: Number of request tokens",
+			wantAttempts:   1,
+			wantRetryAfter: 30 * time.Second,
+			maxElapsed:     10 * time.Second, // instead of 30s
 		},
 		{
 			name: "529 overloaded is retried",
@@ -250,7 +253,9 @@ func TestComplete(t *testing.T) {
 				t.Errorf("took %s, want at most %s", elapsed, tt.maxElapsed)
 			}
 			if tt.wantErr != "" || tt.wantStatus != 0 {
-				asCloudError(t, err, tt.wantStatus)
+				if ce := asCloudError(t, err, tt.wantStatus); ce.RetryAfter != tt.wantRetryAfter {
+					t.Errorf("RetryAfter = %s, want %s", ce.RetryAfter, tt.wantRetryAfter)
+				}
 				if !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error %q does not contain %q", err, tt.wantErr)
 				}

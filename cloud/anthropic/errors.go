@@ -172,7 +172,7 @@ func (cl *call) ctxError(ctx context.Context) error {
 }
 
 // wrap makes the *cloud.Error every provider failure is returned as.
-func (c *Client) wrap(status int, op string, err error) error {
+func (c *Client) wrap(status int, op string, err error) *cloud.Error {
 	return &cloud.Error{Provider: ProviderName, Status: status, Err: fmt.Errorf("%s: %w", op, c.scrub(err))}
 }
 
@@ -200,7 +200,11 @@ func (c *Client) callError(ctx context.Context, cl *call, op string, err error, 
 		if requestID == "" && raw != nil {
 			requestID = raw.Header.Get("request-id")
 		}
-		return c.wrap(status, op, cl.note(c.apiError(status, body, requestID)))
+		e := c.wrap(status, op, cl.note(c.apiError(status, body, requestID)))
+		if raw != nil {
+			e.RetryAfter = cloud.RetryAfter(raw.Header, time.Now())
+		}
+		return e
 	}
 	if cerr := cl.ctxError(ctx); cerr != nil {
 		return c.wrap(0, op, cerr)

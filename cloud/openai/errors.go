@@ -72,7 +72,7 @@ func (t *tracker) note(err error) error {
 }
 
 // wrap makes the *cloud.Error every provider failure is returned as.
-func (c *Client) wrap(status int, op string, err error) error {
+func (c *Client) wrap(status int, op string, err error) *cloud.Error {
 	return &cloud.Error{Provider: ProviderName, Status: status, Err: fmt.Errorf("%s: %w", op, c.scrub(err))}
 }
 
@@ -95,7 +95,11 @@ func (c *Client) callError(ctx context.Context, op string, err error, raw *http.
 		if raw != nil && raw.Body != nil {
 			body, _ = io.ReadAll(io.LimitReader(raw.Body, maxErrorBody))
 		}
-		return c.wrap(status, op, tr.note(c.apiError(status, body)))
+		e := c.wrap(status, op, tr.note(c.apiError(status, body)))
+		if raw != nil {
+			e.RetryAfter = cloud.RetryAfter(raw.Header, time.Now())
+		}
+		return e
 	}
 	if cerr := c.ctxError(ctx, err, tr, timeout); cerr != nil {
 		return c.wrap(lastErrorStatus(tr), op, cerr)

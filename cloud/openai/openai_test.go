@@ -66,8 +66,10 @@ func TestComplete(t *testing.T) {
 		wantStatus   int // 0 with wantErr: no HTTP answer
 		wantErr      string
 		wantAttempts int
-		minElapsed   time.Duration
-		maxElapsed   time.Duration
+		// wantRetryAfter is the wait the error carries (cloud.Error.RetryAfter).
+		wantRetryAfter time.Duration
+		minElapsed     time.Duration
+		maxElapsed     time.Duration
 	}{
 		{
 			name:         "success",
@@ -97,10 +99,11 @@ func TestComplete(t *testing.T) {
 				w.Header().Set("Retry-After", "30")
 				writeError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
 			},
-			wantStatus:   429,
-			wantErr:      "Rate limit reached",
-			wantAttempts: 1,
-			maxElapsed:   2 * time.Second,
+			wantStatus:     429,
+			wantErr:        "Rate limit reached",
+			wantAttempts:   1,
+			wantRetryAfter: 30 * time.Second,
+			maxElapsed:     2 * time.Second,
 		},
 		{
 			name: "500 until retries are exhausted",
@@ -199,7 +202,9 @@ func TestComplete(t *testing.T) {
 				t.Errorf("took %s, want at most %s", elapsed, tt.maxElapsed)
 			}
 			if tt.wantErr != "" || tt.wantStatus != 0 {
-				asCloudError(t, err, tt.wantStatus)
+				if ce := asCloudError(t, err, tt.wantStatus); ce.RetryAfter != tt.wantRetryAfter {
+					t.Errorf("RetryAfter = %s, want %s", ce.RetryAfter, tt.wantRetryAfter)
+				}
 				if !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error %q does not contain %q", err, tt.wantErr)
 				}

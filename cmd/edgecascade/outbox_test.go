@@ -19,13 +19,13 @@ import (
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
-// fakeCloud is an OpenAI-compatible cloud for tests where the real one
+// drainCloud is an OpenAI-compatible cloud for tests where the real one
 // cannot run (a paid API). It follows the documented Chat Completions wire
 // format (POST /v1/chat/completions → chat.completion object with choices,
 // message, finish_reason, usage; GET /v1/models → list), answers "answer to:
 // <last user message>" after a delay, counts the calls per question, and
 // can play unreachable (connections closed without an answer).
-type fakeCloud struct {
+type drainCloud struct {
 	*httptest.Server
 	down  atomic.Bool
 	delay time.Duration
@@ -36,15 +36,15 @@ type fakeCloud struct {
 	calls map[string]int
 }
 
-func newFakeCloud(t *testing.T, delay time.Duration) *fakeCloud {
+func newDrainCloud(t *testing.T, delay time.Duration) *drainCloud {
 	t.Helper()
-	f := &fakeCloud{delay: delay, calls: map[string]int{}}
+	f := &drainCloud{delay: delay, calls: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
 }
 
-func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
+func (f *drainCloud) serve(w http.ResponseWriter, r *http.Request) {
 	if f.down.Load() {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -95,7 +95,7 @@ func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func (f *fakeCloud) callsOf(q string) int {
+func (f *drainCloud) callsOf(q string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[q]
@@ -131,7 +131,7 @@ func getDeferred(t *testing.T, url, id string) deferredView {
 // sent a second time.
 func TestOutboxSurvivesKill9(t *testing.T) {
 	s := needBed(t)
-	cloud := newFakeCloud(t, 300*time.Millisecond)
+	cloud := newDrainCloud(t, 300*time.Millisecond)
 	cloud.down.Store(true)
 	dataDir := t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "c.yaml")

@@ -119,9 +119,14 @@ func (a *app) serveCmd() *cobra.Command {
 				case <-sctx.Done():
 				}
 			}()
-			if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := hs.Shutdown(sctx); err != nil {
+				// Requests still in flight: cut them, and say so in the exit
+				// status (deferred closes still write the decision log).
 				_ = hs.Close()
-				return fmt.Errorf("shutdown: %w", err)
+				if errors.Is(err, context.Canceled) {
+					return errors.New("shutdown: a second signal stopped the drain; in-flight requests were cut")
+				}
+				return fmt.Errorf("shutdown: in-flight requests outlasted server.shutdown_timeout %s and were cut: %w", cfg.Server.ShutdownTimeout, err)
 			}
 			log.Info("stopped")
 			return nil

@@ -1,0 +1,514 @@
+package main
+
+// Cloud faults. The cloud here is a fake: a paid API cannot be called in
+// tests. The fake follows OpenAI's documented Chat Completions wire format,
+// as cloud/openai expects it: POST /v1/chat/completions answers a JSON
+// chat.completion object or, with "stream": true, Server-Sent Events of
+// chat.completion.chunk objects ended by "data: [DONE]"; errors are
+// {"error":{"message","type","param","code"}} with the HTTP status (429 with
+// Retry-After); GET /v1/models lists one model. It listens on 127.0.0.1 only.
+// Everything else is real: the `edgecascade serve` binary, and Ollama with
+// the test bed's weak model as the local model.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
+)
+
+const fakeCloudModel = "fake-gpt"
+
+// Behaviours of the fake cloud.
+const (
+	cloudOK        = "ok"
+	cloudHang      = "hang"      // accepts the request, never answers
+	cloud429       = "429"       // 429 with Retry-After: 7
+	cloud429Once   = "429-once"  // 429 with Retry-After: 1 once, then answers
+	cloud500       = "500"       // 500 with an OpenAI error body
+	cloudCut       = "cut"       // the connection drops mid-answer (no [DONE])
+	cloudMalformed = "malformed" // invalid JSON mid-answer
+	cloudSlow      = "slow"      // answers slowly, well within cloud.timeout
+	cloudStall     = "stall"     // begins the answer, then stalls past cloud.timeout
+	cloudDelay     = "held"      // waits until released, then answers (shutdown tests)
+	fakeAnswer     = "Tupelo"    // what the fake answers
+	fakeChunks     = "Tu,pe,lo"  // ... streamed in these pieces
+	fakeCutAfter   = "Tu"        // what streams before a cut, a malformed chunk or a stall
+	fakeSlowGapMS  = 150         // gap between slow chunks
+)
+
+// fakeCloud is an OpenAI-compatible server whose behaviour a test sets.
+type fakeCloud struct {
+	*httptest.Server
+	mu       sync.Mutex
+	mode     string
+	attempts atomic.Int32  // chat completion attempts since the last set
+	arrived  chan struct{} // receives one value per chat request, when buffered room allows
+	release  chan struct{} // closed to release held and hanging requests
+}
+
+func newFakeCloud(t *testing.T) *fakeCloud {
+	t.Helper()
+	f := &fakeCloud{mode: cloudOK, arrived: make(chan struct{}, 16), release: make(chan struct{})}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(func() {
+		f.releaseAll()
+		f.Close()
+	})
+	return f
+}
+
+// set chooses the behaviour of the next requests and resets the count.
+func (f *fakeCloud) set(mode string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mode = mode
+	f.attempts.Store(0)
+}
+
+func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/models" {
+		writeFake(w, http.StatusOK, `{"object":"list","data":[{"id":"`+fakeCloudModel+`","object":"model","created":0,"owned_by":"fake"}]}`)
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+		writeFake(w, http.StatusNotFound, `{"error":{"message":"no such route","type":"invalid_request_error","param":null,"code":null}}`)
+		return
+	}
+	var req struct {
+		Stream bool `json:"stream"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeFake(w, http.StatusBadRequest, `{"error":{"message":"bad json","type":"invalid_request_error","param":null,"code":null}}`)
+		return
+	}
+	n := f.attempts.Add(1)
+	f.mu.Lock()
+	mode := f.mode
+	f.mu.Unlock()
+	select {
+	case f.arrived <- struct{}{}:
+	default:
+	}
+	switch mode {
+	case cloudHang:
+		f.wait(r)
+		return
+	case cloud429:
+		w.Header().Set("Retry-After", "7")
+		writeFake(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+		return
+	case cloud429Once:
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			writeFake(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+			return
+		}
+	case cloud500:
+		writeFake(w, http.StatusInternalServerError, `{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`)
+		return
+	case cloudDelay:
+		f.wait(r)
+	}
+	if req.Stream {
+		f.stream(w, r, mode)
+		return
+	}
+	body := `{"id":"chatcmpl-fake","object":"chat.completion","created":1,"model":"` + fakeCloudModel + `",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"` + fakeAnswer + `"},"finish_reason":"stop","logprobs":null}],` +
+		`"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}`
+	switch mode {
+	case cloudCut: // the connection drops after part of the body
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	case cloudMalformed:
+		writeFake(w, http.StatusOK, body[:len(body)/2]+`}`)
+		return
+	case cloudSlow:
+		time.Sleep(3 * fakeSlowGapMS * time.Millisecond)
+	case cloudStall: // headers, then nothing
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		f.wait(r)
+		return
+	}
+	writeFake(w, http.StatusOK, body)
+}
+
+func (f *fakeCloud) stream(w http.ResponseWriter, r *http.Request, mode string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	fl := w.(http.Flusher)
+	event := func(delta, finish string) {
+		d := `{}`
+		if delta != "" {
+			d = `{"content":"` + delta + `"}`
+		}
+		fin := "null"
+		if finish != "" {
+			fin = `"` + finish + `"`
+		}
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":%s,\"finish_reason\":%s}]}\n\n",
+			fakeCloudModel, d, fin)
+		fl.Flush()
+	}
+	fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n", fakeCloudModel)
+	fl.Flush()
+	for _, piece := range strings.Split(fakeChunks, ",") {
+		event(piece, "")
+		if piece != fakeCutAfter {
+			continue
+		}
+		switch mode {
+		case cloudCut:
+			panic(http.ErrAbortHandler) // the connection drops: no [DONE]
+		case cloudMalformed:
+			io.WriteString(w, "data: {\"id\":\"chatcmpl-fake\",\"choices\":[{\"delta\":{\"content\":\n\n")
+			fl.Flush()
+			event("pe", "")
+			event("lo", "stop")
+			io.WriteString(w, "data: [DONE]\n\n")
+			fl.Flush()
+			return
+		case cloudStall:
+			f.wait(r)
+			return
+		}
+		if mode == cloudSlow {
+			time.Sleep(fakeSlowGapMS * time.Millisecond)
+		}
+	}
+	event("", "stop")
+	fmt.Fprint(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\""+fakeCloudModel+"\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\n")
+	io.WriteString(w, "data: [DONE]\n\n")
+	fl.Flush()
+}
+
+// wait blocks until the client gives up or the fake is released.
+func (f *fakeCloud) wait(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-f.release:
+	}
+}
+
+func writeFake(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// cloudDaemon is a daemon whose cloud is the fake (or a closed port).
+type cloudDaemon struct {
+	d    *daemonProc
+	fake *fakeCloud // nil for the closed port
+}
+
+func cloudEnv(s *ollamatest.Server, baseURL string) map[string]string {
+	return map[string]string{
+		"EDGECASCADE_LOCAL_URL":         s.URL,
+		"EDGECASCADE_LOCAL_MODEL":       ollamatest.Weak,
+		"EDGECASCADE_CLOUD_BASE_URL":    baseURL,
+		"EDGECASCADE_CLOUD_MODEL":       fakeCloudModel,
+		"EDGECASCADE_CLOUD_API_KEY":     "sk-fault-test",
+		"EDGECASCADE_CLOUD_TIMEOUT":     "2s",
+		"EDGECASCADE_CLOUD_MAX_RETRIES": "1",
+		"EDGECASCADE_CASCADE_THRESHOLD": "1.01", // every auto answer escalates
+	}
+}
+
+func (fx *faultFixtures) cloudDaemon(t *testing.T, refused bool) *cloudDaemon {
+	s := needBed(t)
+	key := "cloud-daemon"
+	if refused {
+		key = "cloud-daemon-refused"
+	}
+	return fx.get(key, func(pt *testing.T) any {
+		if refused {
+			return &cloudDaemon{d: startServe(pt, cloudEnv(s, "http://"+closedPort(pt)+"/v1"))}
+		}
+		f := newFakeCloud(pt)
+		return &cloudDaemon{d: startServe(pt, cloudEnv(s, f.URL+"/v1")), fake: f}
+	}).(*cloudDaemon)
+}
+
+// chatOutcome is what a client got for one chat request.
+type chatOutcome struct {
+	status  int
+	header  http.Header
+	body    []byte
+	err     error    // transport error (connection closed, ...)
+	deltas  []string // streamed content pieces
+	events  []string // data payloads of a stream, [DONE] included
+	content string
+	cascade map[string]any
+	errBody map[string]any // the OpenAI error object, in a body or in a stream event
+}
+
+// postChat sends a chat request with an easy test bed question and reads the
+// whole answer (JSON or Server-Sent Events). It may run outside the test's
+// goroutine: every failure goes into the outcome's err.
+func postChat(t *testing.T, url, model string, stream bool) chatOutcome {
+	body := fmt.Sprintf(`{"model":%q,"stream":%v,"messages":[{"role":"user","content":"Spell rmzf backwards."}]}`, model, stream)
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		return chatOutcome{err: err}
+	}
+	defer resp.Body.Close()
+	o := chatOutcome{status: resp.StatusCode, header: resp.Header}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			o.events = append(o.events, data)
+			var ev struct {
+				Choices []struct {
+					Delta struct {
+						Content string `json:"content"`
+					} `json:"delta"`
+				} `json:"choices"`
+				Cascade map[string]any `json:"cascade"`
+				Error   map[string]any `json:"error"`
+			}
+			if json.Unmarshal([]byte(data), &ev) != nil {
+				continue
+			}
+			if ev.Error != nil {
+				o.errBody = ev.Error
+			}
+			if ev.Cascade != nil {
+				o.cascade = ev.Cascade
+			}
+			for _, c := range ev.Choices {
+				if c.Delta.Content != "" {
+					o.deltas = append(o.deltas, c.Delta.Content)
+				}
+			}
+		}
+		o.err = sc.Err()
+		o.content = strings.Join(o.deltas, "")
+		return o
+	}
+	o.body, o.err = io.ReadAll(resp.Body)
+	var doc struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+		Cascade map[string]any `json:"cascade"`
+		Error   map[string]any `json:"error"`
+	}
+	if err := json.Unmarshal(o.body, &doc); err != nil && o.err == nil {
+		o.err = fmt.Errorf("status %d: body is not JSON: %w: %s", o.status, err, o.body)
+	}
+	if len(doc.Choices) > 0 {
+		o.content = doc.Choices[0].Message.Content
+	}
+	o.cascade, o.errBody = doc.Cascade, doc.Error
+	return o
+}
+
+func (o chatOutcome) done() bool {
+	return len(o.events) > 0 && o.events[len(o.events)-1] == "[DONE]"
+}
+
+func (o chatOutcome) errText() string {
+	if o.errBody == nil {
+		return ""
+	}
+	return fmt.Sprintf("%v: %v", o.errBody["code"], o.errBody["message"])
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// Request modes of the cloud cases.
+const (
+	modeAuto       = "policy-auto"
+	modeCloud      = "policy-cloud"
+	modeStream     = "stream"
+	modeAutoStream = "auto-stream"
+)
+
+// cloudFault is one misbehaviour of the cloud, observed in each mode.
+type cloudFault struct {
+	key, mode, fault string
+	refused          bool
+	// frag must appear in the error the daemon reports (the reason under
+	// auto, the error message otherwise).
+	frag string
+	// midStream: under "stream" the failure comes after text was streamed.
+	midStream bool
+	// ok: the cloud answers in the end (slow, or after a retry).
+	ok bool
+	// modes limits the request modes (default: all three).
+	modes []string
+}
+
+func cloudFaults() []cloudFault {
+	return []cloudFault{
+		{key: "refused", fault: "cloud: connection refused (nothing listens on cloud.base_url)", refused: true, frag: "connection refused"},
+		{key: "timeout", mode: cloudHang, fault: "cloud: accepts the request, never answers (past cloud.timeout)", frag: "timed out after 2s"},
+		{key: "429", mode: cloud429, fault: "cloud: 429 with Retry-After: 7 (longer than the retry wait cap of cloud.timeout/2)", frag: "status 429"},
+		{key: "429-then-ok", mode: cloud429Once, fault: "cloud: 429 with Retry-After: 1 once, then answers", ok: true, modes: []string{modeCloud}},
+		{key: "500", mode: cloud500, fault: "cloud: 500 with an OpenAI error body, twice", frag: "status 500"},
+		{key: "cut", mode: cloudCut, fault: "cloud: connection drops mid-response (no [DONE])", midStream: true},
+		{key: "malformed", mode: cloudMalformed, fault: "cloud: malformed JSON mid-response", midStream: true},
+		{key: "slow", mode: cloudSlow, fault: "cloud: streams slowly (150 ms between chunks), within cloud.timeout", ok: true},
+		{key: "stall", mode: cloudStall, fault: "cloud: begins the answer, then stalls past cloud.timeout", frag: "timed out after 2s", midStream: true},
+	}
+}
+
+func cloudFaultCases() []faultCase {
+	expect := map[string]string{
+		modeAuto:       "`auto`: 200, the local answer, the cloud's failure in `cascade.reason`",
+		modeCloud:      "`cloud`: 502 `cloud_error` in the OpenAI error shape naming the provider (and the status, when there was one)",
+		modeStream:     "stream: the same error status before the stream begins",
+		modeAutoStream: "`auto` stream: 200, the local answer streamed, the cloud's failure in `cascade.reason`",
+	}
+	var out []faultCase
+	for _, cf := range cloudFaults() {
+		modes := cf.modes
+		if modes == nil {
+			modes = []string{modeAuto, modeCloud, modeStream, modeAutoStream}
+		}
+		for _, mode := range modes {
+			e := expect[mode]
+			switch {
+			case cf.key == "429-then-ok":
+				e = "`cloud`: retried after the Retry-After wait; 200 with the cloud's answer"
+			case cf.ok && mode == modeAuto:
+				e = "`auto`: 200 from the cloud (`route: cloud`)"
+			case cf.ok && mode == modeAutoStream:
+				e = "`auto` stream: 200 with the cloud's whole answer"
+			case cf.ok:
+				e = "`" + strings.TrimPrefix(mode, "policy-") + "`: 200 with the cloud's whole answer"
+			case cf.mode == cloud429 && mode == modeCloud:
+				e = "`cloud`: 429 `cloud_rate_limited` in the OpenAI error shape naming the provider, with the cloud's Retry-After"
+			case cf.mode == cloud429 && mode == modeStream:
+				e = "stream: the same 429 with Retry-After before the stream begins"
+			case cf.midStream && mode == modeAutoStream:
+				e = "`auto` stream: 200, the cloud's text streamed so far, then an error event, no `[DONE]` (too late to fall back)"
+			case cf.midStream && mode == modeStream:
+				e = "stream: 200, the text streamed so far, then an error event in the OpenAI error shape, no `[DONE]`"
+			}
+			cf, mode := cf, mode
+			out = append(out, faultCase{
+				name: "cloud/" + cf.key + "/" + mode, fault: cf.fault, expected: e,
+				run: func(t *testing.T, fx *faultFixtures) string { return runCloudFault(t, fx, cf, mode) },
+			})
+		}
+	}
+	return out
+}
+
+func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) string {
+	cd := fx.cloudDaemon(t, cf.refused)
+	if cd.fake != nil {
+		cd.fake.set(cf.mode)
+		defer cd.fake.set(cloudOK)
+	}
+	policy := "cloud"
+	if mode == modeAuto || mode == modeAutoStream {
+		policy = "auto"
+	}
+	stream := mode == modeStream || mode == modeAutoStream
+	o := postChat(t, cd.d.url, policy, stream)
+	if o.err != nil {
+		t.Fatalf("transport error: %v", o.err)
+	}
+	attempts := ""
+	if cd.fake != nil {
+		attempts = fmt.Sprintf("; the cloud saw %d attempt(s)", cd.fake.attempts.Load())
+	}
+	switch {
+	case cf.ok:
+		wantRoute := "cloud"
+		if o.status != http.StatusOK || str(o.cascade, "route") != wantRoute || o.content != fakeAnswer {
+			t.Fatalf("want 200 with the cloud's answer %q: status %d content %q cascade %v body %s", fakeAnswer, o.status, o.content, o.cascade, o.body)
+		}
+		if stream && !o.done() {
+			t.Fatalf("stream did not end with [DONE]: %q", o.events)
+		}
+		return fmt.Sprintf("200, route cloud, answer %q%s", o.content, attempts)
+
+	case mode == modeAuto || (mode == modeAutoStream && !cf.midStream):
+		reason := str(o.cascade, "reason")
+		// cascade.escalated is reported, not asserted: with the cloud down
+		// the local answer currently says escalated: false.
+		if o.status != http.StatusOK || str(o.cascade, "route") != "local" || o.content == "" || (stream && !o.done()) {
+			t.Fatalf("want 200 with the local answer: status %d cascade %v body %s events %q", o.status, o.cascade, o.body, o.events)
+		}
+		i := strings.Index(reason, "escalation failed")
+		if i < 0 {
+			t.Fatalf("reason does not say the escalation failed: %q", reason)
+		}
+		mustContain(t, "reason", reason, "cloud provider openai", cf.frag)
+		kind := "200"
+		if stream {
+			kind = "200 stream"
+		}
+		return fmt.Sprintf("%s, route local, escalated: %v; reason: …%s%s", kind, o.cascade["escalated"], normalize(reason[i:]), attempts)
+
+	case stream && cf.midStream:
+		if o.status != http.StatusOK || o.errBody == nil || o.done() {
+			t.Fatalf("want 200 and an error event without [DONE]: status %d events %q", o.status, o.events)
+		}
+		if o.content != fakeCutAfter {
+			t.Fatalf("streamed %q before the failure, want %q", o.content, fakeCutAfter)
+		}
+		msg := o.errText()
+		mustContain(t, "stream error event", msg, "cloud_error", "cloud provider openai", cf.frag)
+		return fmt.Sprintf("200 stream: %q, then error event %s; no [DONE]%s", o.content, normalize(msg), attempts)
+
+	case cf.mode == cloud429:
+		if o.status != http.StatusTooManyRequests || o.errBody == nil || o.header.Get("Retry-After") != "7" {
+			t.Fatalf("want 429 with Retry-After: 7 in the OpenAI error shape: status %d Retry-After %q body %s",
+				o.status, o.header.Get("Retry-After"), o.body)
+		}
+		msg := o.errText()
+		mustContain(t, "error", msg, "cloud_rate_limited", "cloud provider openai", cf.frag)
+		return fmt.Sprintf("%d %s; Retry-After: %s%s", o.status, normalize(msg), o.header.Get("Retry-After"), attempts)
+
+	default:
+		if o.status != http.StatusBadGateway || o.errBody == nil {
+			t.Fatalf("want 502 in the OpenAI error shape: status %d body %s events %q", o.status, o.body, o.events)
+		}
+		msg := o.errText()
+		mustContain(t, "error", msg, "cloud_error", "cloud provider openai", cf.frag)
+		return fmt.Sprintf("%d %s%s", o.status, normalize(msg), attempts)
+	}
+}
