@@ -75,6 +75,9 @@ func (c *Cascade) escalationFailed(ctx context.Context, req Request, local *Resu
 		c.log.Warn("escalation failed, answering locally", "err", err)
 		local.Decision.Reason = fmt.Sprintf("%s; escalation failed (%v); answered locally", d.Reason, err)
 	}
+	// The cascade did decide to escalate; the answer is local because the
+	// cloud could not give one.
+	local.Decision.Escalated = true
 	local.EscalationFailed = true
 	if deferrable(err) {
 		c.deferLocal(ctx, req, local)
