@@ -241,6 +241,12 @@ func cloudEnv(s *ollamatest.Server, baseURL string) map[string]string {
 		"EDGECASCADE_CLOUD_TIMEOUT":     "2s",
 		"EDGECASCADE_CLOUD_MAX_RETRIES": "1",
 		"EDGECASCADE_CASCADE_THRESHOLD": "1.01", // every auto answer escalates
+		// Each row shows one fault's own effect: the circuit breaker, which
+		// would open after a few failures, has rows of its own.
+		"EDGECASCADE_CLOUD_BREAKER_FAILURES": "1000",
+		// Deferred escalations are kept but not sent back to the fake during
+		// these rows (the outbox rows show the drain).
+		"EDGECASCADE_OUTBOX_DRAIN_RATE": "0.001",
 	}
 }
 
@@ -394,10 +400,10 @@ func cloudFaults() []cloudFault {
 
 func cloudFaultCases() []faultCase {
 	expect := map[string]string{
-		modeAuto:       "`auto`: 200, the local answer, the cloud's failure in `cascade.reason`",
+		modeAuto:       "`auto`: 200, the local answer, the cloud's failure in `cascade.reason`; the escalation deferred to the outbox",
 		modeCloud:      "`cloud`: 502 `cloud_error` in the OpenAI error shape naming the provider (and the status, when there was one)",
 		modeStream:     "stream: the same error status before the stream begins",
-		modeAutoStream: "`auto` stream: 200, the local answer streamed, the cloud's failure in `cascade.reason`",
+		modeAutoStream: "`auto` stream: 200, the local answer streamed, the cloud's failure in `cascade.reason`; the escalation deferred to the outbox",
 	}
 	var out []faultCase
 	for _, cf := range cloudFaults() {
@@ -467,9 +473,7 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 
 	case mode == modeAuto || (mode == modeAutoStream && !cf.midStream):
 		reason := str(o.cascade, "reason")
-		// cascade.escalated is reported, not asserted: with the cloud down
-		// the local answer currently says escalated: false.
-		if o.status != http.StatusOK || str(o.cascade, "route") != "local" || o.content == "" || (stream && !o.done()) {
+		if o.status != http.StatusOK || str(o.cascade, "route") != "local" || o.content == "" || (stream && !o.done()) || o.cascade["escalated"] != true {
 			t.Fatalf("want 200 with the local answer: status %d cascade %v body %s events %q", o.status, o.cascade, o.body, o.events)
 		}
 		i := strings.Index(reason, "escalation failed")
@@ -481,7 +485,10 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 		if stream {
 			kind = "200 stream"
 		}
-		return fmt.Sprintf("%s, route local, escalated: %v; reason: …%s%s", kind, o.cascade["escalated"], normalize(reason[i:]), attempts)
+		if o.cascade["deferred"] != true || !strings.Contains(reason, "deferred as") {
+			t.Fatalf("the escalation was not deferred: %v", o.cascade)
+		}
+		return fmt.Sprintf("%s, route local, escalated: %v, deferred: %v; reason: …%s%s", kind, o.cascade["escalated"], o.cascade["deferred"], normalize(reason[i:]), attempts)
 
 	case stream && cf.midStream:
 		if o.status != http.StatusOK || o.errBody == nil || o.done() {

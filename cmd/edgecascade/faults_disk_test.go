@@ -110,7 +110,7 @@ func diskStartCase(name, fault string, prepare func(t *testing.T, fx *faultFixtu
 			if code != 1 {
 				t.Fatalf("exit code %d, want 1:\n%s", code, out)
 			}
-			mustContain(t, "start error", msg, append([]string{"data_dir", dataDir, "log.decisions false"}, frags...)...)
+			mustContain(t, "start error", msg, append([]string{"data_dir", dataDir, "set data_dir to a writable folder"}, frags...)...)
 			return fmt.Sprintf("exit %d: %s", code, normalize(msg, tmp))
 		},
 	}

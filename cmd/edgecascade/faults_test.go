@@ -217,6 +217,9 @@ var (
 // normalize makes an error text deterministic and table-safe: loopback
 // addresses become ADDR, the given temporary folders DIR, white space one
 // space, and | a slash.
+// deferredRE matches outbox item IDs, which differ each run.
+var deferredRE = regexp.MustCompile(`dfr_[0-9a-f]{32}`)
+
 func normalize(s string, dirs ...string) string {
 	for _, d := range dirs {
 		if d != "" {
@@ -224,6 +227,7 @@ func normalize(s string, dirs ...string) string {
 		}
 	}
 	s = loopbackRE.ReplaceAllString(s, "ADDR")
+	s = deferredRE.ReplaceAllString(s, "dfr_ID")
 	s = strings.ReplaceAll(s, "|", "/")
 	return strings.TrimSpace(spacesRE.ReplaceAllString(s, " "))
 }
