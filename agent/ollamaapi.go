@@ -98,6 +98,9 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	policy, err := ollamaPolicy(cr.Model)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
 	if err != nil {
 		writeOllamaError(w, err)
 		return
@@ -145,6 +148,9 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	policy, err := ollamaPolicy(gr.Model)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
 	if err != nil {
 		writeOllamaError(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/configs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -32,6 +33,14 @@ type ServerConfig struct {
 	Decisions DecisionLog
 	// LogContent puts prompts and answers into the decision log.
 	LogContent bool
+	// AuthToken, when set, is the bearer token every route requires.
+	AuthToken configs.Secret
+	// CORSOrigins are the browser origins allowed; other Origins get 403.
+	CORSOrigins []string
+	// CheckHost refuses Host headers that are not loopback names, loopback
+	// IPs or AllowedHosts (set when listening on loopback).
+	CheckHost    bool
+	AllowedHosts []string
 }
 
 // DecisionLog stores decisions (agent/decisionlog implements it).
@@ -84,7 +93,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
 			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
 	})
-	return recoverer(s.log, mux)
+	return recoverer(s.log, s.guard(mux))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
@@ -136,6 +145,9 @@ func setDecisionHeaders(h http.Header, d Decision) {
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -45,6 +45,9 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalText redacts the secret in JSON and YAML output.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// GoString redacts the secret in %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
 // Reveal returns the secret's value, for the one place that must send it.
 func (s Secret) Reveal() string { return string(s) }
 
@@ -129,6 +132,16 @@ type ProbeConfig struct {
 type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// AuthToken, when set, is the bearer token every request must carry.
+	AuthToken Secret `mapstructure:"auth_token"`
+	// AuthTokenFile holds the token instead (read once at load).
+	AuthTokenFile string `mapstructure:"auth_token_file"`
+	// AllowInsecureBind allows a non-loopback listen address without a token.
+	AllowInsecureBind bool `mapstructure:"allow_insecure_bind"`
+	// CORSOrigins are the exact browser origins allowed to call the API.
+	CORSOrigins []string `mapstructure:"cors_origins"`
+	// AllowedHosts are Host header names accepted besides loopback ones.
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
 }
 
 // LogConfig configures logging.
@@ -177,6 +190,11 @@ var Settings = []Setting{
 	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"server.auth_token", "bearer token every request must carry (Authorization: Bearer ...); empty: none; never logged, never a flag"},
+	{"server.auth_token_file", "file holding server.auth_token (first line); set one of the two"},
+	{"server.allow_insecure_bind", "allow a non-loopback listen address without server.auth_token (logged as a warning)"},
+	{"server.cors_origins", "browser origins allowed to call the API, exact (scheme://host[:port]); empty: every cross-origin browser request is refused"},
+	{"server.allowed_hosts", "Host header names accepted besides localhost and loopback IPs when listening on loopback (DNS-rebinding guard)"},
 	{"data_dir", "folder of the daemon's database (the decision log); empty: $XDG_DATA_HOME/edgecascade or ~/.local/share/edgecascade"},
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
@@ -236,10 +254,33 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 		}
 		c.Cloud.APIKey = Secret(os.Getenv(env))
 	}
+	if err := c.loadAuthToken(); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// loadAuthToken reads server.auth_token_file into server.auth_token.
+func (c *Config) loadAuthToken() error {
+	if c.Server.AuthTokenFile == "" {
+		return nil
+	}
+	if c.Server.AuthToken != "" {
+		return &KeyError{Key: "server.auth_token_file", Reason: "set server.auth_token or server.auth_token_file, not both"}
+	}
+	b, err := os.ReadFile(c.Server.AuthTokenFile)
+	if err != nil {
+		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("read the token: %v", err)}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	c.Server.AuthToken = Secret(strings.TrimSpace(line))
+	if c.Server.AuthToken == "" {
+		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("%s is empty", c.Server.AuthTokenFile)}
+	}
+	return nil
 }
 
 func checkKnownKeys(v *viper.Viper) error {
@@ -359,9 +400,43 @@ func (c *Config) Validate() error {
 	if c.Server.ShutdownTimeout <= 0 {
 		return bad("server.shutdown_timeout", "must be positive")
 	}
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return nil
+}
+
+// MinAuthTokenLen is the shortest accepted server.auth_token.
+const MinAuthTokenLen = 16
+
+func (c *Config) validateSecurity() error {
+	bad := func(key, format string, args ...any) error {
+		return &KeyError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if tok := c.Server.AuthToken.Reveal(); tok != "" {
+		if len(tok) < MinAuthTokenLen {
+			return bad("server.auth_token", "want at least %d characters (e.g. openssl rand -hex 32), got %d", MinAuthTokenLen, len(tok))
+		}
+		for _, r := range tok {
+			if r <= ' ' || r == 0x7f || r > '~' {
+				return bad("server.auth_token", "want printable ASCII without spaces (it travels in an HTTP header)")
+			}
+		}
+	}
+	for i, o := range c.Server.CORSOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return bad("server.cors_origins", "entry %d: want an origin scheme://host[:port] without path, got %q", i, o)
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			return bad("server.allowed_hosts", "entry %d: want a host name without scheme or port, got %q", i, h)
+		}
 	}
 	return nil
 }
