@@ -214,21 +214,29 @@ func Default() *Config {
 // EDGECASCADE_* environment variables, then the flags in fs whose names are
 // setting keys (when fs is not nil), and validates the result.
 func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	if path == "" {
+		return load(nil, "", fs)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return load(b, path, fs)
+}
+
+// load is Load of the YAML file contents file (named name; none when nil).
+func load(file []byte, name string, fs *pflag.FlagSet) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
 		return nil, fmt.Errorf("read defaults: %w", err)
 	}
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
-		}
-		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("parse config %s: %w", path, err)
+	if file != nil {
+		if err := v.MergeConfig(bytes.NewReader(file)); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", name, err)
 		}
 		if err := checkKnownKeys(v); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s: %w", name, err)
 		}
 	}
 	v.SetEnvPrefix(EnvPrefix)
