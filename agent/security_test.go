@@ -131,7 +131,7 @@ func TestGuard(t *testing.T) {
 				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Cascade-Policy, X-Cascade-Defer", "Vary": "Origin"}},
 		{name: "preflight, foreign origin", method: "OPTIONS", path: "/v1/chat/completions",
 			hdr:    map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
-			status: 403, absent: []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods"}},
+			status: 403, code: "origin_not_allowed", absent: []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
