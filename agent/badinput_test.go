@@ -34,7 +34,7 @@ func TestBadInputAllRoutes(t *testing.T) {
 		{"not an object", map[string]string{v1: `[1,2]`, ach: `[1,2]`, gen: `"hi"`}, "", 400},
 		{"trailing data", map[string]string{v1: msg("auto", "") + ` {}`, ach: msg("auto", "") + ` {}`, gen: prompt("auto", "") + ` x`}, "", 400},
 		{"invalid UTF-8", map[string]string{
-			v1: "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
+			v1:  "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
 			ach: "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
 			gen: "{\"model\":\"auto\",\"prompt\":\"\xc3\x28\"}"}, "", 400},
 		{"wrong types", map[string]string{v1: `{"model":"auto","messages":"hi"}`, ach: `{"model":"auto","messages":"hi"}`, gen: `{"model":"auto","prompt":7}`}, "", 400},
