@@ -307,6 +307,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal("the key never reached the cloud: the session did not exercise it")
 	}
 
+	// The running daemon holds the log: `log export` asks it, with the token.
+	expCmd := exec.Command(binary, "log", "export", "--jsonl", "--listen", strings.TrimPrefix(base, "http://"))
+	expCmd.Env = cmd.Env
+	exp, err := expCmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(exp), `"policy"`) {
+		t.Fatalf("log export: %v\n%s", err, exp)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	cfgCmd := exec.Command(binary, "config")
@@ -314,12 +321,6 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cfgOut, err := cfgCmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, cfgOut)
-	}
-	expCmd := exec.Command(binary, "log", "export", "--jsonl", "--listen", strings.TrimPrefix(base, "http://"))
-	expCmd.Env = cmd.Env
-	exp, err := expCmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(exp), `"policy"`) {
-		t.Fatalf("log export: %v\n%s", err, exp)
 	}
 	if !strings.Contains(stderr.String(), "level=DEBUG") && !strings.Contains(stderr.String(), "level=INFO") {
 		t.Fatalf("no logs captured:\n%s", stderr)
