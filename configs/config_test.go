@@ -245,3 +245,19 @@ func TestAuthTokenSources(t *testing.T) {
 		})
 	}
 }
+
+func TestCORSOriginsFromEnv(t *testing.T) {
+	t.Setenv("EDGECASCADE_SERVER_CORS_ORIGINS", "https://a.example,http://localhost:3000")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Server.CORSOrigins, " "); got != "https://a.example http://localhost:3000" {
+		t.Fatalf("cors_origins from env = %q", got)
+	}
+	t.Setenv("EDGECASCADE_SERVER_CORS_ORIGINS", "https://a.example,*")
+	var ke *KeyError
+	if _, err := Load("", nil); !errors.As(err, &ke) || ke.Key != "server.cors_origins" {
+		t.Fatalf("wildcard origin: %v", err)
+	}
+}
