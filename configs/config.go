@@ -45,8 +45,14 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalText redacts the secret in JSON and YAML output.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// GoString redacts the secret in %#v.
-func (s Secret) GoString() string { return `"` + s.String() + `"` }
+// Format redacts the secret under every fmt verb (%v, %#v, %q, even %d).
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
 
 // Reveal returns the secret's value, for the one place that must send it.
 func (s Secret) Reveal() string { return string(s) }

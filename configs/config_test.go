@@ -184,7 +184,7 @@ func TestSecretsRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := buf.String() + string(js) + fmt.Sprintf("%v %+v %#v %s %v", c, c, c, c.Server.AuthToken, c.Server) +
+	out := buf.String() + string(js) + fmt.Sprintf("%v %+v %#v %s %v %d %x %q %10.4s", c, c, c, c.Server.AuthToken, c.Server, c.Cloud.APIKey, c.Cloud.APIKey, c.Server.AuthToken, c.Cloud.APIKey) +
 		fmt.Errorf("wrapped: %v", c.Cloud.APIKey).Error()
 	for _, s := range []string{key, token, "REDACT-"} {
 		if strings.Contains(out, s) {
