@@ -98,6 +98,25 @@ func lanIP() string {
 	return ""
 }
 
+// nonLoopbackName is this machine's host name when it resolves to
+// non-loopback addresses only, or "".
+func nonLoopbackName() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	ips, err := net.LookupIP(h)
+	if err != nil || len(ips) == 0 {
+		return ""
+	}
+	for _, ip := range ips {
+		if ip.IsLoopback() {
+			return ""
+		}
+	}
+	return h
+}
+
 func getStatus(t *testing.T, url, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
@@ -121,6 +140,9 @@ func TestServeBindPolicy(t *testing.T) {
 	refused := []string{"0.0.0.0:0", "[::]:0", ":0"}
 	if ip := lanIP(); ip != "" {
 		refused = append(refused, ip+":0")
+	}
+	if h := nonLoopbackName(); h != "" {
+		refused = append(refused, h+":0")
 	}
 	for _, listen := range refused {
 		t.Run("refused "+listen, func(t *testing.T) {
