@@ -1,11 +1,16 @@
 package agent_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/configs"
@@ -244,5 +249,22 @@ func TestPolicyHeader(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestTokenWithOfficialSDK: an OpenAI SDK client passes the daemon's token
+// as its API key; with a wrong key the SDK reports a 401 it can parse.
+func TestTokenWithOfficialSDK(t *testing.T) {
+	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *agent.ServerConfig) { c.AuthToken = configs.Secret(testToken) }})
+	params := oai.ChatCompletionNewParams{Model: "local", Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage(easyQuestion)}, Temperature: oai.Float(0)}
+	good := oai.NewClient(option.WithBaseURL(d.URL+"/v1"), option.WithAPIKey(testToken), option.WithMaxRetries(0))
+	if resp, err := good.Chat.Completions.New(context.Background(), params); err != nil || len(resp.Choices) != 1 {
+		t.Fatalf("with the token: %v", err)
+	}
+	bad := oai.NewClient(option.WithBaseURL(d.URL+"/v1"), option.WithAPIKey("sk-not-the-token"), option.WithMaxRetries(0))
+	_, err := bad.Chat.Completions.New(context.Background(), params)
+	var apiErr *oai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || apiErr.Code != "invalid_api_key" {
+		t.Fatalf("with a wrong key: %v", err)
 	}
 }
