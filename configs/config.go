@@ -304,7 +304,10 @@ func checkKnownKeys(v *viper.Viper) error {
 	}
 	for _, k := range v.AllKeys() {
 		if !known[k] {
-			return &KeyError{Key: k, Reason: "unknown setting"}
+			if k == "" {
+				k = `""` // an empty name
+			}
+			return &KeyError{Key: k, Reason: "unknown setting", unknown: true}
 		}
 	}
 	return nil
@@ -314,9 +317,14 @@ func checkKnownKeys(v *viper.Viper) error {
 type KeyError struct {
 	Key    string
 	Reason string
+	// unknown marks a key that is not a setting.
+	unknown bool
 }
 
 func (e *KeyError) Error() string {
+	if e.unknown { // no environment variable reads it
+		return fmt.Sprintf("setting %s: %s", e.Key, e.Reason)
+	}
 	return fmt.Sprintf("setting %s (env %s): %s", e.Key, Setting{Key: e.Key}.Env(), e.Reason)
 }
 
