@@ -113,7 +113,8 @@ type daemonOpts struct {
 
 	threshold float64
 	maxBody   int64
-	admission *agent.Admission // when set, the local model sits behind it
+	admission *agent.Admission          // when set, the local model sits behind it
+	server    func(*agent.ServerConfig) // security settings and the like
 }
 
 // newDaemon wires the real cascade: local = weak model on real Ollama,
@@ -173,7 +174,11 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "ollama", LocalURL: o.localURL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1", Admission: o.admission}, log)
+	sc := agent.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "ollama", LocalURL: o.localURL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1", Admission: o.admission}
+	if o.server != nil {
+		o.server(&sc)
+	}
+	srv := agent.NewServer(c, sc, log)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &daemon{Server: hs, cascade: c, cloud: proxy}

@@ -73,16 +73,22 @@ func ollamaOptions(opts map[string]any, req *Request) error {
 	return nil
 }
 
-func (s *Server) readOllama(w http.ResponseWriter, r *http.Request, v any) error {
+// readOllama reads a request body within the size limit.
+func (s *Server) readOllama(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &TooLargeError{Limit: s.cfg.MaxBodyBytes}
+			return nil, &TooLargeError{Limit: s.cfg.MaxBodyBytes}
 		}
-		return &BadRequestError{Msg: "could not read the request body: " + err.Error()}
+		return nil, &BadRequestError{Msg: "could not read the request body: " + err.Error()}
 	}
+	return body, nil
+}
+
+// unmarshalOllama decodes a UTF-8 JSON body into v.
+func unmarshalOllama(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return &BadRequestError{Msg: "request body is not valid UTF-8"}
 	}
@@ -92,16 +98,16 @@ func (s *Server) readOllama(w http.ResponseWriter, r *http.Request, v any) error
 	return nil
 }
 
-func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
+// decodeOllamaChat validates an /api/chat body; the error is a
+// *BadRequestError or an *UnknownModelError.
+func decodeOllamaChat(body []byte) (*api.ChatRequest, Policy, Request, error) {
 	var cr api.ChatRequest
-	if err := s.readOllama(w, r, &cr); err != nil {
-		writeOllamaError(w, err)
-		return
+	if err := unmarshalOllama(body, &cr); err != nil {
+		return nil, "", Request{}, err
 	}
 	policy, err := ollamaPolicy(cr.Model)
 	if err != nil {
-		writeOllamaError(w, err)
-		return
+		return nil, "", Request{}, err
 	}
 	req := Request{}
 	hasContent := false
@@ -109,21 +115,63 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		switch m.Role {
 		case "system", "user", "assistant":
 		default:
-			writeOllamaError(w, &BadRequestError{Msg: fmt.Sprintf("messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)})
-			return
+			return nil, "", Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)}
 		}
 		if len(m.Images) > 0 || len(m.ToolCalls) > 0 {
-			writeOllamaError(w, &BadRequestError{Msg: fmt.Sprintf("messages[%d]: images and tool calls are not supported", i)})
-			return
+			return nil, "", Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d]: images and tool calls are not supported", i)}
 		}
 		hasContent = hasContent || strings.TrimSpace(m.Content) != ""
 		req.Messages = append(req.Messages, models.Message{Role: m.Role, Content: m.Content})
 	}
 	if !hasContent {
-		writeOllamaError(w, &BadRequestError{Msg: "missing messages: send at least one non-empty message"})
-		return
+		return nil, "", Request{}, &BadRequestError{Msg: "missing messages: send at least one non-empty message"}
 	}
 	if err := ollamaOptions(cr.Options, &req); err != nil {
+		return nil, "", Request{}, err
+	}
+	return &cr, policy, req, nil
+}
+
+// decodeOllamaGenerate validates an /api/generate body; the error is a
+// *BadRequestError or an *UnknownModelError.
+func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, Policy, Request, error) {
+	var gr api.GenerateRequest
+	if err := unmarshalOllama(body, &gr); err != nil {
+		return nil, "", Request{}, err
+	}
+	policy, err := ollamaPolicy(gr.Model)
+	if err != nil {
+		return nil, "", Request{}, err
+	}
+	if strings.TrimSpace(gr.Prompt) == "" {
+		return nil, "", Request{}, &BadRequestError{Msg: "missing prompt", Param: "prompt"}
+	}
+	if len(gr.Images) > 0 || gr.Raw || gr.Suffix != "" || gr.Template != "" || len(gr.Context) > 0 {
+		return nil, "", Request{}, &BadRequestError{Msg: "images, raw, suffix, template and context are not supported"}
+	}
+	req := Request{}
+	if gr.System != "" {
+		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
+	}
+	req.Messages = append(req.Messages, models.Message{Role: "user", Content: gr.Prompt})
+	if err := ollamaOptions(gr.Options, &req); err != nil {
+		return nil, "", Request{}, err
+	}
+	return &gr, policy, req, nil
+}
+
+func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readOllama(w, r)
+	var cr *api.ChatRequest
+	var policy Policy
+	var req Request
+	if err == nil {
+		cr, policy, req, err = decodeOllamaChat(body)
+	}
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
+	if err != nil {
 		writeOllamaError(w, err)
 		return
 	}
@@ -140,30 +188,17 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
-	var gr api.GenerateRequest
-	if err := s.readOllama(w, r, &gr); err != nil {
-		writeOllamaError(w, err)
-		return
+	body, err := s.readOllama(w, r)
+	var gr *api.GenerateRequest
+	var policy Policy
+	var req Request
+	if err == nil {
+		gr, policy, req, err = decodeOllamaGenerate(body)
 	}
-	policy, err := ollamaPolicy(gr.Model)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
 	if err != nil {
-		writeOllamaError(w, err)
-		return
-	}
-	if strings.TrimSpace(gr.Prompt) == "" {
-		writeOllamaError(w, &BadRequestError{Msg: "missing prompt", Param: "prompt"})
-		return
-	}
-	if len(gr.Images) > 0 || gr.Raw || gr.Suffix != "" || gr.Template != "" || len(gr.Context) > 0 {
-		writeOllamaError(w, &BadRequestError{Msg: "images, raw, suffix, template and context are not supported"})
-		return
-	}
-	req := Request{}
-	if gr.System != "" {
-		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
-	}
-	req.Messages = append(req.Messages, models.Message{Role: "user", Content: gr.Prompt})
-	if err := ollamaOptions(gr.Options, &req); err != nil {
 		writeOllamaError(w, err)
 		return
 	}

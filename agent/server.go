@@ -13,6 +13,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/cloud/budget"
 	"github.com/edgecascade/edgecascade/cloud/reach"
+	"github.com/edgecascade/edgecascade/configs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -46,6 +47,14 @@ type ServerConfig struct {
 	Budget BudgetUsage
 	// Admission, when set, is the local model's limiter, shown in /metrics.
 	Admission *Admission
+	// AuthToken, when set, is the bearer token every route requires.
+	AuthToken configs.Secret
+	// CORSOrigins are the browser origins allowed; other Origins get 403.
+	CORSOrigins []string
+	// CheckHost refuses Host headers that are not loopback names, loopback
+	// IPs or AllowedHosts (set when listening on loopback).
+	CheckHost    bool
+	AllowedHosts []string
 }
 
 // DecisionLog stores decisions (agent/decisionlog implements it).
@@ -119,7 +128,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
 			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
 	})
-	return recoverer(s.log, mux)
+	return recoverer(s.log, s.guard(mux))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
@@ -175,6 +184,9 @@ func setDecisionHeaders(h http.Header, d Decision) {
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
 	if err == nil {
 		var body *bool
 		if cr.Cascade != nil {

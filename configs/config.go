@@ -46,6 +46,15 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalText redacts the secret in JSON and YAML output.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// Format redacts the secret under every fmt verb (%v, %#v, %q, even %d).
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
+
 // Reveal returns the secret's value, for the one place that must send it.
 func (s Secret) Reveal() string { return string(s) }
 
@@ -172,6 +181,16 @@ type ProbeConfig struct {
 type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// AuthToken, when set, is the bearer token every request must carry.
+	AuthToken Secret `mapstructure:"auth_token"`
+	// AuthTokenFile holds the token instead (read once at load).
+	AuthTokenFile string `mapstructure:"auth_token_file"`
+	// AllowInsecureBind allows a non-loopback listen address without a token.
+	AllowInsecureBind bool `mapstructure:"allow_insecure_bind"`
+	// CORSOrigins are the exact browser origins allowed to call the API.
+	CORSOrigins []string `mapstructure:"cors_origins"`
+	// AllowedHosts are Host header names accepted besides loopback ones.
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
 }
 
 // LogConfig configures logging.
@@ -222,6 +241,11 @@ var Settings = []Setting{
 	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"server.auth_token", "bearer token every request must carry (Authorization: Bearer ...); empty: none; never logged, never a flag"},
+	{"server.auth_token_file", "file holding server.auth_token (first line); set one of the two"},
+	{"server.allow_insecure_bind", "allow a non-loopback listen address without server.auth_token (logged as a warning)"},
+	{"server.cors_origins", "browser origins allowed to call the API, exact (scheme://host[:port]); empty: every cross-origin browser request is refused"},
+	{"server.allowed_hosts", "Host header names accepted besides localhost and loopback IPs when listening on loopback (DNS-rebinding guard)"},
 	{"data_dir", "folder of the daemon's database (the decision log); empty: $XDG_DATA_HOME/edgecascade or ~/.local/share/edgecascade"},
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
@@ -259,21 +283,29 @@ func Default() *Config {
 // EDGECASCADE_* environment variables, then the flags in fs whose names are
 // setting keys (when fs is not nil), and validates the result.
 func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	if path == "" {
+		return load(nil, "", fs)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return load(b, path, fs)
+}
+
+// load is Load of the YAML file contents file (named name; none when nil).
+func load(file []byte, name string, fs *pflag.FlagSet) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
 		return nil, fmt.Errorf("read defaults: %w", err)
 	}
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
-		}
-		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("parse config %s: %w", path, err)
+	if file != nil {
+		if err := v.MergeConfig(bytes.NewReader(file)); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", name, err)
 		}
 		if err := checkKnownKeys(v); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s: %w", name, err)
 		}
 	}
 	v.SetEnvPrefix(EnvPrefix)
@@ -299,10 +331,33 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 		}
 		c.Cloud.APIKey = Secret(os.Getenv(env))
 	}
+	if err := c.loadAuthToken(); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// loadAuthToken reads server.auth_token_file into server.auth_token.
+func (c *Config) loadAuthToken() error {
+	if c.Server.AuthTokenFile == "" {
+		return nil
+	}
+	if c.Server.AuthToken != "" {
+		return &KeyError{Key: "server.auth_token_file", Reason: "set server.auth_token or server.auth_token_file, not both"}
+	}
+	b, err := os.ReadFile(c.Server.AuthTokenFile)
+	if err != nil {
+		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("read the token: %v", err)}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	c.Server.AuthToken = Secret(strings.TrimSpace(line))
+	if c.Server.AuthToken == "" {
+		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("%s is empty", c.Server.AuthTokenFile)}
+	}
+	return nil
 }
 
 func checkKnownKeys(v *viper.Viper) error {
@@ -312,7 +367,10 @@ func checkKnownKeys(v *viper.Viper) error {
 	}
 	for _, k := range v.AllKeys() {
 		if !known[k] {
-			return &KeyError{Key: k, Reason: "unknown setting"}
+			if k == "" {
+				k = `""` // an empty name
+			}
+			return &KeyError{Key: k, Reason: "unknown setting", unknown: true}
 		}
 	}
 	return nil
@@ -322,9 +380,14 @@ func checkKnownKeys(v *viper.Viper) error {
 type KeyError struct {
 	Key    string
 	Reason string
+	// unknown marks a key that is not a setting.
+	unknown bool
 }
 
 func (e *KeyError) Error() string {
+	if e.unknown { // no environment variable reads it
+		return fmt.Sprintf("setting %s: %s", e.Key, e.Reason)
+	}
 	return fmt.Sprintf("setting %s (env %s): %s", e.Key, Setting{Key: e.Key}.Env(), e.Reason)
 }
 
@@ -431,9 +494,43 @@ func (c *Config) Validate() error {
 	if c.Server.ShutdownTimeout <= 0 {
 		return bad("server.shutdown_timeout", "must be positive")
 	}
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return nil
+}
+
+// MinAuthTokenLen is the shortest accepted server.auth_token.
+const MinAuthTokenLen = 16
+
+func (c *Config) validateSecurity() error {
+	bad := func(key, format string, args ...any) error {
+		return &KeyError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if tok := c.Server.AuthToken.Reveal(); tok != "" {
+		if len(tok) < MinAuthTokenLen {
+			return bad("server.auth_token", "want at least %d characters (e.g. openssl rand -hex 32), got %d", MinAuthTokenLen, len(tok))
+		}
+		for _, r := range tok {
+			if r <= ' ' || r == 0x7f || r > '~' {
+				return bad("server.auth_token", "want printable ASCII without spaces (it travels in an HTTP header)")
+			}
+		}
+	}
+	for i, o := range c.Server.CORSOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return bad("server.cors_origins", "entry %d: want an origin scheme://host[:port] without path, got %q", i, o)
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			return bad("server.allowed_hosts", "entry %d: want a host name without scheme or port, got %q", i, h)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,5 +198,104 @@ func TestResourceRules(t *testing.T) {
 	}
 	if c, err := Load(p, nil); err != nil || len(c.Resources.Rules) != 0 {
 		t.Fatalf("rules can be emptied: %v %+v", err, c)
+	}
+}
+
+// TestSecretsRedacted: the API key and the server token never print, in
+// slog (text and JSON), fmt verbs or JSON, nested in the Config.
+func TestSecretsRedacted(t *testing.T) {
+	const key, token = "sk-test-REDACT-0001", "tok-REDACT-0123456789"
+	t.Setenv("EDGECASCADE_CLOUD_API_KEY", key)
+	t.Setenv("EDGECASCADE_SERVER_AUTH_TOKEN", token)
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cloud.APIKey.Reveal() != key || c.Server.AuthToken.Reveal() != token {
+		t.Fatalf("secrets not loaded from the environment: %q %q", c.Cloud.APIKey.Reveal(), c.Server.AuthToken.Reveal())
+	}
+	var buf strings.Builder
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+		slog.New(h).Info("cfg", "config", c, "key", c.Cloud.APIKey, "token", c.Server.AuthToken, "server", c.Server)
+	}
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String() + string(js) + fmt.Sprintf("%v %+v %#v %s %v %d %x %q %10.4s", c, c, c, c.Server.AuthToken, c.Server, c.Cloud.APIKey, c.Cloud.APIKey, c.Server.AuthToken, c.Cloud.APIKey) +
+		fmt.Errorf("wrapped: %v", c.Cloud.APIKey).Error()
+	for _, s := range []string{key, token, "REDACT-"} {
+		if strings.Contains(out, s) {
+			t.Fatalf("%q printed:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "[redacted]") {
+		t.Fatalf("no redaction marker:\n%s", out)
+	}
+}
+
+func TestAuthTokenSources(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "token")
+	os.WriteFile(good, []byte("  file-token-0123456789  \nsecond line\n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	tests := []struct {
+		name, yaml, env string
+		want, key       string // the token loaded, or the key the error names
+	}{
+		{"file", "server: {auth_token_file: " + good + "}", "", "file-token-0123456789", ""},
+		{"env", "", "env-token-0123456789", "env-token-0123456789", ""},
+		{"file and token", "server: {auth_token_file: " + good + "}", "env-token-0123456789", "", "server.auth_token_file"},
+		{"missing file", "server: {auth_token_file: " + filepath.Join(dir, "nope") + "}", "", "", "server.auth_token_file"},
+		{"empty file", "server: {auth_token_file: " + empty + "}", "", "", "server.auth_token_file"},
+		{"too short", "server: {auth_token: short}", "", "", "server.auth_token"},
+		{"space inside", "server: {auth_token: 'has a space 0123456789'}", "", "", "server.auth_token"},
+		{"origin with path", "server: {cors_origins: ['https://app.example/x']}", "", "", "server.cors_origins"},
+		{"origin without scheme", "server: {cors_origins: ['app.example']}", "", "", "server.cors_origins"},
+		{"host with port", "server: {allowed_hosts: ['my.box:8088']}", "", "", "server.allowed_hosts"},
+		{"good lists", "server: {cors_origins: ['https://app.example', 'http://localhost:3000'], allowed_hosts: [my.box]}", "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("EDGECASCADE_SERVER_AUTH_TOKEN", tc.env)
+			path := ""
+			if tc.yaml != "" {
+				path = writeFile(t, tc.yaml)
+			}
+			c, err := Load(path, nil)
+			if tc.key != "" {
+				var ke *KeyError
+				if !errors.As(err, &ke) || ke.Key != tc.key {
+					t.Fatalf("error %v, want one naming %s", err, tc.key)
+				}
+				if tc.env != "" && strings.Contains(err.Error(), tc.env) {
+					t.Fatalf("the error shows the token: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Server.AuthToken.Reveal(); got != tc.want {
+				t.Fatalf("token %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCORSOriginsFromEnv(t *testing.T) {
+	t.Setenv("EDGECASCADE_SERVER_CORS_ORIGINS", "https://a.example,http://localhost:3000")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Server.CORSOrigins, " "); got != "https://a.example http://localhost:3000" {
+		t.Fatalf("cors_origins from env = %q", got)
+	}
+	t.Setenv("EDGECASCADE_SERVER_CORS_ORIGINS", "https://a.example,*")
+	var ke *KeyError
+	if _, err := Load("", nil); !errors.As(err, &ke) || ke.Key != "server.cors_origins" {
+		t.Fatalf("wildcard origin: %v", err)
 	}
 }

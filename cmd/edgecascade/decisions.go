@@ -106,7 +106,7 @@ func (a *app) logCmd() *cobra.Command {
 func daemonURL(cfg *configs.Config) string { return "http://" + cfg.Listen }
 
 func tailDecisions(ctx context.Context, cfg *configs.Config, n int) ([]decisionlog.Entry, error) {
-	if body, err := daemonGet(ctx, fmt.Sprintf("%s/v1/cascade/decisions?n=%d", daemonURL(cfg), n)); err == nil {
+	if body, err := daemonGet(ctx, cfg, fmt.Sprintf("%s/v1/cascade/decisions?n=%d", daemonURL(cfg), n)); err == nil {
 		defer body.Close()
 		var doc struct {
 			Data []decisionlog.Entry `json:"data"`
@@ -125,7 +125,7 @@ func tailDecisions(ctx context.Context, cfg *configs.Config, n int) ([]decisionl
 }
 
 func exportDecisions(ctx context.Context, cfg *configs.Config, w io.Writer) error {
-	if body, err := daemonGet(ctx, daemonURL(cfg)+"/v1/cascade/decisions/export"); err == nil {
+	if body, err := daemonGet(ctx, cfg, daemonURL(cfg)+"/v1/cascade/decisions/export"); err == nil {
 		defer body.Close()
 		_, err := io.Copy(w, body)
 		return err
@@ -139,10 +139,14 @@ func exportDecisions(ctx context.Context, cfg *configs.Config, w io.Writer) erro
 	return err
 }
 
-func daemonGet(ctx context.Context, url string) (io.ReadCloser, error) {
+// daemonGet asks the daemon, with the bearer token when one is configured.
+func daemonGet(ctx context.Context, cfg *configs.Config, url string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if tok := cfg.Server.AuthToken.Reveal(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	// Give up quickly when no daemon listens, but let a long export stream
 	// as long as it takes.

@@ -62,7 +62,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 // overrides file and environment.
 func settingFlags(fs *pflag.FlagSet) {
 	for _, s := range configs.Settings {
-		if s.Key == "cloud.api_key" {
+		if s.Key == "cloud.api_key" || s.Key == "server.auth_token" {
 			continue // secrets do not belong on command lines (ps, shell history)
 		}
 		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/configs"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -28,6 +30,10 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(a.stderr, cfg)
+			loopback, err := checkBind(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
 			off, err := openOfflineFirst(cfg, log, true)
 			if err != nil {
 				return err
@@ -48,6 +54,8 @@ func (a *app) serveCmd() *cobra.Command {
 				defer decisions.Close() // after the HTTP drain: writes what is queued
 			}
 			srv := agent.NewServer(c, off.serverConfig(agent.ServerConfig{
+				AuthToken: cfg.Server.AuthToken, CORSOrigins: cfg.Server.CORSOrigins,
+				CheckHost: loopback, AllowedHosts: cfg.Server.AllowedHosts,
 				LogContent:   cfg.Log.Content,
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
 				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
@@ -134,4 +142,27 @@ func (a *app) serveCmd() *cobra.Command {
 	}
 	settingFlags(cmd.Flags())
 	return cmd
+}
+
+// checkBind refuses a listen address beyond loopback unless a bearer token
+// guards it or server.allow_insecure_bind forces it (with a warning). It
+// reports whether the address is loopback only.
+func checkBind(ctx context.Context, cfg *configs.Config, log *slog.Logger) (bool, error) {
+	loopback, err := agent.LoopbackListen(ctx, cfg.Listen)
+	if err != nil {
+		return false, &configs.KeyError{Key: "listen", Reason: err.Error()}
+	}
+	switch {
+	case loopback:
+	case cfg.Server.AuthToken != "":
+		log.Info("listening beyond loopback; every request needs the bearer token", "listen", cfg.Listen)
+	case cfg.Server.AllowInsecureBind:
+		log.Warn("listening beyond loopback WITHOUT a bearer token (server.allow_insecure_bind): anyone who can reach this address can use the local model and the cloud account",
+			"listen", cfg.Listen)
+	default:
+		return false, &configs.KeyError{Key: "listen", Reason: fmt.Sprintf(
+			"%s is not a loopback address: set server.auth_token (or EDGECASCADE_SERVER_AUTH_TOKEN, or server.auth_token_file), or force it with --server.allow_insecure_bind=true",
+			cfg.Listen)}
+	}
+	return loopback, nil
 }
