@@ -129,6 +129,9 @@ type ProbeConfig struct {
 type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (loopback
+	// listen addresses only).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // LogConfig configures logging.
@@ -177,6 +180,7 @@ var Settings = []Setting{
 	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"server.pprof", "serve Go runtime profiles (heap, goroutine, CPU) under /debug/pprof/; only with a loopback listen address; off by default"},
 	{"data_dir", "folder of the daemon's database (the decision log); empty: $XDG_DATA_HOME/edgecascade or ~/.local/share/edgecascade"},
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
@@ -263,6 +267,20 @@ type KeyError struct {
 
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("setting %s (env %s): %s", e.Key, Setting{Key: e.Key}.Env(), e.Reason)
+}
+
+// loopback reports whether the host of a host:port listen address is a
+// loopback address or localhost (an empty host listens on every interface).
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Validate checks every setting and returns a *KeyError for the first bad one.
@@ -358,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		return bad("server.shutdown_timeout", "must be positive")
+	}
+	if c.Server.Pprof && !loopback(c.Listen) {
+		return bad("server.pprof", "profiles are served only on a loopback listen address (127.0.0.1, ::1, localhost), but listen is %q", c.Listen)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {

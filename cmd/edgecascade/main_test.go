@@ -517,3 +517,29 @@ func TestBench(t *testing.T) {
 		}
 	}
 }
+
+// TestServePprof checks the opt-in profiles on the real daemon: served with
+// server.pprof, absent without, and the API still answers behind them.
+func TestServePprof(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	on := startServe(t, nil, "--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+	if code, body := get(on.url + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
+		t.Fatalf("heap profile: %d %.200s", code, body)
+	}
+	if code, body := get(on.url + "/metrics"); code != http.StatusOK || !strings.Contains(body, "edgecascade_") {
+		t.Fatalf("metrics behind pprof: %d %.200s", code, body)
+	}
+	off := startServe(t, nil, "--local.url", "http://127.0.0.1:9")
+	if code, _ := get(off.url + "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Fatalf("profiles served without server.pprof: %d", code)
+	}
+}
