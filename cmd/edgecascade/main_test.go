@@ -543,3 +543,27 @@ func TestServePprof(t *testing.T) {
 		t.Fatalf("profiles served without server.pprof: %d", code)
 	}
 }
+
+// TestNoevalBuild builds the daemon-only variant: it leaves out the
+// plotting library (whose start-up font parsing costs resident memory) and
+// says so when eval is asked for.
+func TestNoevalBuild(t *testing.T) {
+	deps, err := exec.Command("go", "list", "-deps", "-tags", "noeval", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(deps), "gonum.org/v1/plot") {
+		t.Fatal("the noeval build still links gonum.org/v1/plot")
+	}
+	bin := filepath.Join(t.TempDir(), "edgecascade-noeval")
+	if out, err := exec.Command("go", "build", "-tags", "noeval", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "eval", "--data", "x.jsonl", "--out", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "eval is not in this build") {
+		t.Fatalf("eval in a noeval build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "config").CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration is valid") {
+		t.Fatalf("config in a noeval build: %v\n%s", err, out)
+	}
+}
