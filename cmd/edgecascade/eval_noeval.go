@@ -10,9 +10,9 @@ import (
 
 // evalCmd is a placeholder in a build with -tags noeval: the report's
 // plotting library (gonum.org/v1/plot) parses its embedded fonts when the
-// process starts, whatever the command, which costs the daemon 3.5–6.6 MB
-// of resident memory (docs/bench.md). Such a build is for machines that only
-// run `serve`.
+// process starts, whatever the command, which costs the idle daemon about
+// 3 MB of resident memory (docs/bench.md, section 5). Such a build is for
+// machines that only run `serve`.
 func (a *app) evalCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "eval",
