@@ -253,7 +253,7 @@ func writeCosts(b *strings.Builder, g Group) {
 	row := func(name string, r CostResult) {
 		tokens := func(n int) string {
 			if r.UnknownCalls > 0 {
-				return fmt.Sprintf("%d + %d unknown", n, r.UnknownCalls)
+				return fmt.Sprintf("%d + unknown (%d calls)", n, r.UnknownCalls)
 			}
 			return fmt.Sprint(n)
 		}

@@ -156,6 +156,12 @@ func TestCosts(t *testing.T) {
 			if !strings.Contains(md, "## Cloud cost") || strings.Contains(md, "Cost per 1,000 queries") != c.Priced {
 				t.Errorf("markdown cost section (priced %v):\n%s", c.Priced, md)
 			}
+			if tc.note != "" && strings.Count(md, tc.note) != 1 {
+				t.Errorf("markdown has note %q %d times, want once", tc.note, strings.Count(md, tc.note))
+			}
+			if c.AlwaysCloud.UnknownCalls > 0 && !strings.Contains(md, "| Always cloud | 10 | 5300 + unknown (1 calls) |") {
+				t.Errorf("markdown does not flag the unknown counts:\n%s", md)
+			}
 		})
 	}
 }

@@ -419,7 +419,9 @@ func buildGroup(task string, recs []labelled.Record, idx []int, scorers []scored
 		g.CloudAccuracy = ptr(float64(cloudRight) / float64(len(cloudIdx)))
 		var notes []string
 		g.Costs, notes = buildCosts(recs, cloudIdx, prices)
-		g.Notes = append(g.Notes, notes...)
+		if detail { // once, on the overall group; the task groups' numbers say the same
+			g.Notes = append(g.Notes, notes...)
+		}
 	}
 	for _, sc := range scorers {
 		res, err := buildScorer(recs, idx, cloudIdx, sc, prices, detail)
