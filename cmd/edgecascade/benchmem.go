@@ -176,6 +176,10 @@ func copyFile(from, to string) error {
 // data folder and profiles on, waits until it listens, settles for a second,
 // reads its resident memory and then fetches its heap profile.
 func daemonIdle(ctx context.Context, cfg *configs.Config, exe string) (*daemonMem, error) {
+	// /proc/PID/maps names the binary by its resolved path.
+	if p, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = p
+	}
 	dir, err := os.MkdirTemp("", "edgecascade-bench-")
 	if err != nil {
 		return nil, err
@@ -340,7 +344,7 @@ func smapsByMapping(pid, exe string) ([]mappingRSS, error) {
 		}
 	}
 	out := make([]mappingRSS, 0, len(order))
-	slices.Sort(order) // stable order across runs: binary mappings first
+	slices.Sort(order) // the same order in every run
 	for _, k := range order {
 		out = append(out, *sum[k])
 	}
