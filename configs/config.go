@@ -191,6 +191,9 @@ type ServerConfig struct {
 	CORSOrigins []string `mapstructure:"cors_origins"`
 	// AllowedHosts are Host header names accepted besides loopback ones.
 	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (loopback
+	// listen addresses only).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // LogConfig configures logging.
@@ -246,6 +249,7 @@ var Settings = []Setting{
 	{"server.allow_insecure_bind", "allow a non-loopback listen address without server.auth_token (logged as a warning)"},
 	{"server.cors_origins", "browser origins allowed to call the API, exact (scheme://host[:port]); empty: every cross-origin browser request is refused"},
 	{"server.allowed_hosts", "Host header names accepted besides localhost and loopback IPs when listening on loopback (DNS-rebinding guard)"},
+	{"server.pprof", "serve Go runtime profiles (heap, goroutine, CPU) under /debug/pprof/; only with a loopback listen address; off by default"},
 	{"data_dir", "folder of the daemon's database (the decision log); empty: $XDG_DATA_HOME/edgecascade or ~/.local/share/edgecascade"},
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
@@ -391,6 +395,20 @@ func (e *KeyError) Error() string {
 	return fmt.Sprintf("setting %s (env %s): %s", e.Key, Setting{Key: e.Key}.Env(), e.Reason)
 }
 
+// loopback reports whether the host of a host:port listen address is a
+// loopback address or localhost (an empty host listens on every interface).
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Validate checks every setting and returns a *KeyError for the first bad one.
 func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
@@ -496,6 +514,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err
+	}
+	if c.Server.Pprof && !loopback(c.Listen) {
+		return bad("server.pprof", "profiles are served only on a loopback listen address (127.0.0.1, ::1, localhost), but listen is %q", c.Listen)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {

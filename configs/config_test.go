@@ -72,6 +72,8 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"cloud: {providers: [{provider: gemini, model: x}]}", "cloud.providers[0]"},
 		{"cloud: {providers: [{provider: openai, model: a}, {provider: openai, model: ''}]}", "cloud.providers[1]"},
 		{"cloud: {cost_input_per_1k: -1}", "cloud.cost_input_per_1k"},
+		{"listen: '0.0.0.0:8080'\nserver: {pprof: true}", "server.pprof"},
+		{"listen: ':8080'\nserver: {pprof: true}", "server.pprof"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeFile(t, tc.yaml), nil)
@@ -85,6 +87,15 @@ func TestValidateNamesBadKey(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%q: message %q does not name the key", tc.yaml, err)
+		}
+	}
+}
+
+func TestPprofOnLoopback(t *testing.T) {
+	for _, listen := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080"} {
+		c, err := Load(writeFile(t, "listen: '"+listen+"'\nserver: {pprof: true}"), nil)
+		if err != nil || !c.Server.Pprof {
+			t.Errorf("pprof on %s: %v, %+v", listen, err, c)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -65,9 +63,9 @@ func (stubCloud) Ping(context.Context) error { return nil }
 
 func (a *app) benchCmd() *cobra.Command {
 	var n int
-	var out string
+	var out, heapOut string
 	cmd := &cobra.Command{
-		Use:   "bench [--n 200] [--out FILE]",
+		Use:   "bench [--n 200] [--out FILE] [--heap-profile FILE]",
 		Short: "Measure what the daemon itself costs, side by side in one run",
 		Long: `bench measures, in one run on this machine:
   1. a local question answered directly by Ollama's /api/chat vs. through the
@@ -76,7 +74,9 @@ func (a *app) benchCmd() *cobra.Command {
   2. routing + scoring overhead per request with an in-memory stub local
      backend: the cascade alone and the whole HTTP handler, µs/op, allocs/op;
   3. requests/s over loopback HTTP at concurrency 1, 8 and 64 (stub backend);
-  4. resident memory idle and under that load.
+  4. resident memory of the idle daemon (with its binary in the page cache
+     and evicted from it), where it goes by mapping and by package, its Go
+     heap (--heap-profile saves the profile), and this process under load.
 It prints a Markdown report (and writes it to --out).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -96,14 +96,7 @@ It prints a Markdown report (and writes it to --out).`,
 			if err != nil {
 				return err
 			}
-			daemon, anon, file, err := daemonIdleRSS(cmd.Context(), cfg)
-			fmt.Fprintf(&rep, "## 4. Resident memory\n\n| process | state | RSS | goal |\n|---|---|---|---|\n")
-			if err != nil {
-				fmt.Fprintf(&rep, "| `edgecascade serve` | idle | not measured: %v | ≤ 40 MB |\n", err)
-			} else {
-				fmt.Fprintf(&rep, "| `edgecascade serve` | idle, after start | %.1f MB (%.1f MB anonymous, %.1f MB file-backed: the binary's pages) | ≤ 40 MB |\n", daemon, anon, file)
-			}
-			fmt.Fprintf(&rep, "| this bench process | before the load | %.1f MB | |\n| this bench process | under load (peak sampled) | %.1f MB | |\n\n", idle, peak)
+			benchMemory(cmd.Context(), &rep, cfg, idle, peak, heapOut)
 			fmt.Fprint(a.stdout, rep.String())
 			if out != "" {
 				return os.WriteFile(out, []byte(rep.String()), 0o644)
@@ -113,6 +106,7 @@ It prints a Markdown report (and writes it to --out).`,
 	}
 	cmd.Flags().IntVar(&n, "n", 200, "requests per side for the latency comparison")
 	cmd.Flags().StringVar(&out, "out", "", "also write the report to this file")
+	cmd.Flags().StringVar(&heapOut, "heap-profile", "", "write the idle daemon's heap profile (pprof format) to this file")
 	settingFlags(cmd.Flags())
 	return cmd
 }
@@ -326,51 +320,4 @@ func procStatusMB(pid, field string) float64 {
 		}
 	}
 	return math.NaN()
-}
-
-// daemonIdleRSS starts this binary's `serve` on a free loopback port with a
-// throw-away data folder, waits until it listens, settles for a second and
-// reads its resident memory.
-func daemonIdleRSS(ctx context.Context, cfg *configs.Config) (rss, anon, file float64, err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	dir, err := os.MkdirTemp("", "edgecascade-bench-")
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer os.RemoveAll(dir)
-	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--local.url", cfg.Local.URL, "--local.model", cfg.Local.Model,
-		"--cascade.calibration", "", "--cascade.scorer", uq.MeanLogprob)
-	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+dir, "EDGECASCADE_PROBE_PATH=", "EDGECASCADE_PROBE_PREGEN_PATH=")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "listening on ") {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			return 0, 0, 0, fmt.Errorf("serve exited at start")
-		}
-	case <-time.After(20 * time.Second):
-		return 0, 0, 0, fmt.Errorf("serve did not start within 20s")
-	}
-	time.Sleep(time.Second)
-	pid := strconv.Itoa(cmd.Process.Pid)
-	return procStatusMB(pid, "VmRSS:"), procStatusMB(pid, "RssAnon:"), procStatusMB(pid, "RssFile:"), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/tokenizer"
 	"github.com/edgecascade/edgecascade/uq"
 	"github.com/edgecascade/edgecascade/uq/calib"
 	"github.com/edgecascade/edgecascade/uq/labelled"
@@ -154,6 +155,10 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 		}
 		run.caches = append(run.caches, cc)
 		run.runner.Cloud, run.runner.CloudCache = run.provider, cc
+		if run.runner.Counter, err = tokenCounter(cfg); err != nil {
+			run.close()
+			return nil, err
+		}
 	}
 	cached := 0
 	for _, it := range items {
@@ -165,6 +170,19 @@ func (a *app) prepareRun(ctx context.Context, cfg *configs.Config, f *dataFlags,
 		label, len(items), f.data, local.Name(), dir, cached, len(items))
 	run.runner.Progress = newProgress(a.stderr, len(items), label)
 	return run, nil
+}
+
+// tokenCounter estimates the cloud's token counts where it reported none:
+// the local model's tokenizer (local.tokenizer) or 4 bytes a token.
+func tokenCounter(cfg *configs.Config) (labelled.TokenCounter, error) {
+	if cfg.Local.Tokenizer == "" {
+		return tokenizer.Approx{}, nil
+	}
+	tk, err := tokenizer.Load(cfg.Local.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("local.tokenizer: %w", err)
+	}
+	return tk, nil
 }
 
 // execute runs the items; on Ctrl-C it says what was kept.

@@ -1,3 +1,5 @@
+//go:build !noeval
+
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/uq"
 	"github.com/edgecascade/edgecascade/uq/calib"
@@ -68,7 +71,7 @@ scorer is evaluated at cascade.threshold.`,
 			setups = presentSetups(setups, records, a.stderr)
 			rep, err := report.Build(report.Input{
 				Records: records, Scorers: setups, LocalModel: run.local.Name(), CloudModel: run.provider.Model(),
-				Data: df.label(len(run.items)), DataHash: run.hash, Generated: time.Now().UTC(),
+				Data: df.label(len(run.items)), DataHash: run.hash, Generated: time.Now().UTC(), Prices: cloudPrices(cfg),
 			})
 			if err != nil {
 				return err
@@ -85,6 +88,22 @@ scorer is evaluated at cascade.threshold.`,
 	cmd.Flags().StringVar(&calibF, "calibration", "", "calibration file (default: cascade.calibration)")
 	settingFlags(cmd.Flags())
 	return cmd
+}
+
+// cloudPrices are the configured per-1K-token prices of the cloud
+// providers: cloud.providers when set, else the single cloud.provider.
+func cloudPrices(cfg *configs.Config) report.Prices {
+	c := cfg.Cloud
+	if len(c.Providers) == 0 {
+		return report.Prices{{Provider: c.Provider, Model: c.Model,
+			Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}}}
+	}
+	out := make(report.Prices, len(c.Providers))
+	for i, p := range c.Providers {
+		out[i] = report.PriceEntry{Provider: p.Provider, Model: p.Model,
+			Price: cloud.Price{InputPer1K: p.CostInputPer1K, OutputPer1K: p.CostOutputPer1K}}
+	}
+	return out
 }
 
 // scorerSetups takes every scorer with a threshold from the calibration file,
@@ -166,6 +185,33 @@ func (a *app) printEval(rep *report.Report, out string) {
 		}
 		fmt.Fprintf(a.stdout, "%-14s %-7s %-10s %-10s %-12s %-10s %s\n", s.Name, auroc, casc, pct(&s.CallRate), pct(s.AcceptedAccuracy), target, rate95)
 	}
+	if c := g.Costs; c != nil {
+		unit, spend := "cloud tokens per 1,000 queries", func(r report.CostResult) *float64 { return r.TokensPer1K }
+		if c.Priced {
+			unit, spend = "cloud cost per 1,000 queries", func(r report.CostResult) *float64 { return r.CostPer1K }
+		}
+		fmt.Fprintf(a.stdout, "\n%s: always-cloud %s, oracle %s", unit, amount(spend(c.AlwaysCloud)), amount(spend(c.Oracle)))
+		for _, s := range g.Scorers {
+			if s.Cascade != nil {
+				fmt.Fprintf(a.stdout, ", cascade %s %s (saves %s)", s.Name, amount(spend(s.Cascade.Cost)), pct(s.Cascade.Cost.Savings))
+			}
+		}
+		fmt.Fprintln(a.stdout)
+		if !c.Priced {
+			fmt.Fprintln(a.stdout, "(no prices configured: set cloud.cost_input_per_1k and cloud.cost_output_per_1k for costs)")
+		}
+	}
+}
+
+// amount formats a token count or cost, "unknown" when it is.
+func amount(v *float64) string {
+	if v == nil {
+		return "unknown"
+	}
+	if *v >= 100 {
+		return fmt.Sprintf("%.0f", *v)
+	}
+	return fmt.Sprintf("%.4g", *v)
 }
 
 func pct(v *float64) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -499,7 +500,8 @@ func TestDecisionLog(t *testing.T) {
 func TestBench(t *testing.T) {
 	s := needBed(t)
 	out := filepath.Join(t.TempDir(), "bench.md")
-	cmd := exec.Command(binary, "bench", "--n", "5", "--out", out, "--local.url", s.URL, "--local.model", ollamatest.Weak)
+	heap := filepath.Join(t.TempDir(), "heap.pb.gz")
+	cmd := exec.Command(binary, "bench", "--n", "5", "--out", out, "--heap-profile", heap, "--local.url", s.URL, "--local.model", ollamatest.Weak)
 	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+t.TempDir())
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, b)
@@ -513,10 +515,97 @@ func TestBench(t *testing.T) {
 		`\*\*ratio\*\* \(goal ≤ 1.03\) \| \*\*[0-9.]+\*\*`,
 		`whole HTTP handler: decode, route, score, encode \| [0-9.]+ \| [0-9]+ \|`,
 		`(?m)^\| 64 \| [0-9]+ \|`,
-		"`edgecascade serve` \\| idle, after start \\| [0-9.]+ MB",
+		"`edgecascade serve` \\| idle, this binary as it is [^|]*\\| [0-9.]+ MB",
+		"`edgecascade serve` \\| idle, installed copy of the binary \\| [0-9.]+ MB",
+		"`edgecascade serve` \\| idle, installed copy, not in the page cache \\| [0-9.]+ MB",
+		`\| binary: code \(\.text\) \| [0-9.]+ MB \| [0-9.]+ MB \| [0-9.]+ MB \|`,
+		`\| github\.com/openai/openai-go \| [0-9.]+ MB \| [0-9.]+ MB \|`,
+		`HeapInuse [0-9.]+ MB`,
 	} {
 		if !regexp.MustCompile(re).MatchString(rep) {
 			t.Fatalf("bench report lacks %s:\n%s", re, rep)
 		}
+	}
+	// The heap profile is pprof's gzipped protobuf.
+	f, err := os.Open(heap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	if b, err := io.ReadAll(zr); err != nil || len(b) < 100 {
+		t.Fatalf("heap profile: %d bytes, %v", len(b), err)
+	}
+}
+
+func TestSymbolPackage(t *testing.T) {
+	tests := []struct{ sym, want string }{
+		{"runtime.mallocgc", "runtime"},
+		{"crypto/internal/fips140/drbg.memory", "crypto"},
+		{"net/http.(*Server).Serve", "net"},
+		{"github.com/openai/openai-go/v3/responses.(*ResponseService).New", "github.com/openai/openai-go"},
+		{"type:*github.com/anthropics/anthropic-sdk-go/v2.Message", "github.com/anthropics/anthropic-sdk-go"},
+		{"go:itab.*gonum.org/v1/plot/vg.Canvas,io.Writer", "gonum.org/v1/plot"},
+		{"codeberg.org/go-fonts/liberation/liberationsansitalic..gobytes.1", "codeberg.org/go-fonts/liberation"},
+		{"go:func.*", "go:func.* (closure and func metadata)"},
+		{"slices.SortFunc[go.shape.int]", "slices"},
+	}
+	for _, tc := range tests {
+		if got := symbolPackage(tc.sym); got != tc.want {
+			t.Errorf("symbolPackage(%q) = %q, want %q", tc.sym, got, tc.want)
+		}
+	}
+}
+
+// TestServePprof checks the opt-in profiles on the real daemon: served with
+// server.pprof, absent without, and the API still answers behind them.
+func TestServePprof(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	on := startServe(t, nil, "--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+	if code, body := get(on.url + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
+		t.Fatalf("heap profile: %d %.200s", code, body)
+	}
+	if code, body := get(on.url + "/metrics"); code != http.StatusOK || !strings.Contains(body, "edgecascade_") {
+		t.Fatalf("metrics behind pprof: %d %.200s", code, body)
+	}
+	off := startServe(t, nil, "--local.url", "http://127.0.0.1:9")
+	if code, _ := get(off.url + "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Fatalf("profiles served without server.pprof: %d", code)
+	}
+}
+
+// TestNoevalBuild builds the daemon-only variant: it leaves out the
+// plotting library (whose start-up font parsing costs resident memory) and
+// says so when eval is asked for.
+func TestNoevalBuild(t *testing.T) {
+	deps, err := exec.Command("go", "list", "-deps", "-tags", "noeval", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(deps), "gonum.org/v1/plot") {
+		t.Fatal("the noeval build still links gonum.org/v1/plot")
+	}
+	bin := filepath.Join(t.TempDir(), "edgecascade-noeval")
+	if out, err := exec.Command("go", "build", "-tags", "noeval", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "eval", "--data", "x.jsonl", "--out", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "eval is not in this build") {
+		t.Fatalf("eval in a noeval build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "config").CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration is valid") {
+		t.Fatalf("config in a noeval build: %v\n%s", err, out)
 	}
 }

@@ -72,7 +72,12 @@ func (a *app) serveCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 			}
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			handler := srv.Handler()
+			if cfg.Server.Pprof {
+				handler = withPprof(handler)
+				log.Info("serving runtime profiles", "path", "/debug/pprof/")
+			}
+			hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			rt := c.Routing()

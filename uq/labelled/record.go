@@ -30,4 +30,20 @@ type Record struct {
 	CloudAnswer    string             `json:"cloud_answer,omitempty"`
 	CloudCorrect   *bool              `json:"cloud_correct,omitempty"`
 	CloudLatency   time.Duration      `json:"cloud_latency,omitempty"`
+	// CloudProvider and CloudModel name who answered (a provider chain may
+	// fall back), so that the answer is priced at that provider's price.
+	CloudProvider string `json:"cloud_provider,omitempty"`
+	CloudModel    string `json:"cloud_model,omitempty"`
+	// CloudUsage is the cloud answer's token counts; nil when the cloud was
+	// not run or its counts are unknown (neither reported nor estimated).
+	CloudUsage *CloudUsage `json:"cloud_usage,omitempty"`
+}
+
+// CloudUsage counts the tokens one cloud answer was billed for.
+type CloudUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	// Estimated is set when the provider reported no counts (or the cached
+	// answer predates them) and they were counted with Runner.Counter.
+	Estimated bool `json:"estimated,omitempty"`
 }

@@ -31,6 +31,16 @@ type Runner struct {
 	// Clean turns a raw model answer into the answer a user sees (e.g. strips
 	// a confidence token); nil keeps it as it is.
 	Clean func(string) string
+	// Counter estimates the cloud's token counts when a cloud answer carries
+	// none (a provider that reports no usage, or a cache line without it);
+	// nil leaves such counts unknown.
+	Counter TokenCounter
+}
+
+// TokenCounter counts the tokens of a text (models/tokenizer implements it).
+type TokenCounter interface {
+	// Count returns the number of tokens of text, or an estimate.
+	Count(text string) (int, error)
 }
 
 // cachedLocal is what the local cache keeps: the raw answer and its tokens,
@@ -85,6 +95,8 @@ func (r *Runner) Run(ctx context.Context, items []Item) ([]Record, error) {
 			}
 			ok := r.Match(clean(c.Response.Content), it.Answer)
 			rec.CloudAnswer, rec.CloudCorrect, rec.CloudLatency = c.Response.Content, &ok, c.Latency
+			rec.CloudProvider, rec.CloudModel = c.Response.Provider, c.Response.Model
+			rec.CloudUsage = r.cloudUsage(it.Prompt, c.Response)
 		}
 		records = append(records, rec)
 		if r.Progress != nil {
@@ -137,6 +149,28 @@ func (r *Runner) cloud(ctx context.Context, prompt string) (cachedCloud, error) 
 		}
 	}
 	return c, nil
+}
+
+// cloudUsage is the cloud's own token counts or, when it reported none (a
+// zero prompt count: every request has a prompt), an estimate with
+// r.Counter; nil when there is neither. The prompt estimate counts the
+// prompt's text only, not the chat template around it.
+func (r *Runner) cloudUsage(prompt string, resp cloud.Response) *CloudUsage {
+	if resp.Usage.PromptTokens > 0 {
+		return &CloudUsage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+	}
+	if r.Counter == nil {
+		return nil
+	}
+	p, err := r.Counter.Count(prompt)
+	if err != nil {
+		return nil
+	}
+	a, err := r.Counter.Count(resp.Content)
+	if err != nil {
+		return nil
+	}
+	return &CloudUsage{PromptTokens: p, CompletionTokens: a, Estimated: true}
 }
 
 // LocalCacheName names the local answer cache for a model, its digest and

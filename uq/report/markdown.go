@@ -20,6 +20,11 @@ func (r *Report) Markdown() string {
 	writeGroup(&b, r.Overall, true)
 	writeNotes(&b, r.Overall)
 
+	if r.Overall.Costs != nil {
+		b.WriteString("## Cloud cost\n\n")
+		writeCosts(&b, r.Overall)
+	}
+
 	b.WriteString("## Guarantees\n\n")
 	writeGuarantees(&b, r.Overall)
 

@@ -107,6 +107,9 @@ type Input struct {
 	DataHash string
 	// Generated is the report's date; the zero time means now.
 	Generated time.Time
+	// Prices price the cloud's tokens; without a configured price the
+	// report shows tokens only.
+	Prices Prices
 }
 
 // ScorerSetup is one scorer's routing configuration: accept the local answer
@@ -175,6 +178,9 @@ type Group struct {
 	OracleAccuracy *float64 `json:"oracle_accuracy"`
 	// OracleCallRate is the oracle's cloud-call rate.
 	OracleCallRate *float64 `json:"oracle_call_rate"`
+	// Costs is what always-local, always-cloud and the oracle spend on the
+	// cloud; null without cloud labels.
+	Costs *Costs `json:"costs"`
 	// Scorers holds one result per scorer, in Input.Scorers order.
 	Scorers []ScorerResult `json:"scorers"`
 	// Notes explain skipped or partial numbers.
@@ -253,6 +259,8 @@ type CascadeResult struct {
 	AccuracyAtCloudFraction float64 `json:"accuracy_at_cloud_fraction"`
 	// Curve is the accuracy vs. call-rate curve (overall group only).
 	Curve []calib.CascadePoint `json:"curve,omitempty"`
+	// Cost is the cascade's cloud spending at the threshold.
+	Cost CostResult `json:"cost"`
 }
 
 // scored holds one scorer's validated raw scores and probabilities, parallel
@@ -304,7 +312,7 @@ func Build(in Input) (*Report, error) {
 		all[i] = i
 	}
 	var err error
-	if r.Overall, err = buildGroup("", in.Records, all, scorers, true); err != nil {
+	if r.Overall, err = buildGroup("", in.Records, all, scorers, in.Prices, true); err != nil {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
 
@@ -321,7 +329,7 @@ func Build(in Input) (*Report, error) {
 		}
 		slices.Sort(tasks)
 		for _, t := range tasks {
-			g, err := buildGroup(t, in.Records, byTask[t], scorers, false)
+			g, err := buildGroup(t, in.Records, byTask[t], scorers, in.Prices, false)
 			if err != nil {
 				return nil, fmt.Errorf("build report: task %q: %w", t, err)
 			}
@@ -376,7 +384,7 @@ func scoreRecords(recs []labelled.Record, s ScorerSetup) (scored, error) {
 
 // buildGroup computes the numbers over the records at idx. detail adds the
 // curves and diagram bins.
-func buildGroup(task string, recs []labelled.Record, idx []int, scorers []scored, detail bool) (Group, error) {
+func buildGroup(task string, recs []labelled.Record, idx []int, scorers []scored, prices Prices, detail bool) (Group, error) {
 	g := Group{Task: task, Records: len(idx)}
 	var cloudIdx []int
 	right := 0
@@ -409,11 +417,19 @@ func buildGroup(task string, recs []labelled.Record, idx []int, scorers []scored
 			}
 		}
 		g.CloudAccuracy = ptr(float64(cloudRight) / float64(len(cloudIdx)))
+		var notes []string
+		g.Costs, notes = buildCosts(recs, cloudIdx, prices)
+		if detail { // once, on the overall group; the task groups' numbers say the same
+			g.Notes = append(g.Notes, notes...)
+		}
 	}
 	for _, sc := range scorers {
-		res, err := buildScorer(recs, idx, cloudIdx, sc, detail)
+		res, err := buildScorer(recs, idx, cloudIdx, sc, prices, detail)
 		if err != nil {
 			return Group{}, fmt.Errorf("scorer %q: %w", sc.setup.Name, err)
+		}
+		if res.Cascade != nil {
+			res.Cascade.Cost.setSavings(g.Costs.AlwaysCloud.spend(g.Costs.SavingsBasis), g.Costs.SavingsBasis)
 		}
 		g.Scorers = append(g.Scorers, res)
 	}
@@ -422,7 +438,7 @@ func buildGroup(task string, recs []labelled.Record, idx []int, scorers []scored
 
 // buildScorer computes one scorer's numbers over the records at idx;
 // cloudIdx are those with a cloud label.
-func buildScorer(recs []labelled.Record, idx, cloudIdx []int, sc scored, detail bool) (ScorerResult, error) {
+func buildScorer(recs []labelled.Record, idx, cloudIdx []int, sc scored, prices Prices, detail bool) (ScorerResult, error) {
 	s := sc.setup
 	res := ScorerResult{
 		Name:       s.Name,
@@ -488,7 +504,7 @@ func buildScorer(recs []labelled.Record, idx, cloudIdx []int, sc scored, detail 
 		}
 	}
 	if len(cloudIdx) > 0 {
-		if res.Cascade, err = buildCascade(recs, cloudIdx, sc, detail); err != nil {
+		if res.Cascade, err = buildCascade(recs, cloudIdx, sc, prices, detail); err != nil {
 			return ScorerResult{}, err
 		}
 	}
@@ -497,11 +513,12 @@ func buildScorer(recs []labelled.Record, idx, cloudIdx []int, sc scored, detail 
 
 // buildCascade computes the cloud-dependent numbers of one scorer over the
 // records at cloudIdx, which all carry a cloud label.
-func buildCascade(recs []labelled.Record, cloudIdx []int, sc scored, detail bool) (*CascadeResult, error) {
+func buildCascade(recs []labelled.Record, cloudIdx []int, sc scored, prices Prices, detail bool) (*CascadeResult, error) {
 	samples := cascadeSamples(recs, cloudIdx, sc.raw)
 	c := &CascadeResult{Records: len(samples)}
+	var calls []int
 	escalated, right := 0, 0
-	for _, s := range samples {
+	for k, s := range samples {
 		switch {
 		case s.Score >= sc.setup.Threshold:
 			if s.LocalCorrect {
@@ -509,11 +526,13 @@ func buildCascade(recs []labelled.Record, cloudIdx []int, sc scored, detail bool
 			}
 		default:
 			escalated++
+			calls = append(calls, cloudIdx[k])
 			if s.CloudCorrect {
 				right++
 			}
 		}
 	}
+	c.Cost = costOf(recs, calls, len(samples), prices)
 	n := float64(len(samples))
 	c.CallRate = float64(escalated) / n
 	c.Accuracy = float64(right) / n
