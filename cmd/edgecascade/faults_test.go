@@ -43,7 +43,7 @@ type faultCase struct {
 // allFaultCases is the fault table's rows, in order.
 func allFaultCases() []faultCase {
 	var all []faultCase
-	for _, list := range [][]faultCase{cloudFaultCases(), localFaultCases(), diskFaultCases(), shutdownFaultCases()} {
+	for _, list := range [][]faultCase{cloudFaultCases(), localFaultCases(), diskFaultCases(), shutdownFaultCases(), outboxFaultCases()} {
 		all = append(all, list...)
 	}
 	return all
