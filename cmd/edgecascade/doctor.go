@@ -49,7 +49,7 @@ type doctor struct {
 
 func (d *doctor) report(st status, name, format string, args ...any) {
 	d.count[st]++
-	fmt.Fprintf(d.out, "%-4s  %-18s %s\n", st, name, fmt.Sprintf(format, args...))
+	fmt.Fprintf(d.out, "%-4s  %-18s  %s\n", st, name, fmt.Sprintf(format, args...))
 }
 
 func (a *app) doctorCmd() *cobra.Command {
