@@ -108,7 +108,7 @@ func (a *app) probePredict(cmd *cobra.Command, path, lib string, x []float32) er
 	if err != nil {
 		return fmt.Errorf("reference prediction: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "probability %.7f (onnxruntime %s, %s/%s)\nreference   %.7f (float64 Go math from the probe's weights)\n",
+	fmt.Fprintf(a.stdout, "probability %.9f (onnxruntime %s, %s/%s)\nreference   %.9f (float64 Go math from the probe's weights)\n",
 		got, rt.Version(), runtime.GOOS, runtime.GOARCH, want)
 	if d := math.Abs(got - want); d > 1e-5 {
 		return fmt.Errorf("onnxruntime's probability %v differs from the reference %v by %.2g", got, want, d)
