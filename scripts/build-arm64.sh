@@ -43,11 +43,16 @@ case "$mode" in
     libdir="$sysroot/usr/aarch64-linux-gnu/lib"
     if [ ! -s "$sysroot/.complete" ]; then
       echo "build-arm64: fetching Debian 11's arm64 cross glibc 2.31 into $sysroot" >&2
+      keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+      [ -s "$keyring" ] || {
+        echo "build-arm64: $keyring is missing (apt-get install debian-archive-keyring), or use EDGECASCADE_ARM64_GLIBC=host" >&2
+        exit 1
+      }
       work="$(mktemp -d)"
       trap 'rm -rf "$work"' EXIT
       mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/debs"
       : >"$work/status"
-      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main" >"$work/sources.list"
+      echo "deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main" >"$work/sources.list"
       aptopts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
         -o "Dir::State::Lists=$work/lists" -o "Dir::State::status=$work/status"
         -o "Dir::Cache::archives=$work/archives" -o "Dir::Cache=$work" -o "APT::Architecture=amd64"
