@@ -54,7 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
-	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.benchCmd(), a.doctorCmd())
 	return root
 }
 
@@ -150,6 +150,34 @@ func (a *app) configCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "\nlocal: %s %s at %s; cloud: %s %s at %s; scorer %s, threshold %v\n",
 				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
 				cfg.Cascade.Scorer, cfg.Cascade.Threshold)
+			return nil
+		},
+	}
+	settingFlags(cmd.Flags())
+	cmd.AddCommand(a.configValidateCmd())
+	return cmd
+}
+
+// configValidateCmd validates the configuration (defaults, --config file,
+// environment, flags) and prints one line; it exits non-zero naming the bad
+// key. It reads no files the configuration names and contacts nothing: see
+// doctor for that.
+func (a *app) configValidateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Validate the configuration only (no network, no files it names): exit status 0 when valid",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			src := "built-in defaults"
+			if a.configPath != "" {
+				src = a.configPath
+			}
+			fmt.Fprintf(a.stdout, "%s: configuration is valid (local %s %s, cloud %s %s, scorer %s)\n",
+				src, cfg.Local.Backend, cfg.Local.Model, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.Cascade.Scorer)
 			return nil
 		},
 	}

@@ -88,10 +88,10 @@ func (f *probeTrainFlags) kind() probe.FeatureKind {
 func (a *app) probeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "probe",
-		Short: "Hidden-state probes: train them on labelled data",
+		Short: "Hidden-state probes: train them on labelled data, run one on a feature vector",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(a.probeTrainCmd())
+	cmd.AddCommand(a.probeTrainCmd(), a.probePredictCmd())
 	return cmd
 }
 

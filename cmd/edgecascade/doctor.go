@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ollama/ollama/api"
+	"github.com/spf13/cobra"
+
+	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models/ollama"
+	"github.com/edgecascade/edgecascade/models/tokenizer"
+	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/uq/calib"
+)
+
+// doctorCheckTimeout bounds each network check of doctor.
+const doctorCheckTimeout = 15 * time.Second
+
+// minFreeBytes is the free space below which doctor warns about data_dir:
+// the decision log grows by a few hundred bytes a request.
+const minFreeBytes = 100 << 20
+
+// status is a check's outcome.
+type status string
+
+const (
+	statusOK   status = "OK"
+	statusWarn status = "WARN"
+	statusFail status = "FAIL"
+)
+
+// doctor runs the checks and prints one line per check.
+type doctor struct {
+	cfg   *configs.Config
+	out   io.Writer
+	count map[status]int
+
+	local      *ollama.Client // nil when the backend was not reachable
+	modelReady bool           // the local model is present
+}
+
+func (d *doctor) report(st status, name, format string, args ...any) {
+	d.count[st]++
+	fmt.Fprintf(d.out, "%-4s  %-18s  %s\n", st, name, fmt.Sprintf(format, args...))
+}
+
+func (a *app) doctorCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the installation: local backend and model, cloud key and reachability, onnxruntime and probes, data_dir, calibration",
+		Long: `doctor checks what serve needs, one line per check with OK, WARN or FAIL and
+what to fix:
+
+  config             the configuration loads and validates
+  local backend      the local backend answers (and its version)
+  local model        local.model is present (and how to import it when not)
+  local tokenizer    local.tokenizer loads (when set)
+  cloud key          an API key is set for each cloud provider (never printed)
+  cloud              each cloud provider answers (lists its models)
+  onnxruntime        the library loads (when a probe is configured)
+  probe.path         each probe file loads for this local model and its size
+  data_dir           exists or can be created, is writable, has free space
+  calibration        cascade.calibration loads, is for this local model and
+                     has a threshold for cascade.scorer (when set)
+
+The exit status is non-zero when any check fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d := &doctor{out: a.stdout, count: map[status]int{}}
+			cfg, err := a.loadConfig(cmd)
+			if err != nil {
+				d.report(statusFail, "config", "%v", err)
+				return errors.New("doctor: the configuration is invalid")
+			}
+			d.cfg = cfg
+			src := "built-in defaults"
+			if a.configPath != "" {
+				src = a.configPath
+			}
+			d.report(statusOK, "config", "valid (%s)", src)
+			d.run(cmd.Context())
+			fmt.Fprintf(d.out, "\n%d OK, %d WARN, %d FAIL\n", d.count[statusOK], d.count[statusWarn], d.count[statusFail])
+			if n := d.count[statusFail]; n > 0 {
+				return fmt.Errorf("doctor: %d check(s) failed", n)
+			}
+			return nil
+		},
+	}
+	settingFlags(cmd.Flags())
+	return cmd
+}
+
+func (d *doctor) run(ctx context.Context) {
+	d.checkLocal(ctx)
+	d.checkTokenizer()
+	d.checkCloud(ctx)
+	d.checkProbes(ctx)
+	d.checkDataDir()
+	d.checkCalibration()
+}
+
+// checkLocal checks the backend answers and has the model.
+func (d *doctor) checkLocal(ctx context.Context) {
+	lc := d.cfg.Local
+	if lc.Backend != "ollama" {
+		d.report(statusWarn, "local backend", "doctor has no checks for local.backend %q", lc.Backend)
+		return
+	}
+	c, err := ollama.New(ollama.Config{URL: lc.URL, Model: lc.Model, Timeout: lc.Timeout})
+	if err != nil {
+		d.report(statusFail, "local backend", "%v", err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
+	defer cancel()
+	v, err := c.API().Version(cctx)
+	if err != nil {
+		d.report(statusFail, "local backend", "ollama at %s does not answer (%v): start it with `ollama serve` (OLLAMA_HOST=%s) or fix local.url",
+			lc.URL, err, strings.TrimPrefix(strings.TrimPrefix(lc.URL, "http://"), "https://"))
+		d.report(statusFail, "local model", "%s: not checked, the backend is down", lc.Model)
+		return
+	}
+	d.local = c
+	d.report(statusOK, "local backend", "ollama %s at %s", v, lc.URL)
+
+	show, err := c.API().Show(cctx, &api.ShowRequest{Model: lc.Model})
+	var se api.StatusError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == 404:
+		d.report(statusFail, "local model", "%s is not present in ollama at %s: import it with `ollama pull %s` (from the Ollama library) or `ollama create %s -f Modelfile` (a local GGUF file)",
+			lc.Model, lc.URL, lc.Model, lc.Model)
+	case err != nil:
+		d.report(statusFail, "local model", "%s: %v", lc.Model, err)
+	default:
+		d.modelReady = true
+		det := show.Details
+		var parts []string
+		for _, p := range []string{det.Family, det.ParameterSize, det.QuantizationLevel} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		info := ""
+		if len(parts) > 0 {
+			info = " (" + strings.Join(parts, ", ") + ")"
+		}
+		if n, err := c.ContextLength(cctx); err == nil {
+			info += fmt.Sprintf(", context %d tokens", n)
+		}
+		d.report(statusOK, "local model", "%s present%s", lc.Model, info)
+	}
+}
+
+func (d *doctor) checkTokenizer() {
+	path := d.cfg.Local.Tokenizer
+	if path == "" {
+		return
+	}
+	if _, err := tokenizer.Load(path); err != nil {
+		d.report(statusFail, "local tokenizer", "local.tokenizer: %v: set it to the local model's tokenizer.json or leave it empty (estimate)", err)
+		return
+	}
+	d.report(statusOK, "local tokenizer", "%s loads", path)
+}
+
+// cloudEntry is one configured provider as doctor sees it.
+type cloudEntry struct {
+	label    string // "cloud" or "cloud.providers[i]"
+	provider string
+	baseURL  string // "" when the provider's own
+	model    string
+	key      string
+	keyFrom  string // where the key is read from, for the fix
+	timeout  time.Duration
+}
+
+func (d *doctor) cloudEntries() []cloudEntry {
+	c := d.cfg.Cloud
+	if len(c.Providers) == 0 {
+		env := "OPENAI_API_KEY"
+		if c.Provider == "anthropic" {
+			env = "ANTHROPIC_API_KEY"
+		}
+		return []cloudEntry{{
+			label: "cloud", provider: c.Provider, baseURL: c.BaseURL, model: c.Model,
+			key: c.APIKey.Reveal(), keyFrom: "EDGECASCADE_CLOUD_API_KEY or " + env, timeout: c.Timeout,
+		}}
+	}
+	var out []cloudEntry
+	for i, p := range c.Providers {
+		e := cloudEntry{
+			label: fmt.Sprintf("cloud.providers[%d]", i), provider: p.Provider, baseURL: p.BaseURL, model: p.Model,
+			timeout: p.Timeout,
+		}
+		if e.timeout == 0 {
+			e.timeout = c.Timeout
+		}
+		if p.APIKeyEnv == "" {
+			e.keyFrom = "an environment variable named by its api_key_env"
+		} else {
+			e.key, e.keyFrom = os.Getenv(p.APIKeyEnv), p.APIKeyEnv
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// checkCloud checks each provider's key (without printing it) and that the
+// provider answers. A provider at its own public URL without a key is not
+// contacted.
+// TODO(offline): skip these checks when the `offline` setting is on.
+func (d *doctor) checkCloud(ctx context.Context) {
+	for _, e := range d.cloudEntries() {
+		url := configs.ProviderURL(e.provider, e.baseURL)
+		if e.key == "" {
+			if e.baseURL == "" {
+				d.report(statusFail, e.label+" key", "no API key for %s: set %s (never on the command line)", e.provider, e.keyFrom)
+				d.report(statusWarn, e.label, "%s at %s: not contacted without a key", e.provider, url)
+				continue
+			}
+			d.report(statusWarn, e.label+" key", "no API key (set %s): fine only for a self-hosted server that needs none", e.keyFrom)
+		} else {
+			d.report(statusOK, e.label+" key", "set (from %s or the config file; not shown)", e.keyFrom)
+		}
+		p, err := newProvider(e.provider, url, e.model, e.key, e.timeout, 0)
+		if err != nil {
+			d.report(statusFail, e.label, "%v", err)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
+		err = p.Ping(cctx)
+		cancel()
+		if err != nil {
+			d.report(statusFail, e.label, "%s at %s does not answer: %v: check the URL, the key and the network", e.provider, url, err)
+			continue
+		}
+		d.report(statusOK, e.label, "%s at %s answers (model %s)", e.provider, url, e.model)
+	}
+}
+
+// checkProbes loads onnxruntime and each configured probe for this model.
+func (d *doctor) checkProbes(ctx context.Context) {
+	pc := d.cfg.Probe
+	if pc.Path == "" && pc.PregenPath == "" {
+		return
+	}
+	rt, err := probe.NewRuntime(pc.ONNXRuntimeLib)
+	if err != nil {
+		d.report(statusFail, "onnxruntime", "%v", err)
+		return
+	}
+	defer rt.Close()
+	d.report(statusOK, "onnxruntime", "%s loads (onnxruntime %s)", rt.LibPath(), rt.Version())
+
+	// The feature size comes from the model itself, as serve does.
+	dim := 0
+	if d.local != nil && d.modelReady {
+		cctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
+		f, err := d.local.Features(cctx, "edgecascade")
+		cancel()
+		if err == nil {
+			dim = len(f)
+		}
+	}
+	for _, pf := range []struct {
+		key, path string
+		kind      probe.FeatureKind
+	}{{"probe.path", pc.Path, probe.FeatureAnswer}, {"probe.pregen_path", pc.PregenPath, probe.FeaturePrompt}} {
+		if pf.path == "" {
+			continue
+		}
+		meta, err := probe.ReadMeta(pf.path)
+		if err != nil {
+			d.report(statusFail, pf.key, "%v: re-run edgecascade probe train", err)
+			continue
+		}
+		if meta.Model != d.cfg.Local.Model {
+			d.report(statusFail, pf.key, "%s was trained for local model %q, but local.model is %q: re-run edgecascade probe train", pf.path, meta.Model, d.cfg.Local.Model)
+			continue
+		}
+		if meta.FeatureKind != pf.kind {
+			d.report(statusFail, pf.key, "%s is a %s probe, want a %s probe", pf.path, meta.FeatureKind, pf.kind)
+			continue
+		}
+		want, note := dim, ""
+		if want == 0 {
+			want, note = meta.FeatureSize, " (feature size not checked: the local model is not available)"
+		}
+		p, err := rt.Load(pf.path, d.cfg.Local.Model, want)
+		if err != nil {
+			d.report(statusFail, pf.key, "%v: re-run edgecascade probe train", err)
+			continue
+		}
+		_ = p.Close()
+		st := statusOK
+		if note != "" {
+			st = statusWarn
+		}
+		d.report(st, pf.key, "%s loads: %s probe for %s, %d features%s", pf.path, meta.FeatureKind, meta.Model, meta.FeatureSize, note)
+	}
+}
+
+// checkDataDir checks data_dir exists (or can be created), is a writable
+// folder, and has free space.
+func (d *doctor) checkDataDir() {
+	dir, err := d.cfg.DataPath()
+	if err != nil {
+		d.report(statusFail, "data_dir", "%v", err)
+		return
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		parent := existingParent(dir)
+		if err := tryWrite(parent); err != nil {
+			d.report(statusFail, "data_dir", "%s does not exist and cannot be created: %v: create it for this user (uid %d) or set data_dir", dir, err, os.Getuid())
+			return
+		}
+		d.report(statusWarn, "data_dir", "%s does not exist yet: serve creates it%s", dir, freeNote(parent))
+		return
+	case err != nil:
+		d.report(statusFail, "data_dir", "%v", err)
+		return
+	case !fi.IsDir():
+		d.report(statusFail, "data_dir", "%s is not a folder: set data_dir to a folder", dir)
+		return
+	}
+	if err := tryWrite(dir); err != nil {
+		d.report(statusFail, "data_dir", "%s is not writable by uid %d: %v: fix its owner or mode, or set data_dir (systemd: StateDirectory=)", dir, os.Getuid(), err)
+		return
+	}
+	free, err := freeBytes(dir)
+	switch {
+	case err != nil:
+		d.report(statusWarn, "data_dir", "%s is writable; free space unknown: %v", dir, err)
+	case free < minFreeBytes:
+		d.report(statusWarn, "data_dir", "%s is writable but only %s free: the decision log needs room (or set log.decisions false)", dir, humanBytes(free))
+	default:
+		d.report(statusOK, "data_dir", "%s is writable, %s free", dir, humanBytes(free))
+	}
+}
+
+func freeNote(dir string) string {
+	if free, err := freeBytes(dir); err == nil {
+		return fmt.Sprintf(" (%s free in %s)", humanBytes(free), dir)
+	}
+	return ""
+}
+
+// existingParent is the nearest folder of dir that exists.
+func existingParent(dir string) string {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+			return p
+		}
+	}
+}
+
+// tryWrite creates and removes a file in dir: the one test of writability
+// that also holds for read-only mounts and for root.
+func tryWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".edgecascade-doctor-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// checkCalibration checks cascade.calibration loads, is for this local
+// model and has a threshold for the configured scorer.
+func (d *doctor) checkCalibration() {
+	path := d.cfg.Cascade.Calibration
+	if path == "" {
+		d.report(statusOK, "calibration", "none: cascade.threshold %v applies to %s (edgecascade calibrate picks one with a guarantee)",
+			d.cfg.Cascade.Threshold, d.cfg.Cascade.Scorer)
+		return
+	}
+	f, err := calib.ReadFile(path)
+	if err != nil {
+		d.report(statusFail, "calibration", "cascade.calibration: %v: re-run edgecascade calibrate", err)
+		return
+	}
+	if f.LocalModel != d.cfg.Local.Model {
+		d.report(statusFail, "calibration", "%s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate", path, f.LocalModel, d.cfg.Local.Model)
+		return
+	}
+	scorer := d.cfg.Cascade.Scorer
+	if scorer == "combined" && f.Combined == nil {
+		d.report(statusFail, "calibration", "%s has no combined fit for cascade.scorer combined: re-run edgecascade calibrate", path)
+		return
+	}
+	fit, err := f.Fit(scorer)
+	if err != nil {
+		d.report(statusFail, "calibration", "%s: %v: re-run edgecascade calibrate or choose another cascade.scorer", path, err)
+		return
+	}
+	d.report(statusOK, "calibration", "%s: threshold %.3f for %s on local model %s (%d items)", path, *fit.Threshold, scorer, f.LocalModel, f.Items)
+}
