@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 // drainCloud is an OpenAI-compatible cloud for tests where the real one
