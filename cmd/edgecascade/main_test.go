@@ -310,6 +310,7 @@ func TestServeRefusesCalibrationForAnotherModel(t *testing.T) {
 	for k, v := range bedEnv(s) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	cmd.Env = append(cmd.Env, "EDGECASCADE_DATA_DIR="+t.TempDir()) // an env without HOME
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `"qwen2.5:0.5b"`) || !strings.Contains(string(out), ollamatest.Weak) {
 		t.Fatalf("serve with a mismatched calibration: %v\n%s", err, out)
@@ -356,6 +357,7 @@ func TestServeRefusesMismatchedProbe(t *testing.T) {
 			for k, v := range bedEnv(s) {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
+			cmd.Env = append(cmd.Env, "EDGECASCADE_DATA_DIR="+t.TempDir()) // an env without HOME
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("serve started with a mismatched probe:\n%s", out)
