@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/edgecascade/edgecascade/models/chattemplate"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
@@ -69,7 +70,18 @@ type LocalConfig struct {
 	Timeout     time.Duration `mapstructure:"timeout"`
 	TopLogprobs int           `mapstructure:"top_logprobs"`
 	Tokenizer   string        `mapstructure:"tokenizer"`
+	// ChatTemplate is the in-process engine's chat template (backend
+	// llamacpp): a known name or a Go text/template; empty: detected from
+	// the GGUF's own template.
+	ChatTemplate string `mapstructure:"chat_template"`
 }
+
+// Local backends (local.backend).
+const (
+	BackendOllama      = "ollama"
+	BackendLlamaServer = "llamacpp-server"
+	BackendLlamaCpp    = "llamacpp"
+)
 
 // CloudConfig configures the cloud provider.
 type CloudConfig struct {
@@ -151,12 +163,13 @@ func (s Setting) Env() string {
 // Settings is the documented table of every key.
 var Settings = []Setting{
 	{"listen", "host:port of the HTTP API; loopback by default"},
-	{"local.backend", "local model backend: ollama"},
-	{"local.url", "the local backend's base URL"},
-	{"local.model", "local model name"},
+	{"local.backend", "local model backend: ollama, llamacpp-server (a running llama-server at local.url) or llamacpp (in-process llama.cpp; needs a binary built with -tags llamacpp)"},
+	{"local.url", "the local backend's base URL (ollama, llamacpp-server)"},
+	{"local.model", "local model name; for backend llamacpp the path of the GGUF file"},
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
 	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
 	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
+	{"local.chat_template", "backend llamacpp: chat template, a known name (chatml, llama3) or a Go text/template over .Messages (.Role, .Content); empty: detected from the GGUF's tokenizer.chat_template"},
 	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server) or anthropic"},
 	{"cloud.base_url", "the provider's base URL; empty: the provider's own (openai: https://api.openai.com/v1, anthropic: https://api.anthropic.com)"},
 	{"cloud.model", "cloud model name"},
@@ -273,14 +286,8 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return bad("listen", "want host:port, got %q", c.Listen)
 	}
-	if c.Local.Backend != "ollama" {
-		return bad("local.backend", "want ollama, got %q", c.Local.Backend)
-	}
-	if err := checkURL(c.Local.URL); err != nil {
-		return bad("local.url", "%v", err)
-	}
-	if strings.TrimSpace(c.Local.Model) == "" {
-		return bad("local.model", "must not be empty")
+	if err := c.validateLocal(); err != nil {
+		return err
 	}
 	if c.Local.Timeout < 0 {
 		return bad("local.timeout", "must not be negative")
@@ -362,6 +369,38 @@ func (c *Config) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return nil
+}
+
+// validateLocal checks the local.* keys that depend on local.backend.
+func (c *Config) validateLocal() error {
+	l := c.Local
+	switch l.Backend {
+	case BackendOllama, BackendLlamaServer:
+		if err := checkURL(l.URL); err != nil {
+			return &KeyError{Key: "local.url", Reason: err.Error()}
+		}
+		if strings.TrimSpace(l.Model) == "" {
+			return &KeyError{Key: "local.model", Reason: "must not be empty"}
+		}
+		if l.ChatTemplate != "" {
+			return &KeyError{Key: "local.chat_template", Reason: fmt.Sprintf("only used by local.backend llamacpp (the %s server applies the model's own template)", l.Backend)}
+		}
+	case BackendLlamaCpp:
+		if strings.TrimSpace(l.Model) == "" {
+			return &KeyError{Key: "local.model", Reason: "local.backend llamacpp needs the path of a GGUF file"}
+		}
+		if st, err := os.Stat(l.Model); err != nil || st.IsDir() {
+			return &KeyError{Key: "local.model", Reason: fmt.Sprintf("local.backend llamacpp needs the path of a GGUF file; %q is not a readable file", l.Model)}
+		}
+		if l.ChatTemplate != "" {
+			if _, err := chattemplate.Parse(l.ChatTemplate); err != nil {
+				return &KeyError{Key: "local.chat_template", Reason: err.Error()}
+			}
+		}
+	default:
+		return &KeyError{Key: "local.backend", Reason: fmt.Sprintf("want %s, %s or %s, got %q", BackendOllama, BackendLlamaServer, BackendLlamaCpp, l.Backend)}
 	}
 	return nil
 }

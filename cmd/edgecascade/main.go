@@ -20,6 +20,7 @@ import (
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/llamacpp"
 	"github.com/edgecascade/edgecascade/models/ollama"
 )
 
@@ -80,10 +81,16 @@ func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 }
 
-func newLocal(cfg *configs.Config) (models.Model, error) {
+// newLocal connects (or, for the in-process engine, loads) the local model.
+// A model that holds resources is an io.Closer; deps.close closes it.
+func newLocal(ctx context.Context, cfg *configs.Config) (models.Model, error) {
 	switch cfg.Local.Backend {
-	case "ollama":
+	case configs.BackendOllama:
 		return ollama.New(ollama.Config{URL: cfg.Local.URL, Model: cfg.Local.Model, Timeout: cfg.Local.Timeout})
+	case configs.BackendLlamaServer:
+		return llamacpp.New(llamacpp.Config{URL: cfg.Local.URL, Model: cfg.Local.Model, Timeout: cfg.Local.Timeout})
+	case configs.BackendLlamaCpp:
+		return openEngine(ctx, cfg) // local_engine.go or local_noengine.go, by build tag
 	default:
 		return nil, fmt.Errorf("local.backend %q is not supported", cfg.Local.Backend)
 	}
