@@ -373,6 +373,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// LocalURL is local.url, or "" for the in-process backend, which has none.
+func (c *Config) LocalURL() string {
+	if c.Local.Backend == BackendLlamaCpp {
+		return ""
+	}
+	return c.Local.URL
+}
+
 // validateLocal checks the local.* keys that depend on local.backend.
 func (c *Config) validateLocal() error {
 	l := c.Local

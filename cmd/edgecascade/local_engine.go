@@ -10,6 +10,9 @@ import (
 	"github.com/edgecascade/edgecascade/models/llamaengine"
 )
 
+// engineBuilt says whether this binary has the in-process engine.
+const engineBuilt = true
+
 // openEngine loads local.model, a GGUF file, into the in-process llama.cpp
 // engine (this binary was built with -tags llamacpp).
 func openEngine(ctx context.Context, cfg *configs.Config) (models.Model, error) {

@@ -10,6 +10,9 @@ import (
 	"github.com/edgecascade/edgecascade/models"
 )
 
+// engineBuilt says whether this binary has the in-process engine.
+const engineBuilt = false
+
 // errNoEngine is what local.backend llamacpp gives in a binary built
 // without the in-process engine (the default build needs no cgo for llama.cpp).
 var errNoEngine = errors.New("local.backend llamacpp: this edgecascade binary was built without the in-process llama.cpp engine; " +

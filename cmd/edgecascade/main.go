@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -152,7 +153,7 @@ func (a *app) configCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "%-24s %-36s %s\n", s.Key, s.Env(), s.Description)
 			}
 			fmt.Fprintf(a.stdout, "\nlocal: %s %s at %s; cloud: %s %s at %s; scorer %s, threshold %v\n",
-				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
+				cfg.Local.Backend, cfg.Local.Model, cmp.Or(cfg.LocalURL(), "in-process"), cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
 				cfg.Cascade.Scorer, cfg.Cascade.Threshold)
 			return nil
 		},

@@ -43,7 +43,7 @@ func (a *app) serveCmd() *cobra.Command {
 			srv := agent.NewServer(c, agent.ServerConfig{
 				LogContent:   cfg.Log.Content,
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
-				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
+				Backend:      cfg.Local.Backend, LocalURL: cfg.LocalURL(),
 				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 			}, log)
 			if decisions != nil {
