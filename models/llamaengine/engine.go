@@ -95,6 +95,9 @@ type Engine struct {
 	model *llama.Model
 	lc    *llama.Context
 	batch *llama.Batch
+
+	digestMu sync.Mutex
+	digest   string // of the GGUF file, once computed
 }
 
 var (

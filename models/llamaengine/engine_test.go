@@ -4,7 +4,9 @@ package llamaengine_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -241,6 +243,26 @@ func TestBadRequests(t *testing.T) {
 	// The context defaults to the model's training length (128) when below 4096.
 	if n, _ := open(t, "weak.gguf", nil).ContextLength(context.Background()); n != 128 {
 		t.Errorf("default ContextLength = %d, want the GGUF's context_length 128", n)
+	}
+}
+
+func TestDigest(t *testing.T) {
+	path := testbedModel(t, "weak.gguf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+	e := open(t, "weak.gguf", nil)
+	for range 2 { // computed, then remembered
+		got, err := e.Digest(context.Background())
+		if err != nil || got != want {
+			t.Fatalf("Digest = %q, %v; want %q", got, err, want)
+		}
+	}
+	other, err := open(t, "strong.gguf", nil).Digest(context.Background())
+	if err != nil || other == want {
+		t.Errorf("strong model digest %q, %v; want another digest", other, err)
 	}
 }
 
