@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
@@ -20,6 +21,7 @@ func openEngine(ctx context.Context, cfg *configs.Config) (models.Model, error) 
 		Path:         cfg.Local.Model,
 		ChatTemplate: cfg.Local.ChatTemplate,
 		Timeout:      cfg.Local.Timeout,
+		Log:          newLogger(os.Stderr, cfg),
 	})
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
