@@ -116,7 +116,7 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 		}
 		cut := len(pending)
 		if !final {
-			cut = validPrefix(pending)
+			cut = completePrefix(pending)
 		}
 		if cut == 0 && !final {
 			return nil
@@ -175,24 +175,16 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 	return out, nil
 }
 
-// validPrefix is the length of the longest prefix of b that does not end
-// inside a UTF-8 character: bytes that can never become valid are passed
-// on rather than held forever.
-func validPrefix(b []byte) int {
-	for cut := len(b); cut > 0 && cut > len(b)-utf8.UTFMax; cut-- {
-		if utf8.Valid(b[:cut]) {
-			if cut == len(b) || !utf8.FullRune(b[cut:]) {
-				return cut
+// completePrefix is the length of b without a trailing, still incomplete
+// UTF-8 character: the text that can be passed on now. Invalid bytes are
+// passed on as they are rather than held forever.
+func completePrefix(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return i
 			}
-		}
-	}
-	if utf8.Valid(b) {
-		return len(b)
-	}
-	// Invalid bytes in the middle: hold back only an incomplete tail.
-	for cut := len(b); cut > 0 && cut > len(b)-utf8.UTFMax; cut-- {
-		if utf8.RuneStart(b[cut-1]) && !utf8.FullRune(b[cut-1:]) {
-			return cut - 1
+			break
 		}
 	}
 	return len(b)
