@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/models/chattemplate"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
@@ -120,7 +121,18 @@ type LocalConfig struct {
 	// many run at once, that many more wait, the rest are refused at once.
 	MaxConcurrent int `mapstructure:"max_concurrent"`
 	MaxQueue      int `mapstructure:"max_queue"`
+	// ChatTemplate is the in-process engine's chat template (backend
+	// llamacpp): a known name or a Go text/template; empty: detected from
+	// the GGUF's own template.
+	ChatTemplate string `mapstructure:"chat_template"`
 }
+
+// Local backends (local.backend).
+const (
+	BackendOllama      = "ollama"
+	BackendLlamaServer = "llamacpp-server"
+	BackendLlamaCpp    = "llamacpp"
+)
 
 // CloudConfig configures the cloud provider.
 type CloudConfig struct {
@@ -216,14 +228,15 @@ func (s Setting) Env() string {
 // Settings is the documented table of every key.
 var Settings = []Setting{
 	{"listen", "host:port of the HTTP API; loopback by default"},
-	{"local.backend", "local model backend: ollama"},
-	{"local.url", "the local backend's base URL"},
-	{"local.model", "local model name"},
+	{"local.backend", "local model backend: ollama, llamacpp-server (a running llama-server at local.url) or llamacpp (in-process llama.cpp; needs a binary built with -tags llamacpp)"},
+	{"local.url", "the local backend's base URL (ollama, llamacpp-server)"},
+	{"local.model", "local model name; for backend llamacpp the path of the GGUF file"},
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
 	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
 	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
 	{"local.max_concurrent", "calls (generations, probe forward passes) running at once on the local model, at least 1; match the backend's parallelism (Ollama: OLLAMA_NUM_PARALLEL, default 1)"},
 	{"local.max_queue", "calls allowed to wait for the local model, 0 or more (0: no waiting); beyond it a request gets 503 with Retry-After under policy local and goes to the cloud under auto"},
+	{"local.chat_template", "backend llamacpp: chat template, a known name (chatml, llama3) or a Go text/template over .Messages (.Role, .Content); empty: detected from the GGUF's tokenizer.chat_template"},
 	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server) or anthropic"},
 	{"cloud.base_url", "the provider's base URL; empty: the provider's own (openai: https://api.openai.com/v1, anthropic: https://api.anthropic.com)"},
 	{"cloud.model", "cloud model name"},
@@ -420,14 +433,8 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return bad("listen", "want host:port, got %q", c.Listen)
 	}
-	if c.Local.Backend != "ollama" {
-		return bad("local.backend", "want ollama, got %q", c.Local.Backend)
-	}
-	if err := checkURL(c.Local.URL); err != nil {
-		return bad("local.url", "%v", err)
-	}
-	if strings.TrimSpace(c.Local.Model) == "" {
-		return bad("local.model", "must not be empty")
+	if err := c.validateLocal(); err != nil {
+		return err
 	}
 	if c.Local.Timeout < 0 {
 		return bad("local.timeout", "must not be negative")
@@ -552,6 +559,46 @@ func (c *Config) validateSecurity() error {
 		if h == "" || strings.ContainsAny(h, "/:@ ") {
 			return bad("server.allowed_hosts", "entry %d: want a host name without scheme or port, got %q", i, h)
 		}
+	}
+	return nil
+}
+
+// LocalURL is local.url, or "" for the in-process backend, which has none.
+func (c *Config) LocalURL() string {
+	if c.Local.Backend == BackendLlamaCpp {
+		return ""
+	}
+	return c.Local.URL
+}
+
+// validateLocal checks the local.* keys that depend on local.backend.
+func (c *Config) validateLocal() error {
+	l := c.Local
+	switch l.Backend {
+	case BackendOllama, BackendLlamaServer:
+		if err := checkURL(l.URL); err != nil {
+			return &KeyError{Key: "local.url", Reason: err.Error()}
+		}
+		if strings.TrimSpace(l.Model) == "" {
+			return &KeyError{Key: "local.model", Reason: "must not be empty"}
+		}
+		if l.ChatTemplate != "" {
+			return &KeyError{Key: "local.chat_template", Reason: fmt.Sprintf("only used by local.backend llamacpp (the %s server applies the model's own template)", l.Backend)}
+		}
+	case BackendLlamaCpp:
+		if strings.TrimSpace(l.Model) == "" {
+			return &KeyError{Key: "local.model", Reason: "local.backend llamacpp needs the path of a GGUF file"}
+		}
+		if st, err := os.Stat(l.Model); err != nil || st.IsDir() {
+			return &KeyError{Key: "local.model", Reason: fmt.Sprintf("local.backend llamacpp needs the path of a GGUF file; %q is not a readable file", l.Model)}
+		}
+		if l.ChatTemplate != "" {
+			if _, err := chattemplate.Parse(l.ChatTemplate); err != nil {
+				return &KeyError{Key: "local.chat_template", Reason: err.Error()}
+			}
+		}
+	default:
+		return &KeyError{Key: "local.backend", Reason: fmt.Sprintf("want %s, %s or %s, got %q", BackendOllama, BackendLlamaServer, BackendLlamaCpp, l.Backend)}
 	}
 	return nil
 }

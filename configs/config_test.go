@@ -48,6 +48,30 @@ func writeFile(t *testing.T, body string) string {
 	return p
 }
 
+func TestLocalBackends(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		backend string
+	}{
+		{"local: {backend: ollama}", BackendOllama},
+		{"local: {backend: llamacpp-server, url: 'http://127.0.0.1:8080', model: qwen}", BackendLlamaServer},
+		// The in-process engine needs no URL: the default one is ignored.
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf}", BackendLlamaCpp},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: chatml}", BackendLlamaCpp},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: '{{range .Messages}}{{.Content}}{{end}}'}", BackendLlamaCpp},
+	}
+	for _, tc := range tests {
+		c, err := Load(writeFile(t, tc.yaml), nil)
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		if c.Local.Backend != tc.backend {
+			t.Errorf("%q: backend %q, want %q", tc.yaml, c.Local.Backend, tc.backend)
+		}
+	}
+}
+
 func TestValidateNamesBadKey(t *testing.T) {
 	tests := []struct {
 		yaml string
@@ -74,6 +98,13 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"cloud: {cost_input_per_1k: -1}", "cloud.cost_input_per_1k"},
 		{"listen: '0.0.0.0:8080'\nserver: {pprof: true}", "server.pprof"},
 		{"listen: ':8080'\nserver: {pprof: true}", "server.pprof"},
+		{"local: {backend: llamacpp-server, url: 'localhost:8080'}", "local.url"},
+		{"local: {backend: llamacpp-server, chat_template: chatml}", "local.chat_template"},
+		{"local: {backend: llamacpp, model: ''}", "local.model"},
+		{"local: {backend: llamacpp, model: /no/such/model.gguf}", "local.model"},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models}", "local.model"},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: vicuna}", "local.chat_template"},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: '{{range .Messages}'}", "local.chat_template"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeFile(t, tc.yaml), nil)

@@ -130,3 +130,12 @@ type Renderer interface {
 type ContextSizer interface {
 	ContextLength(ctx context.Context) (int, error)
 }
+
+// AnswerScorer gives the log probabilities a model assigns to a supplied
+// answer after a conversation (teacher forcing: the answer is fed in, not
+// generated): one entry per answer token, each with up to topLogprobs
+// alternatives. It lets a cascade score an answer it did not generate
+// locally, e.g. a cloud answer or a cached one.
+type AnswerScorer interface {
+	ScoreAnswer(ctx context.Context, msgs []Message, answer string, topLogprobs int) ([]TokenLogprob, error)
+}

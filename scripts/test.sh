@@ -20,7 +20,23 @@ echo "== go vet"
 go vet ./...
 # The Rust tokenizer cannot be linked here (no libtokenizers.a): compile-check it.
 go vet -tags daulet ./models/tokenizer/
+# The default binary must not link llama.cpp: the in-process engine is opt-in.
+if go list -deps ./cmd/edgecascade | grep -qx 'github.com/ollama/ollama/llama'; then
+  echo "the default build of cmd/edgecascade links github.com/ollama/ollama/llama; keep it behind -tags llamacpp" >&2
+  exit 1
+fi
 echo "== go test"
 go test -count=1 -timeout 30m "$@" ./...
+
+# The in-process llama.cpp engine (build tag llamacpp) compiles llama.cpp
+# through cgo: a few minutes on 2 cores the first time, cached afterwards.
+echo "== in-process llama.cpp engine (-tags llamacpp)"
+CGO_CPPFLAGS="-I$(scripts/install-llama-headers.sh | tail -n 1)"
+export CGO_CPPFLAGS
+go vet -tags llamacpp ./models/llamaengine/ ./cmd/edgecascade/
+go test -count=1 -timeout 30m -tags llamacpp "$@" ./models/llamaengine/
+go test -count=1 -timeout 30m -tags llamacpp -run 'TestLocalBackend' ./cmd/edgecascade/
+
 echo "== arm64 cross-build, smoke-tested under qemu"
 scripts/arm64-smoke.sh
+

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/llamacpp"
 	"github.com/edgecascade/edgecascade/models/ollama"
 )
 
@@ -83,10 +85,16 @@ func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 }
 
-func newLocal(cfg *configs.Config) (models.Model, error) {
+// newLocal connects (or, for the in-process engine, loads) the local model.
+// A model that holds resources is an io.Closer; deps.close closes it.
+func newLocal(ctx context.Context, cfg *configs.Config) (models.Model, error) {
 	switch cfg.Local.Backend {
-	case "ollama":
+	case configs.BackendOllama:
 		return ollama.New(ollama.Config{URL: cfg.Local.URL, Model: cfg.Local.Model, Timeout: cfg.Local.Timeout})
+	case configs.BackendLlamaServer:
+		return llamacpp.New(llamacpp.Config{URL: cfg.Local.URL, Model: cfg.Local.Model, Timeout: cfg.Local.Timeout})
+	case configs.BackendLlamaCpp:
+		return openEngine(ctx, cfg) // local_engine.go or local_noengine.go, by build tag
 	default:
 		return nil, fmt.Errorf("local.backend %q is not supported", cfg.Local.Backend)
 	}
@@ -148,7 +156,7 @@ func (a *app) configCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "%-24s %-36s %s\n", s.Key, s.Env(), s.Description)
 			}
 			fmt.Fprintf(a.stdout, "\nlocal: %s %s at %s; cloud: %s %s at %s; scorer %s, threshold %v\n",
-				cfg.Local.Backend, cfg.Local.Model, cfg.Local.URL, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
+				cfg.Local.Backend, cfg.Local.Model, cmp.Or(cfg.LocalURL(), "in-process"), cfg.Cloud.Provider, cfg.Cloud.Model, cfg.CloudBaseURL(),
 				cfg.Cascade.Scorer, cfg.Cascade.Threshold)
 			return nil
 		},

@@ -46,7 +46,11 @@ func testMain(m *testing.M) int {
 	// Routing in tests must not depend on this machine's battery or heat:
 	// the power and heat rules are tested with fake sysfs trees.
 	os.Setenv("EDGECASCADE_RESOURCES_ENABLED", "false")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", binary}
+	if engineBuilt { // the binary gets the same engine as the tests
+		args = append(args, "-tags", "llamacpp")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		return 1
 	}

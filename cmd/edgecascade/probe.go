@@ -28,7 +28,9 @@ const probeLabel = "local_correct"
 // featureSources describes, per local.backend, where probe features come
 // from; it is stored in the probe file.
 var featureSources = map[string]string{
-	"ollama": "ollama /api/embed (L2-normalized)",
+	"ollama":          "ollama /api/embed (L2-normalized)",
+	"llamacpp-server": "llama-server /embedding, mean-pooled (L2-normalized)",
+	"llamacpp":        "in-process llama.cpp, last token (L2-normalized)",
 }
 
 // Metadata keys this command adds to a probe file (probe.Meta.Extra).

@@ -58,7 +58,7 @@ func (a *app) serveCmd() *cobra.Command {
 				CheckHost: loopback, AllowedHosts: cfg.Server.AllowedHosts,
 				LogContent:   cfg.Log.Content,
 				MaxBodyBytes: cfg.Server.MaxBodyBytes,
-				Backend:      cfg.Local.Backend, LocalURL: cfg.Local.URL,
+				Backend:      cfg.Local.Backend, LocalURL: cfg.LocalURL(),
 				CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 				Admission: d.admission,
 			}), log)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/edgecascade/edgecascade/agent"
@@ -32,6 +33,9 @@ func (d *deps) close() {
 	if d.runtime != nil {
 		_ = d.runtime.Close() // closes its probes too
 	}
+	if c, ok := d.local.(io.Closer); ok {
+		_ = c.Close() // the in-process engine frees its model
+	}
 }
 
 // featureSource is the local backend as a probe feature source.
@@ -46,7 +50,7 @@ func (d *deps) featureSource() (uq.Features, error) {
 // loadDeps connects the local backend and loads the configured probes,
 // refusing a probe trained for another model or feature size.
 func loadDeps(ctx context.Context, cfg *configs.Config) (*deps, error) {
-	local, err := newLocal(cfg)
+	local, err := newLocal(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +60,17 @@ func loadDeps(ctx context.Context, cfg *configs.Config) (*deps, error) {
 	}
 	fs, err := d.featureSource()
 	if err != nil {
+		d.close()
 		return nil, fmt.Errorf("probe.path: %w", err)
 	}
 	// The feature size comes from the model itself: one hidden state.
 	f, err := fs.Features(ctx, "edgecascade")
 	if err != nil {
+		d.close()
 		return nil, fmt.Errorf("probe: read the local model's feature size: %w", err)
 	}
 	if d.runtime, err = probe.NewRuntime(cfg.Probe.ONNXRuntimeLib); err != nil {
+		d.close()
 		return nil, err
 	}
 	load := func(key, path string) (*probe.Probe, error) {

@@ -78,7 +78,11 @@ type Client struct {
 	raw     bool
 }
 
-var _ models.Model = (*Client)(nil)
+var (
+	_ models.Model            = (*Client)(nil)
+	_ models.ContextSizer     = (*Client)(nil)
+	_ models.FeatureExtractor = (*Client)(nil)
+)
 
 // New returns a Client for cfg.
 func New(cfg Config) (*Client, error) {
@@ -262,6 +266,19 @@ func (w propsWire) props() *Props {
 		p.ContextSize = max(w.NCtx, 0)
 	}
 	return p
+}
+
+// ContextLength is the context one request can use, from GET /props; an
+// error when the server does not report it.
+func (c *Client) ContextLength(ctx context.Context) (int, error) {
+	p, err := c.Props(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if p.ContextSize <= 0 {
+		return 0, c.wrap(ctx, errors.New("GET /props reported no context size"))
+	}
+	return p.ContextSize, nil
 }
 
 // withTimeout applies the configured per-call timeout.

@@ -560,6 +560,13 @@ func TestProps(t *testing.T) {
 			if *got != tt.want {
 				t.Errorf("Props = %+v, want %+v", *got, tt.want)
 			}
+			n, err := newClient(t, f.URL, nil).ContextLength(context.Background())
+			switch {
+			case tt.want.ContextSize == 0 && (err == nil || !strings.Contains(err.Error(), "no context size")):
+				t.Errorf("ContextLength = %d, %v; want an error saying the size is unknown", n, err)
+			case tt.want.ContextSize > 0 && (err != nil || n != tt.want.ContextSize):
+				t.Errorf("ContextLength = %d, %v; want %d", n, err, tt.want.ContextSize)
+			}
 		})
 	}
 }
