@@ -76,6 +76,9 @@ func (s *Server) outboxHealth(ctx context.Context) *outboxStatus {
 	}
 	st, err := s.cfg.Deferrals.Stats(ctx)
 	o := &outboxStatus{Stats: st}
+	if err == nil {
+		err = s.cfg.Deferrals.WriteErr()
+	}
 	if err != nil {
 		o.Error = err.Error()
 	}

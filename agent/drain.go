@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgecascade/edgecascade/agent/outbox"
@@ -35,6 +36,26 @@ type Deferrals struct {
 	wake   chan struct{}
 	// onDrain, when set, is told the result of each attempt (metrics).
 	onDrain func(result string)
+	// werr is the last failed write to the outbox (nil after a success).
+	werr atomic.Pointer[error]
+}
+
+// wrote records the outcome of a write to the outbox, for /healthz.
+func (d *Deferrals) wrote(err error) {
+	if err == nil {
+		d.werr.Store(nil)
+		return
+	}
+	d.werr.Store(&err)
+}
+
+// WriteErr is the last failed write to the outbox, nil when the last write
+// succeeded: a full or read-only disk shows in /healthz until a write works.
+func (d *Deferrals) WriteErr() error {
+	if p := d.werr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NewDeferrals returns the deferral queue over box, sending with p while
@@ -62,6 +83,7 @@ func NewDeferrals(box *outbox.Outbox, p cloud.Provider, gate Gate, events *Broke
 // Defer implements Deferrer.
 func (d *Deferrals) Defer(ctx context.Context, req Request, localAnswer, reason string) (string, error) {
 	it, err := d.box.Add(ctx, outbox.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}, localAnswer, reason)
+	d.wrote(err)
 	if err != nil {
 		return "", err
 	}
@@ -182,6 +204,7 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 		Content: resp.Content, FinishReason: resp.FinishReason, Provider: resp.Provider, Model: resp.Model,
 		PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, Cost: resp.Cost,
 	})
+	d.wrote(err)
 	if err != nil {
 		return true, fmt.Errorf("store the answer of %s: %w", it.ID, err)
 	}

@@ -131,6 +131,11 @@ func outboxFaultCases() []faultCase {
 			expected: "exit 0; the item is queued again before the outbox closes (no crash recovery needed at the next start) and answered after the restart",
 			run:      runOutboxSigterm,
 		},
+		{
+			name: "outbox/disk-full", fault: "disk: the data folder fills up while escalations are being deferred (small tmpfs)",
+			expected: "the request still gets the local answer; the reason says the escalation could not be deferred and why; an ERROR is logged; `/healthz` is degraded with `outbox.error` until a write succeeds",
+			run:      runOutboxDiskFull,
+		},
 	}
 }
 
@@ -295,4 +300,74 @@ func runOutboxSigterm(t *testing.T, _ *faultFixtures) string {
 	}
 	done := waitDone(t, b.url, map[string]string{o.id: q}, b.logs)
 	return fmt.Sprintf("exit 0; the item on the wire was queued again (no recovery at the next start); after the restart: %s with the cloud's answer after %d attempts", done[o.id].State, done[o.id].Attempts)
+}
+
+// runOutboxDiskFull: the outbox's disk fills up while the cloud is down.
+func runOutboxDiskFull(t *testing.T, fx *faultFixtures) string {
+	dir := mountTmpfs(t, fx, "size=1m")
+	cloud := newDrainCloud(t, 0)
+	cloud.down.Store(true)
+	d, _, _ := outboxDaemon(t, cloud, dir, "{failures: 1, probe_interval: 1h, max_probe_interval: 1h}", "0.001")
+	if o := askAuto(t, d.url, "auto", "What is 1 plus 1?"); !o.deferred {
+		t.Fatalf("before the disk is full: %+v", o)
+	}
+	filler := fillDisk(t, dir)
+	// bbolt may reuse pages it already has: ask until a deferral fails.
+	var o autoOutcome
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatalf("40 deferrals on a full disk and none failed:\n%s", d.logs)
+		}
+		o = askAuto(t, d.url, "auto", fmt.Sprintf("What is %d plus 2?", i))
+		if o.status != 200 || o.route != "local" {
+			t.Fatalf("request on a full disk: %+v", o)
+		}
+		if !o.deferred {
+			break
+		}
+	}
+	mustContain(t, "reason", o.reason, "could not defer it", "no space left on device")
+	waitFor(t, func() bool { return strings.Contains(d.logs.String(), "could not defer the escalation") })
+	line := logLine(d.logs.String(), "could not defer the escalation")
+	mustContain(t, "log line", line, "level=ERROR", "no space left on device")
+	h := outboxHealthOf(t, d.url)
+	if h.Status != "degraded" || !strings.Contains(h.Outbox.Error, "no space left on device") {
+		t.Fatalf("/healthz with a full outbox disk: %+v", h)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	after := askAuto(t, d.url, "auto", "What is 5 plus 5?")
+	if !after.deferred {
+		t.Fatalf("after freeing space: %+v", after)
+	}
+	h2 := outboxHealthOf(t, d.url)
+	if h2.Outbox.Error != "" {
+		t.Fatalf("/healthz after freeing space: %+v", h2)
+	}
+	i := strings.Index(o.reason, "could not defer it")
+	return fmt.Sprintf("200 with the local answer, deferred: false, reason: …%s; ERROR logged; /healthz %s with outbox.error; after freeing space the next escalation is deferred and outbox.error clears",
+		normalize(o.reason[i:], dir), h.Status)
+}
+
+type outboxHealth struct {
+	Status string `json:"status"`
+	Outbox struct {
+		Queued int    `json:"queued"`
+		Error  string `json:"error"`
+	} `json:"outbox"`
+}
+
+func outboxHealthOf(t *testing.T, url string) outboxHealth {
+	t.Helper()
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h outboxHealth
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
