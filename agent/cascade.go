@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/uq"
@@ -252,29 +251,10 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
-	var v resources.Verdict
-	online := true
-	if policy == PolicyAuto {
-		v, online = c.verdict(ctx)
+	p, res, err := c.beforeLocal(ctx, r, policy, req, &d, c.answerCloud, c.answerCloudAuto)
+	if p == nil {
+		return res, err
 	}
-	if cloudFirst(v) {
-		ruleDecision(&d, v)
-		res, err := c.answerCloud(ctx, req, d)
-		if err == nil {
-			return res, nil
-		}
-		if fallBack, err := c.ruleCloudFailed(ctx, req, &d, v, err); !fallBack {
-			return nil, err
-		}
-	} else if v.Action != resources.ActionForceLocal {
-		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
-			if err != nil {
-				return nil, err
-			}
-			return c.answerCloudAuto(ctx, req, d)
-		}
-	}
-	reason := d.Reason
 
 	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
@@ -284,29 +264,22 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 		return c.answerCloudAuto(ctx, req, d)
 	}
 	localLatency := local.LocalLatency
-	switch {
-	case policy == PolicyLocal:
+	if policy == PolicyLocal {
 		local.Decision.Reason = "policy local; " + d.Reason
 		return local, nil
-	case cloudFirst(v): // the cloud already failed
-		local.Decision.Reason = reason + "; " + d.Reason
-		return local, nil
-	case accepted:
-		noteRules(&local.Decision, v)
-		return local, nil
-	case v.Action == resources.ActionForceLocal && online:
-		local.Decision.Reason = d.Reason + "; " + v.Reason() + ": not escalated"
+	}
+	if p.settle(local, &d, accepted) {
 		return local, nil
 	}
 
 	d.Escalated = true
-	res, err := c.answerCloud(ctx, req, d)
+	res, err = c.answerCloud(ctx, req, d)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
 		local = c.escalationFailed(ctx, req, local, d, err)
-		noteRules(&local.Decision, v)
+		noteRules(&local.Decision, p.v)
 		return local, nil
 	}
 	res.LocalLatency, res.LocalEnergy = localLatency, local.LocalEnergy
@@ -378,44 +351,26 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		}
 		return c.streamLocal(ctx, r, req, d, e)
 	}
-	v, online := c.verdict(ctx)
-	if cloudFirst(v) {
-		ruleDecision(&d, v)
-		res, err := c.streamCloud(ctx, req, d, e)
-		if err == nil {
-			return res, nil
-		}
-		if fallBack, err := c.ruleCloudFailed(ctx, req, &d, v, err); !fallBack {
-			return nil, err
-		}
-	} else if v.Action != resources.ActionForceLocal {
-		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
-			if err != nil {
-				return nil, err
-			}
-			return c.streamCloudAuto(ctx, req, d, e)
-		}
+	direct := func(ctx context.Context, req Request, d Decision) (*Result, error) {
+		return c.streamCloud(ctx, req, d, e)
 	}
-	reason := d.Reason
+	auto := func(ctx context.Context, req Request, d Decision) (*Result, error) {
+		return c.streamCloudAuto(ctx, req, d, e)
+	}
+	p, res, err := c.beforeLocal(ctx, r, policy, req, &d, direct, auto)
+	if p == nil {
+		return res, err
+	}
 
 	local, accepted, err := c.localAnswer(ctx, r, policy, req, &d)
 	if err != nil {
 		return nil, err
 	}
 	if local == nil {
-		return c.streamCloudAuto(ctx, req, d, e)
+		return auto(ctx, req, d)
 	}
 	localLatency := local.LocalLatency
-	switch {
-	case cloudFirst(v): // the cloud already failed
-		local.Decision.Reason = reason + "; " + d.Reason
-		accepted = true
-	case accepted:
-		noteRules(&local.Decision, v)
-	case v.Action == resources.ActionForceLocal && online:
-		local.Decision.Reason = d.Reason + "; " + v.Reason() + ": not escalated"
-		accepted = true
-	}
+	accepted = p.settle(local, &d, accepted)
 	if !accepted {
 		d.Escalated = true
 		res, err := c.streamCloud(ctx, req, d, e)
@@ -428,7 +383,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 			return nil, err
 		}
 		local = c.escalationFailed(ctx, req, local, d, err)
-		noteRules(&local.Decision, v)
+		noteRules(&local.Decision, p.v)
 	}
 	if err := e.Begin(local.Decision); err != nil {
 		return nil, err

@@ -74,3 +74,66 @@ func noteRules(d *Decision, v resources.Verdict) {
 		d.Reason += "; " + r
 	}
 }
+
+// cloudCall answers from the cloud, complete or streamed.
+type cloudCall func(ctx context.Context, req Request, d Decision) (*Result, error)
+
+// plan is what auto mode decided before the local answer: the resource
+// rules' verdict, whether the cloud may be called, and, when a rule sent
+// the request to the cloud and the cloud failed, the reason so far.
+type plan struct {
+	v      resources.Verdict
+	online bool
+	reason string
+}
+
+// beforeLocal applies the resource rules and the preflight checks (context
+// length, pre-generation probe). It returns no plan when the request is
+// settled without the local model (answered by the cloud via direct, or
+// via auto when no local answer can follow, or failed).
+func (c *Cascade) beforeLocal(ctx context.Context, r *Routing, policy Policy, req Request, d *Decision, direct, auto cloudCall) (*plan, *Result, error) {
+	p := &plan{online: true}
+	if policy == PolicyAuto {
+		p.v, p.online = c.verdict(ctx)
+	}
+	switch {
+	case cloudFirst(p.v):
+		ruleDecision(d, p.v)
+		res, err := direct(ctx, req, *d)
+		if err == nil {
+			return nil, res, nil
+		}
+		if fallBack, err := c.ruleCloudFailed(ctx, req, d, p.v, err); !fallBack {
+			return nil, nil, err
+		}
+	case p.v.Action != resources.ActionForceLocal:
+		skip, err := c.preflight(ctx, r, policy, req, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		if skip {
+			res, err := auto(ctx, req, *d)
+			return nil, res, err
+		}
+	}
+	p.reason = d.Reason
+	return p, nil, nil
+}
+
+// settle reports whether a scored local answer is the answer under the
+// plan, and says why in its reason: the cloud a rule preferred already
+// failed, the score cleared the threshold, or force_local holds.
+func (p *plan) settle(local *Result, d *Decision, accepted bool) bool {
+	switch {
+	case cloudFirst(p.v): // the cloud already failed
+		local.Decision.Reason = p.reason + "; " + d.Reason
+		return true
+	case accepted:
+		noteRules(&local.Decision, p.v)
+		return true
+	case p.v.Action == resources.ActionForceLocal && p.online:
+		local.Decision.Reason = d.Reason + "; " + p.v.Reason() + ": not escalated"
+		return true
+	}
+	return false
+}
