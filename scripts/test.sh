@@ -40,3 +40,7 @@ go test -count=1 -timeout 30m -tags llamacpp -run 'TestLocalBackend' ./cmd/edgec
 echo "== arm64 cross-build, smoke-tested under qemu"
 scripts/arm64-smoke.sh
 
+# The in-process engine cross-builds too: one generation with the test bed's
+# weak model under qemu (about 10 minutes cold, seconds when cached).
+echo "== arm64 in-process engine, one generation under qemu"
+scripts/arm64-engine-smoke.sh
