@@ -86,6 +86,14 @@ func (r *shutdownRun) decisionCount(t *testing.T) int {
 func lastLogLine(logs string) string {
 	lines := strings.Split(strings.TrimSpace(logs), "\n")
 	l := lines[len(lines)-1]
+	// The process's last word: its exit error, or the "stopped" line. A
+	// handler cut at the deadline may log after it, so look for it.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "edgecascade: ") || strings.Contains(lines[i], `msg=stopped`) {
+			l = lines[i]
+			break
+		}
+	}
 	if i := strings.Index(l, " level="); i >= 0 {
 		return l[i+1:]
 	}
