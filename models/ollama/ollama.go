@@ -1,6 +1,8 @@
 // Package ollama is the local-model backend for an Ollama server, built on
-// Ollama's official Go client (github.com/ollama/ollama/api). Answers come from
-// /api/chat with logprobs and top_logprobs (Ollama >= 0.12.11).
+// Ollama's official Go client (github.com/ollama/ollama/api): its wire types
+// everywhere, its client for everything but /api/chat, which is read with a
+// lean NDJSON reader (stream.go). Answers come from /api/chat with logprobs
+// and top_logprobs (Ollama >= 0.12.11).
 package ollama
 
 import (
@@ -35,6 +37,8 @@ type Config struct {
 // Client talks to one model on one Ollama server.
 type Client struct {
 	api     *api.Client
+	base    *url.URL
+	http    *http.Client
 	model   string
 	url     string
 	timeout time.Duration
@@ -55,7 +59,7 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{api: api.NewClient(u, hc), model: cfg.Model, url: cfg.URL, timeout: cfg.Timeout}, nil
+	return &Client{api: api.NewClient(u, hc), base: u, http: hc, model: cfg.Model, url: cfg.URL, timeout: cfg.Timeout}, nil
 }
 
 // Name returns the model name.
@@ -105,7 +109,7 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 	out := &models.Response{Model: c.model}
 	var sb strings.Builder
 	var chunkErr error
-	err := c.api.Chat(ctx, areq, func(r api.ChatResponse) error {
+	err := c.chatStream(ctx, areq, func(r api.ChatResponse) error {
 		toks := convertLogprobs(r.Logprobs)
 		sb.WriteString(r.Message.Content)
 		out.Tokens = append(out.Tokens, toks...)
