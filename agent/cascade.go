@@ -346,8 +346,10 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
 	if policy == PolicyLocal {
-		if skip, err := c.preflight(ctx, r, policy, req, &d); err != nil || skip {
-			return nil, err // policy local never skips; only errors
+		// Under policy local the preflight never skips: a prompt that does
+		// not fit is an error.
+		if _, err := c.preflight(ctx, r, policy, req, &d); err != nil {
+			return nil, err
 		}
 		return c.streamLocal(ctx, r, req, d, e)
 	}

@@ -193,7 +193,7 @@ func TestGuardCountsAndRefuses(t *testing.T) {
 	if p.calls != 3 || refused != 7 {
 		t.Fatalf("%d calls reached the provider, %d refused; want 3 and 7", p.calls, refused)
 	}
-	u := g.Usage()
+	u := b.Usage()
 	if u.Today.Calls != 3 || u.Today.Tokens != 30 || u.Today.Cost < 0.0059 || u.Today.Cost > 0.0061 {
 		t.Fatalf("usage %+v, want 3 calls, 30 tokens, cost 0.006", u.Today)
 	}

@@ -62,9 +62,3 @@ func (g *Guard) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFun
 	g.done(ctx, resp, err)
 	return resp, err
 }
-
-// Allow reports whether no cap is reached.
-func (g *Guard) Allow() (bool, string) { return g.b.Allow() }
-
-// Usage returns the budget's use.
-func (g *Guard) Usage() Usage { return g.b.Usage() }

@@ -71,6 +71,3 @@ func (g *Guard) Ping(ctx context.Context) error {
 	g.report(ctx, err)
 	return err
 }
-
-// Allow reports whether the cloud may be called now.
-func (g *Guard) Allow() (bool, string) { return g.t.Allow() }
