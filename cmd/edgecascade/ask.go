@@ -28,7 +28,11 @@ func (a *app) askCmd() *cobra.Command {
 			log := newLogger(a.stderr, cfg)
 			// One question: the offline switch and the breaker apply; the
 			// outbox and the budget belong to the daemon.
-			off, err := openOfflineFirst(cfg, log, false)
+			provider, err := newCloud(cfg)
+			if err != nil {
+				return err
+			}
+			off, err := openOfflineFirst(cfg, log, provider, false, nil)
 			if err != nil {
 				return err
 			}

@@ -24,36 +24,52 @@ const (
 
 // offlineFirst is what keeps the daemon answering and losing nothing when
 // the network goes: the cloud's reachability (offline switch and circuit
-// breaker), the budget, and the outbox of deferred escalations.
+// breaker), the budget, and the outbox of deferred escalations, with the
+// cloud provider guarded by them.
 type offlineFirst struct {
-	cfg       *configs.Config
-	log       *slog.Logger
-	tracker   *reach.Tracker
-	budget    *budget.Budget
-	box       *outbox.Outbox
+	cfg     *configs.Config
+	log     *slog.Logger
+	tracker *reach.Tracker
+	budget  *budget.Budget
+	box     *outbox.Outbox
+	// provider is the cloud the cascade uses: refused at once while
+	// offline, unreachable or over budget; every call counted.
+	provider  cloud.Provider
 	deferrals *agent.Deferrals
 	events    *agent.Broker
 	gate      agent.Gates
-	// onChange is told of each reachability change (set before run).
+	// onChange is told of each reachability change, after the events
+	// stream and the drain.
 	onChange func(reach.Status)
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
 }
 
-// openOfflineFirst opens the budget and, when outbox.enabled, the outbox in
+// openOfflineFirst guards p with the offline switch, the circuit breaker
+// and (withDB) the budget, and opens, when outbox.enabled, the outbox in
 // data_dir; withDB false (one-shot commands) keeps only the offline switch
-// and the breaker.
-func openOfflineFirst(cfg *configs.Config, log *slog.Logger, withDB bool) (*offlineFirst, error) {
-	o := &offlineFirst{cfg: cfg, log: log, events: agent.NewBroker()}
-	if !withDB {
-		return o, nil
+// and the breaker. onChange, when not nil, is told of each reachability
+// change.
+func openOfflineFirst(cfg *configs.Config, log *slog.Logger, p cloud.Provider, withDB bool, onChange func(reach.Status)) (*offlineFirst, error) {
+	o := &offlineFirst{cfg: cfg, log: log, events: agent.NewBroker(), onChange: onChange}
+	if withDB {
+		if err := o.open(); err != nil {
+			return nil, err
+		}
 	}
+	o.guard(p)
+	return o, nil
+}
+
+// open opens the budget and, when outbox.enabled, the outbox in data_dir.
+func (o *offlineFirst) open() error {
+	cfg := o.cfg
 	dir, err := cfg.DataPath()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w (set data_dir to a writable folder)", dir, err)
+		return fmt.Errorf("data_dir %s: %w (set data_dir to a writable folder)", dir, err)
 	}
 	limits := budget.Limits{
 		CallsPerDay: cfg.Budget.CallsPerDay, CallsPerMonth: cfg.Budget.CallsPerMonth,
@@ -61,41 +77,40 @@ func openOfflineFirst(cfg *configs.Config, log *slog.Logger, withDB bool) (*offl
 		CostPerDay: cfg.Budget.CostPerDay, CostPerMonth: cfg.Budget.CostPerMonth,
 	}
 	if o.budget, err = budget.Open(filepath.Join(dir, budgetFile), limits, nil); err != nil {
-		return nil, fmt.Errorf("data_dir: %w (set data_dir to a writable folder)", err)
+		return fmt.Errorf("data_dir: %w (set data_dir to a writable folder)", err)
 	}
 	if cfg.Outbox.Enabled {
 		var requeued int
 		if o.box, requeued, err = outbox.Open(filepath.Join(dir, outboxFile), nil); err != nil {
 			_ = o.budget.Close()
-			return nil, fmt.Errorf("data_dir: %w (set data_dir to a writable folder, or outbox.enabled false)", err)
+			return fmt.Errorf("data_dir: %w (set data_dir to a writable folder, or outbox.enabled false)", err)
 		}
 		if requeued > 0 {
-			log.Warn("deferred items were being sent when the daemon last stopped; queued again", "n", requeued)
+			o.log.Warn("deferred items were being sent when the daemon last stopped; queued again", "n", requeued)
 		}
 	}
-	return o, nil
+	return nil
 }
 
-// wrap guards the cloud: refused at once while offline, unreachable or over
-// budget; every call counted. It returns the provider the cascade uses.
-func (o *offlineFirst) wrap(p cloud.Provider) cloud.Provider {
+// guard puts p behind the reachability tracker and the budget, and sets up
+// the drain of the outbox through the guarded provider.
+func (o *offlineFirst) guard(p cloud.Provider) {
 	b := o.cfg.Cloud.Breaker
 	o.tracker = reach.New(p, reach.Options{
 		Offline: o.cfg.Offline, FailureThreshold: b.Failures, ProbeInterval: b.ProbeInterval, MaxProbeInterval: b.MaxProbeInterval,
 		Log: o.log, OnChange: o.changed,
 	})
-	var out cloud.Provider = reach.NewGuard(p, o.tracker)
+	o.provider = reach.NewGuard(p, o.tracker)
 	o.gate = agent.Gates{o.tracker}
 	if o.budget != nil {
-		out = budget.NewGuard(out, o.budget, o.log)
+		o.provider = budget.NewGuard(o.provider, o.budget, o.log)
 		o.gate = append(o.gate, o.budget)
 	}
 	if o.box != nil {
-		o.deferrals = agent.NewDeferrals(o.box, out, o.gate, o.events, agent.DrainOptions{
+		o.deferrals = agent.NewDeferrals(o.box, o.provider, o.gate, o.events, agent.DrainOptions{
 			Rate: o.cfg.Outbox.DrainRate, Retention: o.cfg.Outbox.Retention, Log: o.log,
 		})
 	}
-	return out
 }
 
 func (o *offlineFirst) changed(st reach.Status) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
 	"github.com/edgecascade/edgecascade/models/tokenizer"
@@ -138,8 +139,9 @@ func (d *deps) scorers(cfg *configs.Config) (map[string]uq.Scorer, error) {
 	return out, nil
 }
 
-// build wires the cascade from the configuration; off, when not nil,
-// guards the cloud and keeps deferred escalations.
+// build wires the cascade from the configuration; off, when not nil, is
+// the guarded cloud and keeps deferred escalations (else the cloud is built
+// unguarded).
 func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst) (*agent.Cascade, *deps, error) {
 	d, err := loadDeps(ctx, cfg)
 	if err != nil {
@@ -153,15 +155,13 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		return nil, nil, fmt.Errorf("local.max_concurrent, local.max_queue: %w", err)
 	}
 	d.local = agent.Admit(d.local, d.admission)
-	provider, err := newCloud(cfg)
-	if err != nil {
+	opts := agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
+	var provider cloud.Provider
+	if off != nil {
+		provider, opts = off.provider, off.options(opts)
+	} else if provider, err = newCloud(cfg); err != nil {
 		d.close()
 		return nil, nil, err
-	}
-	opts := agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
-	if off != nil {
-		provider = off.wrap(provider)
-		opts = off.options(opts)
 	}
 	if opts.Resources, opts.Energy, err = resourceRules(cfg, log); err != nil {
 		d.close()
