@@ -193,6 +193,12 @@ type ProbeConfig struct {
 type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// BodyTimeout bounds reading one request body (after its headers).
+	BodyTimeout time.Duration `mapstructure:"body_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxConnections caps the connections served at once.
+	MaxConnections int `mapstructure:"max_connections"`
 	// AuthToken, when set, is the bearer token every request must carry.
 	AuthToken Secret `mapstructure:"auth_token"`
 	// AuthTokenFile holds the token instead (read once at load).
@@ -257,6 +263,9 @@ var Settings = []Setting{
 	{"probe.pregen_threshold", "skip local generation when the pre-generation probe's probability is at most this; -1: the threshold stored in the probe file"},
 	{"server.max_body_bytes", "largest accepted request body; larger gets 413"},
 	{"server.shutdown_timeout", "how long shutdown waits for in-flight requests"},
+	{"server.body_timeout", "bound on reading one request body once its headers are in; a client that sends it slower gets its connection closed. Answers are not bounded by it: long streams run on"},
+	{"server.idle_timeout", "a keep-alive connection idle this long is closed"},
+	{"server.max_connections", "connections served at once, at least 1; more wait to be accepted until one closes"},
 	{"server.auth_token", "bearer token every request must carry (Authorization: Bearer ...); empty: none; never logged, never a flag"},
 	{"server.auth_token_file", "file holding server.auth_token (first line); set one of the two"},
 	{"server.allow_insecure_bind", "allow a non-loopback listen address without server.auth_token (logged as a warning)"},
@@ -518,6 +527,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		return bad("server.shutdown_timeout", "must be positive")
+	}
+	if c.Server.BodyTimeout <= 0 {
+		return bad("server.body_timeout", "must be positive")
+	}
+	if c.Server.IdleTimeout <= 0 {
+		return bad("server.idle_timeout", "must be positive")
+	}
+	if c.Server.MaxConnections < 1 {
+		return bad("server.max_connections", "must be at least 1")
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err

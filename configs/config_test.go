@@ -91,6 +91,9 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"cascade: {scorer: perplexity}", "cascade.scorer"},
 		{"cascade: {threshold: -0.1}", "cascade.threshold"},
 		{"server: {max_body_bytes: 0}", "server.max_body_bytes"},
+		{"server: {body_timeout: 0s}", "server.body_timeout"},
+		{"server: {idle_timeout: -1s}", "server.idle_timeout"},
+		{"server: {max_connections: 0}", "server.max_connections"},
 		{"log: {level: loud}", "log.level"},
 		{"cascade: {treshold: 0.3}", "cascade.treshold"}, // typo: unknown key
 		{"cloud: {providers: [{provider: gemini, model: x}]}", "cloud.providers[0]"},

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
@@ -74,7 +73,7 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 		handler = withPprof(handler)
 		log.Info("serving runtime profiles", "path", "/debug/pprof/")
 	}
-	d.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	d.http = httpServer(cfg.Server, handler)
 	d.off.run(ctx)
 	return d, nil
 }
@@ -92,7 +91,7 @@ func (d *daemon) Run(ln net.Listener) error {
 	rt := d.cascade.Routing()
 	d.log.Info("edgecascade serving", "version", version, "addr", ln.Addr().String(),
 		"local", d.cfg.Local.Model, "cloud", d.cfg.Cloud.Model, "scorer", rt.Scorer.Name(), "threshold", rt.Threshold, "calibration", rt.Source)
-	if err := d.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := d.http.Serve(limitListener(ln, d.cfg.Server)); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
