@@ -272,8 +272,8 @@ embedded in the binary). Each can be set, in increasing order of precedence:
 
 Secrets (` + "`cloud.api_key`, `server.auth_token`" + `) are never flags (command lines show up in
 ` + "`ps`" + ` and shell history); lists of objects (` + "`cloud.providers`, `resources.rules`" + `) only a
-file can express. Unknown keys in a file and bad values are errors that name the key
-and its environment variable. ` + "`edgecascade config`" + ` validates and prints the table;
+file can express. An unknown key in a file is an error naming the key; a bad value is an
+error naming the key and its environment variable. ` + "`edgecascade config`" + ` validates and prints the table;
 ` + "`edgecascade config validate`" + ` only validates (no network, no files the configuration
 names; exit status 0 when valid); ` + "`edgecascade doctor`" + ` also checks what the settings
 point at.
