@@ -221,7 +221,8 @@ type LogConfig struct {
 	Content   bool   `mapstructure:"content"`
 }
 
-// Setting documents one key; the table feeds --help and the README.
+// Setting documents one key; the table feeds --help and docs/configuration.md
+// (go generate ./configs).
 type Setting struct {
 	Key, Description string
 }
