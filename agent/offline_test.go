@@ -83,7 +83,7 @@ func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
 	t.Cleanup(func() { _ = b.Close() })
 	provider = budget.NewGuard(provider, b, log)
 	gate = append(gate, b)
-	box, _, err := outbox.Open(filepath.Join(dir, "outbox.db"), nil)
+	box, _, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,6 +107,10 @@ type OutboxConfig struct {
 	Enabled   bool          `mapstructure:"enabled"`
 	DrainRate float64       `mapstructure:"drain_rate"`
 	Retention time.Duration `mapstructure:"retention"`
+	// MaxItems caps the items waiting to be sent; MaxAge is how long a
+	// queued item may wait before it fails as expired.
+	MaxItems int           `mapstructure:"max_items"`
+	MaxAge   time.Duration `mapstructure:"max_age"`
 }
 
 // LocalConfig configures the local model backend.
@@ -290,6 +294,8 @@ var Settings = []Setting{
 	{"outbox.enabled", "keep escalations that cannot be made now (cloud out of reach, budget spent) in a durable outbox in data_dir and send them later"},
 	{"outbox.drain_rate", "deferred items sent to the cloud per second at most once it is reachable"},
 	{"outbox.retention", "how long answered and failed deferred items are kept (Go duration, e.g. 168h)"},
+	{"outbox.max_items", "deferred items allowed to wait to be sent, at least 1; at the cap a new deferral is refused and the response's reason says so (the local answer is still returned)"},
+	{"outbox.max_age", "how long a deferred item may wait to be sent; then it fails as expired, with the reason at /v1/cascade/deferred/{id} and a deferred.failed event"},
 	{"resources.enabled", "apply the power and heat rules (resources.rules) to auto requests"},
 	{"resources.sysfs_root", "where sysfs is mounted (battery, thermal zones, energy counters); /sys"},
 	{"resources.interval", "how long one reading of battery and temperatures is reused"},
@@ -708,6 +714,12 @@ func (c *Config) validateOffline(bad func(key, format string, args ...any) error
 	}
 	if c.Outbox.Retention <= 0 {
 		return bad("outbox.retention", "must be positive")
+	}
+	if c.Outbox.MaxItems < 1 {
+		return bad("outbox.max_items", "must be at least 1")
+	}
+	if c.Outbox.MaxAge <= 0 {
+		return bad("outbox.max_age", "must be positive")
 	}
 	return nil
 }

@@ -77,6 +77,8 @@ var allowed = map[string]string{
 	"outbox.enabled":                   "`true`, `false`",
 	"outbox.drain_rate":                "items per second in (0, 1000]",
 	"outbox.retention":                 "a Go duration above 0",
+	"outbox.max_items":                 "1 or more",
+	"outbox.max_age":                   "a Go duration above 0",
 	"resources.enabled":                "`true`, `false`",
 	"resources.sysfs_root":             "a folder",
 	"resources.interval":               "a Go duration, 0 or more",

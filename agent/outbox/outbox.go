@@ -5,6 +5,14 @@
 // fsynced transaction, so a crash (kill -9) at any point leaves each item
 // either done or still queued: an item being sent when the process died is
 // queued again at the next start, and an item is completed at most once.
+//
+// Growth is bounded: at most Options.MaxItems items wait (queued or being
+// sent; Add refuses more with ErrFull, so the caller can say the deferral
+// was refused), queued items older than a cutoff fail as expired (Expire),
+// and finished items are deleted after the retention (Prune). Counts by
+// state are kept in the database, so Stats reads them without a scan, and
+// indexes by due time and finish time let Claim, Expire and Prune seek
+// instead of scanning every item.
 package outbox
 
 import (
@@ -86,23 +94,32 @@ var (
 	// ErrState is a transition the item's state does not allow (e.g. a
 	// second completion).
 	ErrState = errors.New("deferred item is not in the expected state")
+	// ErrFull is an Add refused because Options.MaxItems items wait.
+	ErrFull = errors.New("outbox full")
 )
 
-var (
-	itemsBucket = []byte("items") // id → Item JSON
-	queueBucket = []byte("queue") // id → nil, for queued items only
-)
+// Options configure an outbox.
+type Options struct {
+	// MaxItems caps the items waiting to be sent (queued or sending); 0: no
+	// cap.
+	MaxItems int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
 
 // Outbox is the durable queue. Safe for concurrent use; one process at a
 // time (bbolt locks the file).
 type Outbox struct {
-	db  *bolt.DB
-	now func() time.Time
+	db   *bolt.DB
+	now  func() time.Time
+	opts Options
 }
 
-// Open opens (or creates) the outbox at path and queues again every item
-// that was being sent when the last process stopped. It reports how many.
-func Open(path string, now func() time.Time) (*Outbox, int, error) {
+// Open opens (or creates) the outbox at path, queues again every item that
+// was being sent when the last process stopped (it reports how many), and
+// rebuilds the indexes and counts from the items.
+func Open(path string, opts Options) (*Outbox, int, error) {
+	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
@@ -113,34 +130,8 @@ func Open(path string, now func() time.Time) (*Outbox, int, error) {
 		}
 		return nil, 0, fmt.Errorf("open outbox %s: %w", path, err)
 	}
-	o := &Outbox{db: db, now: now}
-	requeued := 0
-	err = db.Update(func(tx *bolt.Tx) error {
-		items, err := tx.CreateBucketIfNotExists(itemsBucket)
-		if err != nil {
-			return err
-		}
-		queue, err := tx.CreateBucketIfNotExists(queueBucket)
-		if err != nil {
-			return err
-		}
-		return items.ForEach(func(k, v []byte) error {
-			var it Item
-			if err := json.Unmarshal(v, &it); err != nil {
-				return fmt.Errorf("item %s: %w", k, err)
-			}
-			if it.State != StateSending {
-				return nil
-			}
-			it.State = StateQueued
-			it.LastError = "interrupted: the daemon stopped while sending"
-			requeued++
-			if err := putItem(items, &it); err != nil {
-				return err
-			}
-			return queue.Put(k, nil)
-		})
-	})
+	o := &Outbox{db: db, now: now, opts: opts}
+	requeued, err := o.reindex()
 	if err != nil {
 		_ = db.Close()
 		return nil, 0, fmt.Errorf("open outbox %s: %w", path, err)
@@ -193,10 +184,13 @@ func getItem(b *bolt.Bucket, id string) (*Item, error) {
 func (o *Outbox) Add(_ context.Context, req Request, localAnswer, reason string) (*Item, error) {
 	it := &Item{ID: o.newID(), State: StateQueued, Created: o.now().UTC(), Reason: reason, LocalAnswer: localAnswer, Request: &req}
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		if err := putItem(tx.Bucket(itemsBucket), it); err != nil {
-			return err
+		ix := index(tx)
+		if max := o.opts.MaxItems; max > 0 {
+			if c := ix.counts(); c.Queued+c.Sending >= max {
+				return fmt.Errorf("%w: %d items wait to be sent (outbox.max_items %d)", ErrFull, c.Queued+c.Sending, max)
+			}
 		}
-		return tx.Bucket(queueBucket).Put([]byte(it.ID), nil)
+		return ix.put(nil, it)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store deferred request: %w", err)
@@ -215,34 +209,26 @@ func (o *Outbox) Get(_ context.Context, id string) (*Item, error) {
 	return it, err
 }
 
-// Claim marks the oldest queued item that is due as being sent and returns
-// it; nil when none is due.
+// Claim marks the queued item that has been due longest as being sent and
+// returns it; nil when none is due.
 func (o *Outbox) Claim(_ context.Context) (*Item, error) {
 	var claimed *Item
 	now := o.now()
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		items, queue := tx.Bucket(itemsBucket), tx.Bucket(queueBucket)
-		c := queue.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			it, err := getItem(items, string(k))
-			if err != nil {
-				return err
-			}
-			if it.NextAttempt.After(now) {
-				continue
-			}
-			it.State = StateSending
-			it.Attempts++
-			if err := putItem(items, it); err != nil {
-				return err
-			}
-			if err := queue.Delete(k); err != nil {
-				return err
-			}
-			claimed = it
+		ix := index(tx)
+		id, due := ix.firstDue()
+		if id == "" || due.After(now) {
 			return nil
 		}
-		return nil
+		it, err := getItem(ix.items, id)
+		if err != nil {
+			return err
+		}
+		old := *it
+		it.State = StateSending
+		it.Attempts++
+		claimed = it
+		return ix.put(&old, it)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deferred item: %w", err)
@@ -251,22 +237,21 @@ func (o *Outbox) Claim(_ context.Context) (*Item, error) {
 }
 
 // finish moves a claimed item (state sending, the claim's attempt) on.
-func (o *Outbox) finish(id string, attempt int, fn func(it *Item, queue *bolt.Bucket) error) (*Item, error) {
+func (o *Outbox) finish(id string, attempt int, fn func(it *Item)) (*Item, error) {
 	var out *Item
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		items := tx.Bucket(itemsBucket)
-		it, err := getItem(items, id)
+		ix := index(tx)
+		it, err := getItem(ix.items, id)
 		if err != nil {
 			return err
 		}
 		if it.State != StateSending || it.Attempts != attempt {
 			return fmt.Errorf("%w: %s is %s (attempt %d), not sending (attempt %d)", ErrState, id, it.State, it.Attempts, attempt)
 		}
-		if err := fn(it, tx.Bucket(queueBucket)); err != nil {
-			return err
-		}
+		old := *it
+		fn(it)
 		out = it
-		return putItem(items, it)
+		return ix.put(&old, it)
 	})
 	return out, err
 }
@@ -274,10 +259,9 @@ func (o *Outbox) finish(id string, attempt int, fn func(it *Item, queue *bolt.Bu
 // Complete stores the cloud's answer for a claimed item. A second
 // completion fails with ErrState: an item is answered once.
 func (o *Outbox) Complete(_ context.Context, claimed *Item, a Answer) (*Item, error) {
-	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item, _ *bolt.Bucket) error {
+	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item) {
 		t := o.now().UTC()
 		it.State, it.Answer, it.Finished, it.Request, it.LastError = StateDone, &a, &t, nil, ""
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("complete deferred item: %w", err)
@@ -287,9 +271,8 @@ func (o *Outbox) Complete(_ context.Context, claimed *Item, a Answer) (*Item, er
 
 // Retry queues a claimed item again, to be sent at next.
 func (o *Outbox) Retry(_ context.Context, claimed *Item, cause error, next time.Time) (*Item, error) {
-	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item, queue *bolt.Bucket) error {
+	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item) {
 		it.State, it.LastError, it.NextAttempt = StateQueued, cause.Error(), next.UTC()
-		return queue.Put([]byte(it.ID), nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("requeue deferred item: %w", err)
@@ -299,77 +282,12 @@ func (o *Outbox) Retry(_ context.Context, claimed *Item, cause error, next time.
 
 // Fail gives up on a claimed item.
 func (o *Outbox) Fail(_ context.Context, claimed *Item, cause error) (*Item, error) {
-	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item, _ *bolt.Bucket) error {
+	it, err := o.finish(claimed.ID, claimed.Attempts, func(it *Item) {
 		t := o.now().UTC()
 		it.State, it.LastError, it.Finished, it.Request = StateFailed, cause.Error(), &t, nil
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fail deferred item: %w", err)
 	}
 	return it, nil
-}
-
-// Stats counts the items by state.
-func (o *Outbox) Stats(_ context.Context) (Stats, error) {
-	var s Stats
-	err := o.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(itemsBucket).ForEach(func(_, v []byte) error {
-			var it struct {
-				State State `json:"state"`
-			}
-			if err := json.Unmarshal(v, &it); err != nil {
-				return err
-			}
-			switch it.State {
-			case StateQueued:
-				s.Queued++
-			case StateSending:
-				s.Sending++
-			case StateDone:
-				s.Done++
-			case StateFailed:
-				s.Failed++
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return s, fmt.Errorf("count deferred items: %w", err)
-	}
-	return s, nil
-}
-
-// Prune deletes done and failed items that finished before cutoff and
-// reports how many.
-func (o *Outbox) Prune(_ context.Context, cutoff time.Time) (int, error) {
-	n := 0
-	err := o.db.Update(func(tx *bolt.Tx) error {
-		items := tx.Bucket(itemsBucket)
-		var drop [][]byte
-		err := items.ForEach(func(k, v []byte) error {
-			var it Item
-			if err := json.Unmarshal(v, &it); err != nil {
-				return err
-			}
-			if it.Finished != nil && it.Finished.Before(cutoff) {
-				drop = append(drop, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range drop {
-			if err := items.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(drop)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune deferred items: %w", err)
-	}
-	return n, nil
 }

@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func req(q string) outbox.Request {
 
 func openBox(t *testing.T, path string, now func() time.Time) (*outbox.Outbox, int) {
 	t.Helper()
-	o, n, err := outbox.Open(path, now)
+	o, n, err := outbox.Open(path, outbox.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestPruneAndLock(t *testing.T) {
 		t.Fatal("a queued item was pruned: queued items are never dropped")
 	}
 	// A second process cannot open the same outbox.
-	if _, _, err := outbox.Open(path, nil); err == nil || !strings.Contains(err.Error(), "locked by another edgecascade process") {
+	if _, _, err := outbox.Open(path, outbox.Options{}); err == nil || !strings.Contains(err.Error(), "locked by another edgecascade process") {
 		t.Fatalf("second open: %v", err)
 	}
 }
@@ -166,5 +167,156 @@ func TestValidID(t *testing.T) {
 		if got := outbox.ValidID(s); got != want {
 			t.Errorf("ValidID(%q) = %v", s, got)
 		}
+	}
+}
+
+// TestBounds: at MaxItems waiting items Add is refused with ErrFull (the
+// deferral is refused, nothing is dropped); Expire fails old queued items
+// with the reason; finished items leave through Prune.
+func TestBounds(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	o, _, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{MaxItems: 2, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = o.Close() }()
+	a, _ := o.Add(ctx, req("a"), "", "")
+	now = now.Add(time.Hour)
+	b, _ := o.Add(ctx, req("b"), "", "")
+	if _, err := o.Add(ctx, req("c"), "", ""); !errors.Is(err, outbox.ErrFull) || !strings.Contains(err.Error(), "outbox.max_items 2") {
+		t.Fatalf("third add: %v, want ErrFull naming outbox.max_items", err)
+	}
+	// A claimed item still waits: the cap counts it.
+	ca, _ := o.Claim(ctx)
+	if _, err := o.Add(ctx, req("c"), "", ""); !errors.Is(err, outbox.ErrFull) {
+		t.Fatalf("add while one is sending: %v, want ErrFull", err)
+	}
+	if _, err := o.Complete(ctx, ca, outbox.Answer{Content: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if _, err := o.Add(ctx, req("c"), "", ""); err != nil {
+		t.Fatalf("add after one was answered: %v", err)
+	}
+	// Only b is older than the cutoff among the queued items.
+	expired, err := o.Expire(ctx, now.Add(-time.Minute), "expired: not sent within outbox.max_age")
+	if err != nil || len(expired) != 1 || expired[0].ID != b.ID {
+		t.Fatalf("expired %+v %v, want only %s", expired, err, b.ID)
+	}
+	got, _ := o.Get(ctx, b.ID)
+	if got.State != outbox.StateFailed || !strings.Contains(got.LastError, "outbox.max_age") || got.Request != nil {
+		t.Fatalf("expired item %+v", got)
+	}
+	if s, _ := o.Stats(ctx); s != (outbox.Stats{Queued: 1, Done: 1, Failed: 1}) {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, err := o.Get(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCountsMatchItems: after a random run of every operation, with
+// restarts and crashes between, the kept counts equal a count of the items,
+// and Claim always takes the item due first.
+func TestCountsMatchItems(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	o, _ := openBox(t, path, clock)
+	defer func() { _ = o.Close() }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := map[string]bool{}
+	for step := 0; step < 400; step++ {
+		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+		switch rng.IntN(7) {
+		case 0, 1:
+			it, err := o.Add(ctx, req("q"), "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[it.ID] = true
+		case 2, 3:
+			it, err := o.Claim(ctx)
+			if err != nil || it == nil {
+				break
+			}
+			switch rng.IntN(3) {
+			case 0:
+				_, err = o.Complete(ctx, it, outbox.Answer{Content: "x"})
+			case 1:
+				_, err = o.Retry(ctx, it, errors.New("later"), now.Add(time.Duration(rng.IntN(600))*time.Second))
+			case 2:
+				_, err = o.Fail(ctx, it, errors.New("no"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		case 4:
+			n, err := o.Prune(ctx, now.Add(-30*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = n
+		case 5:
+			if _, err := o.Expire(ctx, now.Add(-2*time.Hour), "expired"); err != nil {
+				t.Fatal(err)
+			}
+		case 6:
+			_, _ = o.Claim(ctx) // maybe left sending: a crash
+			_ = o.Close()
+			o, _ = openBox(t, path, clock)
+		}
+		want := outbox.Stats{}
+		for id := range ids {
+			it, err := o.Get(ctx, id)
+			if errors.Is(err, outbox.ErrNotFound) {
+				delete(ids, id)
+				continue
+			}
+			switch it.State {
+			case outbox.StateQueued:
+				want.Queued++
+			case outbox.StateSending:
+				want.Sending++
+			case outbox.StateDone:
+				want.Done++
+			case outbox.StateFailed:
+				want.Failed++
+			}
+		}
+		if got, _ := o.Stats(ctx); got != want {
+			t.Fatalf("step %d: stats %+v, items say %+v", step, got, want)
+		}
+	}
+}
+
+// TestClaimDueFirst: Claim takes the item due first, not the oldest one
+// that is not due yet.
+func TestClaimDueFirst(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	o, _ := openBox(t, filepath.Join(t.TempDir(), "outbox.db"), func() time.Time { return now })
+	defer func() { _ = o.Close() }()
+	first, _ := o.Add(ctx, req("first"), "", "")
+	now = now.Add(time.Second)
+	second, _ := o.Add(ctx, req("second"), "", "")
+	c, _ := o.Claim(ctx)
+	if c.ID != first.ID {
+		t.Fatalf("claimed %s, want the oldest %s", c.ID, first.ID)
+	}
+	if _, err := o.Retry(ctx, c, errors.New("429"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = o.Claim(ctx); c == nil || c.ID != second.ID {
+		t.Fatalf("claimed %+v, want %s (the first is not due)", c, second.ID)
+	}
+	if c, _ = o.Claim(ctx); c != nil {
+		t.Fatalf("claimed %s before it was due", c.ID)
+	}
+	now = now.Add(time.Minute)
+	if c, _ = o.Claim(ctx); c == nil || c.ID != first.ID {
+		t.Fatalf("claimed %+v once due, want %s", c, first.ID)
 	}
 }

@@ -81,7 +81,7 @@ func (o *offlineFirst) open() error {
 	}
 	if cfg.Outbox.Enabled {
 		var requeued int
-		if o.box, requeued, err = outbox.Open(filepath.Join(dir, outboxFile), nil); err != nil {
+		if o.box, requeued, err = outbox.Open(filepath.Join(dir, outboxFile), outbox.Options{MaxItems: cfg.Outbox.MaxItems}); err != nil {
 			_ = o.budget.Close()
 			return fmt.Errorf("data_dir: %w (set data_dir to a writable folder, or outbox.enabled false)", err)
 		}
