@@ -5,6 +5,7 @@ package main
 // shared test bed Ollama's strong model through its OpenAI-compatible /v1.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,9 @@ type killProxy struct {
 	handler   http.Handler
 	transport *http.Transport
 	armed     atomic.Pointer[func()] // run once, right after the next chat request was sent
+	// midStream runs once, after the first line of the next chat answer
+	// was passed on; the rest of the answer is then cut.
+	midStream atomic.Pointer[func()]
 	srv       *http.Server
 }
 
@@ -43,7 +47,7 @@ func newKillProxy(t *testing.T, target string) *killProxy {
 		t.Fatal(err)
 	}
 	p := &killProxy{transport: http.DefaultTransport.(*http.Transport).Clone()}
-	p.handler = &forwarder{target: u, transport: p.transport, armed: &p.armed}
+	p.handler = &forwarder{target: u, transport: p.transport, armed: &p.armed, midStream: &p.midStream}
 	p.addr = "127.0.0.1:0"
 	if err := p.start(); err != nil {
 		t.Fatal(err)
@@ -73,6 +77,7 @@ type forwarder struct {
 	target    *url.URL
 	transport *http.Transport
 	armed     *atomic.Pointer[func()]
+	midStream *atomic.Pointer[func()]
 }
 
 func (h *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +101,17 @@ func (h *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
+	if r.URL.Path == "/api/chat" {
+		if f := h.midStream.Swap(nil); f != nil {
+			// Pass on the answer's first line only, as if Ollama had died
+			// right after sending it.
+			line, _ := bufio.NewReader(resp.Body).ReadBytes('\n')
+			_, _ = w.Write(line)
+			w.(http.Flusher).Flush()
+			(*f)()
+			panic(http.ErrAbortHandler)
+		}
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := resp.Body.Read(buf)
@@ -177,6 +193,13 @@ func (lf *localFixture) kill() {
 	lf.down = true
 }
 
+// killMidStream kills Ollama once the first line of the next chat answer
+// has reached the daemon.
+func (lf *localFixture) killMidStream() {
+	f := lf.kill
+	lf.proxy.midStream.Store(&f)
+}
+
 // killOnNextChat kills Ollama right after it received the next chat request.
 func (lf *localFixture) killOnNextChat() {
 	f := lf.kill
@@ -216,6 +239,27 @@ func localFaultCases() []faultCase {
 				msg := o.errText()
 				mustContain(t, "error", msg, "local_model_unavailable", ollamatest.Weak, "ollama serve")
 				return fmt.Sprintf("%d %s", o.status, normalize(msg))
+			},
+		},
+		{
+			name: "local/killed-mid-stream/policy-local", fault: "local: Ollama killed (SIGKILL) after the first piece of a streamed answer",
+			expected: "`local` stream: the text so far, then an error event `local_model_unavailable` in the stream and no `[DONE]`; the daemon keeps serving",
+			run: func(t *testing.T, fx *faultFixtures) string {
+				lf := fx.local(t)
+				lf.up(t)
+				lf.killMidStream()
+				o := postChat(t, lf.d.url, "local", true)
+				if o.status != http.StatusOK || o.errBody == nil || o.done() {
+					t.Fatalf("want a 200 stream ending in an error event: %v status %d events %q", o.err, o.status, o.events)
+				}
+				msg := o.errText()
+				mustContain(t, "stream error", msg, "local_model_unavailable", ollamatest.Weak)
+				lf.up(t)
+				again := postChat(t, lf.d.url, "local", true)
+				if again.status != http.StatusOK || !again.done() || again.content == "" {
+					t.Fatalf("after Ollama is back: status %d events %q", again.status, again.events)
+				}
+				return fmt.Sprintf("200 stream: %d piece(s) of text, then error event %s; no [DONE]; after the restart a full stream", len(o.deltas), normalize(msg))
 			},
 		},
 		{
