@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/configs/secret"
 	"github.com/edgecascade/edgecascade/models/chattemplate"
 	"github.com/edgecascade/edgecascade/uq"
 )
@@ -29,35 +30,6 @@ var defaultYAML []byte
 
 // EnvPrefix prefixes every environment variable.
 const EnvPrefix = "EDGECASCADE"
-
-// Secret is a string that never prints: logs, errors and JSON show it redacted.
-type Secret string
-
-// String redacts the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// LogValue redacts the secret in log/slog output.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalText redacts the secret in JSON and YAML output.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// Format redacts the secret under every fmt verb (%v, %#v, %q, even %d).
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
-		fmt.Fprintf(f, "%q", s.String())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
-
-// Reveal returns the secret's value, for the one place that must send it.
-func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
@@ -139,7 +111,7 @@ type CloudConfig struct {
 	Provider   string        `mapstructure:"provider"`
 	BaseURL    string        `mapstructure:"base_url"`
 	Model      string        `mapstructure:"model"`
-	APIKey     Secret        `mapstructure:"api_key"`
+	APIKey     secret.Secret `mapstructure:"api_key"`
 	Timeout    time.Duration `mapstructure:"timeout"`
 	MaxRetries int           `mapstructure:"max_retries"`
 	// CostInputPer1K and CostOutputPer1K price the provider's tokens.
@@ -194,7 +166,7 @@ type ServerConfig struct {
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	// AuthToken, when set, is the bearer token every request must carry.
-	AuthToken Secret `mapstructure:"auth_token"`
+	AuthToken secret.Secret `mapstructure:"auth_token"`
 	// AuthTokenFile holds the token instead (read once at load).
 	AuthTokenFile string `mapstructure:"auth_token_file"`
 	// AllowInsecureBind allows a non-loopback listen address without a token.
@@ -346,7 +318,7 @@ func load(file []byte, name string, fs *pflag.FlagSet) (*Config, error) {
 		if c.Cloud.Provider == "anthropic" {
 			env = "ANTHROPIC_API_KEY"
 		}
-		c.Cloud.APIKey = Secret(os.Getenv(env))
+		c.Cloud.APIKey = secret.Secret(os.Getenv(env))
 	}
 	if err := c.loadAuthToken(); err != nil {
 		return nil, err
@@ -370,7 +342,7 @@ func (c *Config) loadAuthToken() error {
 		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("read the token: %v", err)}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	c.Server.AuthToken = Secret(strings.TrimSpace(line))
+	c.Server.AuthToken = secret.Secret(strings.TrimSpace(line))
 	if c.Server.AuthToken == "" {
 		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("%s is empty", c.Server.AuthTokenFile)}
 	}
