@@ -57,13 +57,6 @@ type ResourcesConfig struct {
 	Rules     []resources.Rule `mapstructure:"rules"`
 }
 
-// BreakerConfig configures the cloud's circuit breaker.
-type BreakerConfig struct {
-	Failures         int           `mapstructure:"failures"`
-	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
-	MaxProbeInterval time.Duration `mapstructure:"max_probe_interval"`
-}
-
 // BudgetConfig caps cloud use; 0 means no cap.
 type BudgetConfig struct {
 	CallsPerDay    int     `mapstructure:"calls_per_day"`
@@ -105,35 +98,6 @@ const (
 	BackendLlamaServer = "llamacpp-server"
 	BackendLlamaCpp    = "llamacpp"
 )
-
-// CloudConfig configures the cloud provider.
-type CloudConfig struct {
-	Provider   string        `mapstructure:"provider"`
-	BaseURL    string        `mapstructure:"base_url"`
-	Model      string        `mapstructure:"model"`
-	APIKey     secret.Secret `mapstructure:"api_key"`
-	Timeout    time.Duration `mapstructure:"timeout"`
-	MaxRetries int           `mapstructure:"max_retries"`
-	// CostInputPer1K and CostOutputPer1K price the provider's tokens.
-	CostInputPer1K  float64          `mapstructure:"cost_input_per_1k"`
-	CostOutputPer1K float64          `mapstructure:"cost_output_per_1k"`
-	Providers       []ProviderConfig `mapstructure:"providers"`
-	Breaker         BreakerConfig    `mapstructure:"breaker"`
-}
-
-// ProviderConfig is one provider of the cloud.providers list, tried when
-// the ones before it fail. Its API key is read from the environment variable
-// APIKeyEnv, never from a file.
-type ProviderConfig struct {
-	Provider        string        `mapstructure:"provider"`
-	BaseURL         string        `mapstructure:"base_url"`
-	Model           string        `mapstructure:"model"`
-	APIKeyEnv       string        `mapstructure:"api_key_env"`
-	Timeout         time.Duration `mapstructure:"timeout"`
-	MaxRetries      int           `mapstructure:"max_retries"`
-	CostInputPer1K  float64       `mapstructure:"cost_input_per_1k"`
-	CostOutputPer1K float64       `mapstructure:"cost_output_per_1k"`
-}
 
 // CascadeConfig configures the routing decision.
 type CascadeConfig struct {
@@ -583,21 +547,6 @@ func checkURL(s string) error {
 	return nil
 }
 
-// CloudBaseURL is cloud.base_url, or the provider's own when it is empty.
-func (c *Config) CloudBaseURL() string { return ProviderURL(c.Cloud.Provider, c.Cloud.BaseURL) }
-
-// ProviderURL is baseURL, or the provider's own when it is empty.
-func ProviderURL(provider, baseURL string) string {
-	switch {
-	case baseURL != "":
-		return baseURL
-	case provider == "anthropic":
-		return "https://api.anthropic.com"
-	default:
-		return "https://api.openai.com/v1"
-	}
-}
-
 // ScorerOptions returns the scorer settings for uq.Build.
 func (c *Config) ScorerOptions() uq.Options {
 	var o uq.Options
@@ -628,39 +577,4 @@ func (c *Config) SlogLevel() slog.Level {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	return lvl
-}
-
-// validateOffline checks the breaker, budget and outbox settings.
-func (c *Config) validateOffline(bad func(key, format string, args ...any) error) error {
-	b := c.Cloud.Breaker
-	switch {
-	case b.Failures < 1:
-		return bad("cloud.breaker.failures", "want at least 1, got %d", b.Failures)
-	case b.ProbeInterval <= 0:
-		return bad("cloud.breaker.probe_interval", "must be positive")
-	case b.MaxProbeInterval < b.ProbeInterval:
-		return bad("cloud.breaker.max_probe_interval", "must be at least cloud.breaker.probe_interval (%s)", b.ProbeInterval)
-	}
-	for key, v := range map[string]float64{
-		"budget.calls_per_day": float64(c.Budget.CallsPerDay), "budget.calls_per_month": float64(c.Budget.CallsPerMonth),
-		"budget.tokens_per_day": float64(c.Budget.TokensPerDay), "budget.tokens_per_month": float64(c.Budget.TokensPerMonth),
-		"budget.cost_per_day": c.Budget.CostPerDay, "budget.cost_per_month": c.Budget.CostPerMonth,
-	} {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad(key, "must be 0 (no cap) or positive, got %v", v)
-		}
-	}
-	if c.Resources.Interval < 0 {
-		return bad("resources.interval", "must not be negative")
-	}
-	if err := resources.ValidateRules(c.Resources.Rules); err != nil {
-		return bad("resources.rules", "%v", err)
-	}
-	if r := c.Outbox.DrainRate; !(r > 0) || math.IsInf(r, 0) || r > 1000 {
-		return bad("outbox.drain_rate", "want items per second in (0, 1000], got %v", r)
-	}
-	if c.Outbox.Retention <= 0 {
-		return bad("outbox.retention", "must be positive")
-	}
-	return nil
 }

@@ -260,3 +260,35 @@ func FuzzReadONNX(f *testing.F) {
 		}
 	})
 }
+
+// TestMetaCheck: the check serve (through Runtime.Load) and doctor share.
+func TestMetaCheck(t *testing.T) {
+	m := Meta{Model: "m", FeatureSize: 8, FeatureKind: FeaturePrompt}
+	tests := []struct {
+		name  string
+		model string
+		kind  FeatureKind
+		dim   int
+		want  string // "" for no error
+	}{
+		{"ok", "m", FeaturePrompt, 8, ""},
+		{"kind and size unchecked", "m", "", 0, ""},
+		{"other model", "n", FeaturePrompt, 8, `probe "p.onnx" was trained for local model "m", not "n"`},
+		{"other size", "m", FeaturePrompt, 16, `probe "p.onnx" was trained for feature size 8, not 16`},
+		{"other kind", "m", FeatureAnswer, 8, `probe "p.onnx" is a pre-generation (prompt) probe, want an answer probe`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := m.Check("p.onnx", tc.model, tc.kind, tc.dim)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMismatch) || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q (ErrMismatch)", err, tc.want)
+			}
+		})
+	}
+}
