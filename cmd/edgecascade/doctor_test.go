@@ -19,6 +19,7 @@ import (
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/probe/train"
 )
 
 const doctorKey = "sk-doctor-test-5f1c2a9e"
@@ -104,7 +105,7 @@ func writeTestProbe(t *testing.T, path, model string, dim int) {
 		m.Weights[i] = float64(i%7-3) / 10
 	}
 	var b bytes.Buffer
-	if err := probe.WriteONNX(&b, m, probe.Meta{Model: model, FeatureKind: probe.FeatureAnswer, Label: probeLabel}); err != nil {
+	if err := probe.WriteONNX(&b, m, probe.Meta{Model: model, FeatureKind: probe.FeatureAnswer, Label: train.Label}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {

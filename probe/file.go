@@ -1,6 +1,36 @@
 package probe
 
-import "strconv"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// WriteFile writes the probe as an ONNX file at path (WriteONNX): next to
+// it first, then renamed into place, so a failed write never leaves a half
+// file. The file is readable by all (a daemon may run as another user).
+func WriteFile(path string, m *Logistic, meta Meta) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := WriteONNX(tmp, m, meta); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // readable by a daemon running as another user
+		return fmt.Errorf("write probe: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	return nil
+}
 
 // Check returns a *MismatchError (errors.Is ErrMismatch) when a probe with
 // this metadata, read from path, cannot serve the local model wantModel as
