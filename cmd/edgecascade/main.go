@@ -55,29 +55,17 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
-	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.benchCmd(), a.doctorCmd())
+	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.doctorCmd())
 	return root
 }
 
 // settingFlags adds a flag for each setting key, so `--cascade.threshold 0.4`
 // overrides file and environment.
-func settingFlags(fs *pflag.FlagSet) {
-	for _, s := range configs.Settings {
-		if s.Key == "cloud.api_key" || s.Key == "server.auth_token" {
-			continue // secrets do not belong on command lines (ps, shell history)
-		}
-		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")
-		if s.Key == "offline" {
-			fs.Lookup(s.Key).NoOptDefVal = "true" // --offline alone turns it on
-		}
-	}
-}
+func settingFlags(fs *pflag.FlagSet) { configs.AddFlags(fs) }
 
 // loadConfig loads the configuration; flags that were not set do not override.
 func (a *app) loadConfig(cmd *cobra.Command) (*configs.Config, error) {
-	changed := pflag.NewFlagSet("changed", pflag.ContinueOnError)
-	cmd.Flags().Visit(func(f *pflag.Flag) { changed.AddFlag(f) })
-	return configs.Load(a.configPath, changed)
+	return configs.Load(a.configPath, configs.ChangedFlags(cmd.Flags()))
 }
 
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
