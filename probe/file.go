@@ -50,6 +50,20 @@ func (m Meta) Check(path, wantModel string, wantKind FeatureKind, wantDim int) e
 	return nil
 }
 
+// SkipThreshold is a pre-generation probe's skip threshold: configured
+// when it is at least 0 (the setting probe.pregen_threshold, -1 when unset),
+// else the threshold calibrated by training and stored in the file (path,
+// for the message); an error when there is neither.
+func (m Meta) SkipThreshold(path string, configured float64) (float64, error) {
+	if configured >= 0 {
+		return configured, nil
+	}
+	if m.Threshold == nil {
+		return 0, fmt.Errorf("%s has no calibrated threshold: set probe.pregen_threshold", path)
+	}
+	return *m.Threshold, nil
+}
+
 // kindName names a probe of a feature kind in messages.
 func kindName(k FeatureKind) string {
 	switch k {

@@ -292,3 +292,29 @@ func TestMetaCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestMetaSkipThreshold(t *testing.T) {
+	stored := 0.25
+	for _, tc := range []struct {
+		name       string
+		threshold  *float64
+		configured float64
+		want       float64
+		err        bool
+	}{
+		{"configured wins", &stored, 0.1, 0.1, false},
+		{"configured 0", nil, 0, 0, false},
+		{"stored", &stored, -1, 0.25, false},
+		{"neither", nil, -1, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Meta{Threshold: tc.threshold}.SkipThreshold("p.onnx", tc.configured)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("%v, %v; want %v (error %v)", got, err, tc.want, tc.err)
+			}
+			if err != nil && err.Error() != "p.onnx has no calibrated threshold: set probe.pregen_threshold" {
+				t.Fatalf("error %q", err)
+			}
+		})
+	}
+}

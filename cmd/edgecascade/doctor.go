@@ -67,6 +67,7 @@ what to fix:
   cloud              each cloud provider answers (lists its models)
   onnxruntime        the library loads (when a probe is configured)
   probe.path         each probe file loads for this local model and its size
+                     (and a pre-generation probe has a threshold, as serve needs)
   data_dir           exists or can be created, is writable, has free space
   calibration        cascade.calibration loads, is for this local model and
                      has a threshold for cascade.scorer (when set)
@@ -246,6 +247,13 @@ func (d *doctor) checkProbes(ctx context.Context) {
 		if err := meta.Check(pf.path, d.cfg.Local.Model, pf.kind, 0); err != nil {
 			d.report(statusFail, pf.key, "%v: re-run edgecascade probe train", err)
 			continue
+		}
+		if pf.kind == probe.FeaturePrompt {
+			// As serve: a threshold from the file or probe.pregen_threshold.
+			if _, err := meta.SkipThreshold(pf.path, pc.PregenThreshold); err != nil {
+				d.report(statusFail, pf.key, "%v (or re-run edgecascade probe train --pregen with more data)", err)
+				continue
+			}
 		}
 		want, note := dim, ""
 		if want == 0 {

@@ -257,13 +257,9 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		if err != nil {
 			return r, err
 		}
-		th := cfg.Probe.PregenThreshold
-		if th < 0 {
-			t := d.pregen.Meta().Threshold
-			if t == nil {
-				return r, fmt.Errorf("probe.pregen_path %s has no calibrated threshold: set probe.pregen_threshold", cfg.Probe.PregenPath)
-			}
-			th = *t
+		th, err := d.pregen.Meta().SkipThreshold(cfg.Probe.PregenPath, cfg.Probe.PregenThreshold)
+		if err != nil {
+			return r, fmt.Errorf("probe.pregen_path %w", err)
 		}
 		r.Pregen = &agent.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
 	}
