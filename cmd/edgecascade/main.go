@@ -94,7 +94,7 @@ func newCloud(cfg *configs.Config) (cloud.Provider, error) {
 	for _, s := range cfg.CloudProviders() {
 		p, err := newProvider(s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", s.Label, err)
 		}
 		entries = append(entries, cloud.Entry{Provider: p, Price: price(s)})
 	}
@@ -110,7 +110,7 @@ func newProvider(s configs.ProviderSpec) (cloud.Provider, error) {
 	case "anthropic":
 		return anthropic.New(anthropic.Config{BaseURL: s.URL, Model: s.Model, APIKey: s.APIKey.Reveal(), Timeout: s.Timeout, MaxRetries: s.MaxRetries})
 	default:
-		return nil, fmt.Errorf("%s: cloud provider %q is not supported (openai, anthropic)", s.Label, s.Provider)
+		return nil, fmt.Errorf("cloud provider %q is not supported (openai, anthropic)", s.Provider)
 	}
 }
 
