@@ -13,7 +13,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/edgecascade/edgecascade/agent"
-	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/configs/secret"
 )
 
 const testToken = "tok-0123456789abcdef"
@@ -74,7 +74,7 @@ func errorShape(t *testing.T, path string, raw []byte) string {
 // DNS rebinding, on the real server.
 func TestGuard(t *testing.T) {
 	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *agent.ServerConfig) {
-		c.AuthToken = configs.Secret(testToken)
+		c.AuthToken = secret.Secret(testToken)
 		c.CORSOrigins = []string{"https://app.example"}
 		c.CheckHost = true
 		c.AllowedHosts = []string{"My.Box"}
@@ -255,7 +255,7 @@ func TestPolicyHeader(t *testing.T) {
 // TestTokenWithOfficialSDK: an OpenAI SDK client passes the daemon's token
 // as its API key; with a wrong key the SDK reports a 401 it can parse.
 func TestTokenWithOfficialSDK(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *agent.ServerConfig) { c.AuthToken = configs.Secret(testToken) }})
+	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *agent.ServerConfig) { c.AuthToken = secret.Secret(testToken) }})
 	params := oai.ChatCompletionNewParams{Model: "local", Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage(easyQuestion)}, Temperature: oai.Float(0)}
 	good := oai.NewClient(option.WithBaseURL(d.URL+"/v1"), option.WithAPIKey(testToken), option.WithMaxRetries(0))
 	if resp, err := good.Chat.Completions.New(context.Background(), params); err != nil || len(resp.Choices) != 1 {

@@ -13,7 +13,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/cloud/budget"
 	"github.com/edgecascade/edgecascade/cloud/reach"
-	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/configs/secret"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -48,7 +48,7 @@ type ServerConfig struct {
 	// Admission, when set, is the local model's limiter, shown in /metrics.
 	Admission *Admission
 	// AuthToken, when set, is the bearer token every route requires.
-	AuthToken configs.Secret
+	AuthToken secret.Secret
 	// CORSOrigins are the browser origins allowed; other Origins get 403.
 	CORSOrigins []string
 	// CheckHost refuses Host headers that are not loopback names, loopback

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/configs/secret"
 	"github.com/edgecascade/edgecascade/models/chattemplate"
 	"github.com/edgecascade/edgecascade/uq"
 )
@@ -29,35 +30,6 @@ var defaultYAML []byte
 
 // EnvPrefix prefixes every environment variable.
 const EnvPrefix = "EDGECASCADE"
-
-// Secret is a string that never prints: logs, errors and JSON show it redacted.
-type Secret string
-
-// String redacts the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// LogValue redacts the secret in log/slog output.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalText redacts the secret in JSON and YAML output.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// Format redacts the secret under every fmt verb (%v, %#v, %q, even %d).
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
-		fmt.Fprintf(f, "%q", s.String())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
-
-// Reveal returns the secret's value, for the one place that must send it.
-func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
@@ -83,13 +55,6 @@ type ResourcesConfig struct {
 	Interval  time.Duration    `mapstructure:"interval"`
 	Energy    bool             `mapstructure:"energy"`
 	Rules     []resources.Rule `mapstructure:"rules"`
-}
-
-// BreakerConfig configures the cloud's circuit breaker.
-type BreakerConfig struct {
-	Failures         int           `mapstructure:"failures"`
-	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
-	MaxProbeInterval time.Duration `mapstructure:"max_probe_interval"`
 }
 
 // BudgetConfig caps cloud use; 0 means no cap.
@@ -138,35 +103,6 @@ const (
 	BackendLlamaCpp    = "llamacpp"
 )
 
-// CloudConfig configures the cloud provider.
-type CloudConfig struct {
-	Provider   string        `mapstructure:"provider"`
-	BaseURL    string        `mapstructure:"base_url"`
-	Model      string        `mapstructure:"model"`
-	APIKey     Secret        `mapstructure:"api_key"`
-	Timeout    time.Duration `mapstructure:"timeout"`
-	MaxRetries int           `mapstructure:"max_retries"`
-	// CostInputPer1K and CostOutputPer1K price the provider's tokens.
-	CostInputPer1K  float64          `mapstructure:"cost_input_per_1k"`
-	CostOutputPer1K float64          `mapstructure:"cost_output_per_1k"`
-	Providers       []ProviderConfig `mapstructure:"providers"`
-	Breaker         BreakerConfig    `mapstructure:"breaker"`
-}
-
-// ProviderConfig is one provider of the cloud.providers list, tried when
-// the ones before it fail. Its API key is read from the environment variable
-// APIKeyEnv, never from a file.
-type ProviderConfig struct {
-	Provider        string        `mapstructure:"provider"`
-	BaseURL         string        `mapstructure:"base_url"`
-	Model           string        `mapstructure:"model"`
-	APIKeyEnv       string        `mapstructure:"api_key_env"`
-	Timeout         time.Duration `mapstructure:"timeout"`
-	MaxRetries      int           `mapstructure:"max_retries"`
-	CostInputPer1K  float64       `mapstructure:"cost_input_per_1k"`
-	CostOutputPer1K float64       `mapstructure:"cost_output_per_1k"`
-}
-
 // CascadeConfig configures the routing decision.
 type CascadeConfig struct {
 	Scorer      string  `mapstructure:"scorer"`
@@ -204,7 +140,7 @@ type ServerConfig struct {
 	// MaxConnections caps the connections served at once.
 	MaxConnections int `mapstructure:"max_connections"`
 	// AuthToken, when set, is the bearer token every request must carry.
-	AuthToken Secret `mapstructure:"auth_token"`
+	AuthToken secret.Secret `mapstructure:"auth_token"`
 	// AuthTokenFile holds the token instead (read once at load).
 	AuthTokenFile string `mapstructure:"auth_token_file"`
 	// AllowInsecureBind allows a non-loopback listen address without a token.
@@ -362,7 +298,7 @@ func load(file []byte, name string, fs *pflag.FlagSet) (*Config, error) {
 		if c.Cloud.Provider == "anthropic" {
 			env = "ANTHROPIC_API_KEY"
 		}
-		c.Cloud.APIKey = Secret(os.Getenv(env))
+		c.Cloud.APIKey = secret.Secret(os.Getenv(env))
 	}
 	if err := c.loadAuthToken(); err != nil {
 		return nil, err
@@ -386,7 +322,7 @@ func (c *Config) loadAuthToken() error {
 		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("read the token: %v", err)}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	c.Server.AuthToken = Secret(strings.TrimSpace(line))
+	c.Server.AuthToken = secret.Secret(strings.TrimSpace(line))
 	if c.Server.AuthToken == "" {
 		return &KeyError{Key: "server.auth_token_file", Reason: fmt.Sprintf("%s is empty", c.Server.AuthTokenFile)}
 	}
@@ -636,21 +572,6 @@ func checkURL(s string) error {
 	return nil
 }
 
-// CloudBaseURL is cloud.base_url, or the provider's own when it is empty.
-func (c *Config) CloudBaseURL() string { return ProviderURL(c.Cloud.Provider, c.Cloud.BaseURL) }
-
-// ProviderURL is baseURL, or the provider's own when it is empty.
-func ProviderURL(provider, baseURL string) string {
-	switch {
-	case baseURL != "":
-		return baseURL
-	case provider == "anthropic":
-		return "https://api.anthropic.com"
-	default:
-		return "https://api.openai.com/v1"
-	}
-}
-
 // ScorerOptions returns the scorer settings for uq.Build.
 func (c *Config) ScorerOptions() uq.Options {
 	var o uq.Options
@@ -681,45 +602,4 @@ func (c *Config) SlogLevel() slog.Level {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	return lvl
-}
-
-// validateOffline checks the breaker, budget and outbox settings.
-func (c *Config) validateOffline(bad func(key, format string, args ...any) error) error {
-	b := c.Cloud.Breaker
-	switch {
-	case b.Failures < 1:
-		return bad("cloud.breaker.failures", "want at least 1, got %d", b.Failures)
-	case b.ProbeInterval <= 0:
-		return bad("cloud.breaker.probe_interval", "must be positive")
-	case b.MaxProbeInterval < b.ProbeInterval:
-		return bad("cloud.breaker.max_probe_interval", "must be at least cloud.breaker.probe_interval (%s)", b.ProbeInterval)
-	}
-	for key, v := range map[string]float64{
-		"budget.calls_per_day": float64(c.Budget.CallsPerDay), "budget.calls_per_month": float64(c.Budget.CallsPerMonth),
-		"budget.tokens_per_day": float64(c.Budget.TokensPerDay), "budget.tokens_per_month": float64(c.Budget.TokensPerMonth),
-		"budget.cost_per_day": c.Budget.CostPerDay, "budget.cost_per_month": c.Budget.CostPerMonth,
-	} {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad(key, "must be 0 (no cap) or positive, got %v", v)
-		}
-	}
-	if c.Resources.Interval < 0 {
-		return bad("resources.interval", "must not be negative")
-	}
-	if err := resources.ValidateRules(c.Resources.Rules); err != nil {
-		return bad("resources.rules", "%v", err)
-	}
-	if r := c.Outbox.DrainRate; !(r > 0) || math.IsInf(r, 0) || r > 1000 {
-		return bad("outbox.drain_rate", "want items per second in (0, 1000], got %v", r)
-	}
-	if c.Outbox.Retention <= 0 {
-		return bad("outbox.retention", "must be positive")
-	}
-	if c.Outbox.MaxItems < 1 {
-		return bad("outbox.max_items", "must be at least 1")
-	}
-	if c.Outbox.MaxAge <= 0 {
-		return bad("outbox.max_age", "must be positive")
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"github.com/edgecascade/edgecascade/configs/secret"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -147,7 +149,7 @@ func settingType(key string) (string, error) {
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
 		return "duration", nil
-	case t == reflect.TypeOf(Secret("")):
+	case t == reflect.TypeOf(secret.Secret("")):
 		return "string (secret)", nil
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		return "list of objects", nil

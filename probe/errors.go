@@ -39,7 +39,7 @@ var (
 // feature size than the caller wants. It unwraps to ErrMismatch.
 type MismatchError struct {
 	Path  string // probe file
-	Field string // "model" or "feature size"
+	Field string // "model", "feature size" or "feature kind"
 	Want  string // what the caller asked for
 	Got   string // what the probe was trained for
 }
@@ -49,6 +49,8 @@ func (e *MismatchError) Error() string {
 	switch e.Field {
 	case "model":
 		return fmt.Sprintf("probe %q was trained for local model %q, not %q", e.Path, e.Got, e.Want)
+	case "feature kind":
+		return fmt.Sprintf("probe %q is %s, want %s", e.Path, kindName(FeatureKind(e.Got)), kindName(FeatureKind(e.Want)))
 	default:
 		return fmt.Sprintf("probe %q was trained for %s %s, not %s", e.Path, e.Field, e.Got, e.Want)
 	}

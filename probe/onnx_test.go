@@ -260,3 +260,61 @@ func FuzzReadONNX(f *testing.F) {
 		}
 	})
 }
+
+// TestMetaCheck: the check serve (through Runtime.Load) and doctor share.
+func TestMetaCheck(t *testing.T) {
+	m := Meta{Model: "m", FeatureSize: 8, FeatureKind: FeaturePrompt}
+	tests := []struct {
+		name  string
+		model string
+		kind  FeatureKind
+		dim   int
+		want  string // "" for no error
+	}{
+		{"ok", "m", FeaturePrompt, 8, ""},
+		{"kind and size unchecked", "m", "", 0, ""},
+		{"other model", "n", FeaturePrompt, 8, `probe "p.onnx" was trained for local model "m", not "n"`},
+		{"other size", "m", FeaturePrompt, 16, `probe "p.onnx" was trained for feature size 8, not 16`},
+		{"other kind", "m", FeatureAnswer, 8, `probe "p.onnx" is a pre-generation (prompt) probe, want an answer probe`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := m.Check("p.onnx", tc.model, tc.kind, tc.dim)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMismatch) || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q (ErrMismatch)", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMetaSkipThreshold(t *testing.T) {
+	stored := 0.25
+	for _, tc := range []struct {
+		name       string
+		threshold  *float64
+		configured float64
+		want       float64
+		err        bool
+	}{
+		{"configured wins", &stored, 0.1, 0.1, false},
+		{"configured 0", nil, 0, 0, false},
+		{"stored", &stored, -1, 0.25, false},
+		{"neither", nil, -1, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Meta{Threshold: tc.threshold}.SkipThreshold("p.onnx", tc.configured)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("%v, %v; want %v (error %v)", got, err, tc.want, tc.err)
+			}
+			if err != nil && err.Error() != "p.onnx has no calibrated threshold: set probe.pregen_threshold" {
+				t.Fatalf("error %q", err)
+			}
+		})
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -132,12 +131,8 @@ func (r *Runtime) Load(path string, wantModel string, wantDim int) (*Probe, erro
 	if err != nil {
 		return nil, fmt.Errorf("load probe %q: %w", path, err)
 	}
-	if meta.Model != wantModel {
-		return nil, fmt.Errorf("load probe: %w", &MismatchError{Path: path, Field: "model", Want: wantModel, Got: meta.Model})
-	}
-	if meta.FeatureSize != wantDim {
-		return nil, fmt.Errorf("load probe: %w", &MismatchError{Path: path, Field: "feature size",
-			Want: strconv.Itoa(wantDim), Got: strconv.Itoa(meta.FeatureSize)})
+	if err := meta.Check(path, wantModel, "", wantDim); err != nil {
+		return nil, fmt.Errorf("load probe: %w", err)
 	}
 
 	r.mu.Lock()

@@ -67,6 +67,7 @@ what to fix:
   cloud              each cloud provider answers (lists its models)
   onnxruntime        the library loads (when a probe is configured)
   probe.path         each probe file loads for this local model and its size
+                     (and a pre-generation probe has a threshold, as serve needs)
   data_dir           exists or can be created, is writable, has free space
   calibration        cascade.calibration loads, is for this local model and
                      has a threshold for cascade.scorer (when set)
@@ -171,48 +172,6 @@ func (d *doctor) checkTokenizer() {
 	d.report(statusOK, "local tokenizer", "%s loads", path)
 }
 
-// cloudEntry is one configured provider as doctor sees it.
-type cloudEntry struct {
-	label    string // "cloud" or "cloud.providers[i]"
-	provider string
-	baseURL  string // "" when the provider's own
-	model    string
-	key      string
-	keyFrom  string // where the key is read from, for the fix
-	timeout  time.Duration
-}
-
-func (d *doctor) cloudEntries() []cloudEntry {
-	c := d.cfg.Cloud
-	if len(c.Providers) == 0 {
-		env := "OPENAI_API_KEY"
-		if c.Provider == "anthropic" {
-			env = "ANTHROPIC_API_KEY"
-		}
-		return []cloudEntry{{
-			label: "cloud", provider: c.Provider, baseURL: c.BaseURL, model: c.Model,
-			key: c.APIKey.Reveal(), keyFrom: "EDGECASCADE_CLOUD_API_KEY or " + env, timeout: c.Timeout,
-		}}
-	}
-	var out []cloudEntry
-	for i, p := range c.Providers {
-		e := cloudEntry{
-			label: fmt.Sprintf("cloud.providers[%d]", i), provider: p.Provider, baseURL: p.BaseURL, model: p.Model,
-			timeout: p.Timeout,
-		}
-		if e.timeout == 0 {
-			e.timeout = c.Timeout
-		}
-		if p.APIKeyEnv == "" {
-			e.keyFrom = "an environment variable named by its api_key_env"
-		} else {
-			e.key, e.keyFrom = os.Getenv(p.APIKeyEnv), p.APIKeyEnv
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // checkCloud checks each provider's key (without printing it) and that the
 // provider answers. A provider at its own public URL without a key is not
 // contacted; in offline mode none is.
@@ -221,31 +180,31 @@ func (d *doctor) checkCloud(ctx context.Context) {
 		d.report(statusOK, "cloud", "offline mode is on: the cloud is never contacted (escalations wait in the outbox)")
 		return
 	}
-	for _, e := range d.cloudEntries() {
-		url := configs.ProviderURL(e.provider, e.baseURL)
-		if e.key == "" {
-			if e.baseURL == "" {
-				d.report(statusFail, e.label+" key", "no API key for %s: set %s (never on the command line)", e.provider, e.keyFrom)
-				d.report(statusWarn, e.label, "%s at %s: not contacted without a key", e.provider, url)
+	for _, e := range d.cfg.CloudProviders() {
+		if e.APIKey == "" {
+			if e.BaseURL == "" {
+				d.report(statusFail, e.Label+" key", "no API key for %s: set %s (never on the command line)", e.Provider, e.KeyFrom)
+				d.report(statusWarn, e.Label, "%s at %s: not contacted without a key", e.Provider, e.URL)
 				continue
 			}
-			d.report(statusWarn, e.label+" key", "no API key (set %s): fine only for a self-hosted server that needs none", e.keyFrom)
+			d.report(statusWarn, e.Label+" key", "no API key (set %s): fine only for a self-hosted server that needs none", e.KeyFrom)
 		} else {
-			d.report(statusOK, e.label+" key", "set (from %s or the config file; not shown)", e.keyFrom)
+			d.report(statusOK, e.Label+" key", "set (from %s or the config file; not shown)", e.KeyFrom)
 		}
-		p, err := newProvider(e.provider, url, e.model, e.key, e.timeout, 0)
+		e.MaxRetries = 0 // one answer is enough to know
+		p, err := newProvider(e)
 		if err != nil {
-			d.report(statusFail, e.label, "%v", err)
+			d.report(statusFail, e.Label, "%v", err)
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
 		err = p.Ping(cctx)
 		cancel()
 		if err != nil {
-			d.report(statusFail, e.label, "%s at %s does not answer: %v: check the URL, the key and the network", e.provider, url, err)
+			d.report(statusFail, e.Label, "%s at %s does not answer: %v: check the URL, the key and the network", e.Provider, e.URL, err)
 			continue
 		}
-		d.report(statusOK, e.label, "%s at %s answers (model %s)", e.provider, url, e.model)
+		d.report(statusOK, e.Label, "%s at %s answers (model %s)", e.Provider, e.URL, e.Model)
 	}
 }
 
@@ -285,13 +244,16 @@ func (d *doctor) checkProbes(ctx context.Context) {
 			d.report(statusFail, pf.key, "%v: re-run edgecascade probe train", err)
 			continue
 		}
-		if meta.Model != d.cfg.Local.Model {
-			d.report(statusFail, pf.key, "%s was trained for local model %q, but local.model is %q: re-run edgecascade probe train", pf.path, meta.Model, d.cfg.Local.Model)
+		if err := meta.Check(pf.path, d.cfg.Local.Model, pf.kind, 0); err != nil {
+			d.report(statusFail, pf.key, "%v: re-run edgecascade probe train", err)
 			continue
 		}
-		if meta.FeatureKind != pf.kind {
-			d.report(statusFail, pf.key, "%s is a %s probe, want a %s probe", pf.path, meta.FeatureKind, pf.kind)
-			continue
+		if pf.kind == probe.FeaturePrompt {
+			// As serve: a threshold from the file or probe.pregen_threshold.
+			if _, err := meta.SkipThreshold(pf.path, pc.PregenThreshold); err != nil {
+				d.report(statusFail, pf.key, "%v (or re-run edgecascade probe train --pregen with more data)", err)
+				continue
+			}
 		}
 		want, note := dim, ""
 		if want == 0 {
@@ -410,18 +372,10 @@ func (d *doctor) checkCalibration() {
 		d.report(statusFail, "calibration", "cascade.calibration: %v: re-run edgecascade calibrate", err)
 		return
 	}
-	if f.LocalModel != d.cfg.Local.Model {
-		d.report(statusFail, "calibration", "%s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate", path, f.LocalModel, d.cfg.Local.Model)
-		return
-	}
 	scorer := d.cfg.Cascade.Scorer
-	if scorer == "combined" && f.Combined == nil {
-		d.report(statusFail, "calibration", "%s has no combined fit for cascade.scorer combined: re-run edgecascade calibrate", path)
-		return
-	}
-	fit, err := f.Fit(scorer)
+	fit, err := f.Check(d.cfg.Local.Model, scorer)
 	if err != nil {
-		d.report(statusFail, "calibration", "%s: %v: re-run edgecascade calibrate or choose another cascade.scorer", path, err)
+		d.report(statusFail, "calibration", "%s: %v", path, err)
 		return
 	}
 	d.report(statusOK, "calibration", "%s: threshold %.3f for %s on local model %s (%d items)", path, *fit.Threshold, scorer, f.LocalModel, f.Items)

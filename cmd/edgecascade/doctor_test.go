@@ -19,6 +19,7 @@ import (
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/probe/train"
 )
 
 const doctorKey = "sk-doctor-test-5f1c2a9e"
@@ -104,7 +105,7 @@ func writeTestProbe(t *testing.T, path, model string, dim int) {
 		m.Weights[i] = float64(i%7-3) / 10
 	}
 	var b bytes.Buffer
-	if err := probe.WriteONNX(&b, m, probe.Meta{Model: model, FeatureKind: probe.FeatureAnswer, Label: probeLabel}); err != nil {
+	if err := probe.WriteONNX(&b, m, probe.Meta{Model: model, FeatureKind: probe.FeatureAnswer, Label: train.Label}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
@@ -264,6 +265,17 @@ func TestDoctorProbes(t *testing.T) {
 	writeTestProbe(t, wrongDim, ollamatest.Weak, len(f)+1)
 	other := filepath.Join(dir, "strong.onnx")
 	writeTestProbe(t, other, ollamatest.Strong, len(f))
+	// A pre-generation probe without a calibrated threshold: serve needs
+	// probe.pregen_threshold, and so does doctor.
+	pregen := filepath.Join(dir, "pregen.onnx")
+	var pb bytes.Buffer
+	if err := probe.WriteONNX(&pb, &probe.Logistic{Weights: make([]float64, len(f))},
+		probe.Meta{Model: ollamatest.Weak, FeatureKind: probe.FeaturePrompt, Label: train.Label}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pregen, pb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	env := func(path, lib string) map[string]string {
 		return map[string]string{
@@ -271,6 +283,14 @@ func TestDoctorProbes(t *testing.T) {
 			"EDGECASCADE_CLOUD_BASE_URL": cloudURL, "EDGECASCADE_CLOUD_API_KEY": doctorKey,
 			"EDGECASCADE_DATA_DIR": t.TempDir(), "EDGECASCADE_PROBE_PATH": path, "EDGECASCADE_PROBE_ONNXRUNTIME_LIB": lib,
 		}
+	}
+	withPregen := func(threshold string) map[string]string {
+		e := env("", lib)
+		e["EDGECASCADE_PROBE_PREGEN_PATH"] = pregen
+		if threshold != "" {
+			e["EDGECASCADE_PROBE_PREGEN_THRESHOLD"] = threshold
+		}
+		return e
 	}
 	tests := []struct {
 		name     string
@@ -289,6 +309,12 @@ func TestDoctorProbes(t *testing.T) {
 		{"probe for another model", env(other, lib), map[string]doctorLine{
 			"probe.path": {"FAIL", `trained for local model "tiny-strong"`},
 		}, true},
+		{"pre-generation probe without a threshold", withPregen(""), map[string]doctorLine{
+			"probe.pregen_path": {"FAIL", "set probe.pregen_threshold"},
+		}, true},
+		{"pre-generation probe with probe.pregen_threshold", withPregen("0.2"), map[string]doctorLine{
+			"probe.pregen_path": {"OK", "prompt probe for " + ollamatest.Weak},
+		}, false},
 		{"library missing", env(good, filepath.Join(dir, "no", "libonnxruntime.so.1")), map[string]doctorLine{
 			"onnxruntime": {"FAIL", "install-onnxruntime.sh"},
 		}, true},

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/uq"
 	"github.com/edgecascade/edgecascade/uq/calib"
@@ -91,17 +90,12 @@ scorer is evaluated at cascade.threshold.`,
 }
 
 // cloudPrices are the configured per-1K-token prices of the cloud
-// providers: cloud.providers when set, else the single cloud.provider.
+// providers (Config.CloudProviders).
 func cloudPrices(cfg *configs.Config) report.Prices {
-	c := cfg.Cloud
-	if len(c.Providers) == 0 {
-		return report.Prices{{Provider: c.Provider, Model: c.Model,
-			Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}}}
-	}
-	out := make(report.Prices, len(c.Providers))
-	for i, p := range c.Providers {
-		out[i] = report.PriceEntry{Provider: p.Provider, Model: p.Model,
-			Price: cloud.Price{InputPer1K: p.CostInputPer1K, OutputPer1K: p.CostOutputPer1K}}
+	specs := cfg.CloudProviders()
+	out := make(report.Prices, len(specs))
+	for i, s := range specs {
+		out[i] = report.PriceEntry{Provider: s.Provider, Model: s.Model, Price: price(s)}
 	}
 	return out
 }
@@ -116,8 +110,8 @@ func scorerSetups(cfg *configs.Config, path, localModel, dataHash string, warn i
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.LocalModel != localModel {
-		return nil, nil, fmt.Errorf("%s was calibrated for local model %q, not %q", path, f.LocalModel, localModel)
+	if err := f.CheckModel(localModel); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if f.DataHash == dataHash {
 		fmt.Fprintf(warn, "warning: evaluating on the calibration data itself (%s): the numbers will look better than on fresh data\n", f.Data)

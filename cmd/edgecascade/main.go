@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,29 +55,17 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
-	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.benchCmd(), a.doctorCmd())
+	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.doctorCmd())
 	return root
 }
 
 // settingFlags adds a flag for each setting key, so `--cascade.threshold 0.4`
 // overrides file and environment.
-func settingFlags(fs *pflag.FlagSet) {
-	for _, s := range configs.Settings {
-		if s.Key == "cloud.api_key" || s.Key == "server.auth_token" {
-			continue // secrets do not belong on command lines (ps, shell history)
-		}
-		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")
-		if s.Key == "offline" {
-			fs.Lookup(s.Key).NoOptDefVal = "true" // --offline alone turns it on
-		}
-	}
-}
+func settingFlags(fs *pflag.FlagSet) { configs.AddFlags(fs) }
 
 // loadConfig loads the configuration; flags that were not set do not override.
 func (a *app) loadConfig(cmd *cobra.Command) (*configs.Config, error) {
-	changed := pflag.NewFlagSet("changed", pflag.ContinueOnError)
-	cmd.Flags().Visit(func(f *pflag.Flag) { changed.AddFlag(f) })
-	return configs.Load(a.configPath, changed)
+	return configs.Load(a.configPath, configs.ChangedFlags(cmd.Flags()))
 }
 
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
@@ -100,46 +87,36 @@ func newLocal(ctx context.Context, cfg *configs.Config) (models.Model, error) {
 	}
 }
 
-// newCloud builds the cloud: the providers of cloud.providers in order, or
-// the single provider of the cloud.* settings, each with its per-1K-token
-// prices.
+// newCloud builds the cloud: the providers configs resolves
+// (Config.CloudProviders), in order, each with its per-1K-token prices.
 func newCloud(cfg *configs.Config) (cloud.Provider, error) {
-	c := cfg.Cloud
-	if len(c.Providers) == 0 {
-		p, err := newProvider(c.Provider, cfg.CloudBaseURL(), c.Model, c.APIKey.Reveal(), c.Timeout, c.MaxRetries)
-		if err != nil {
-			return nil, err
-		}
-		return cloud.NewChain(cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: c.CostInputPer1K, OutputPer1K: c.CostOutputPer1K}})
-	}
 	var entries []cloud.Entry
-	for i, pc := range c.Providers {
-		timeout := pc.Timeout
-		if timeout == 0 {
-			timeout = c.Timeout
-		}
-		key := ""
-		if pc.APIKeyEnv != "" {
-			key = os.Getenv(pc.APIKeyEnv)
-		}
-		p, err := newProvider(pc.Provider, configs.ProviderURL(pc.Provider, pc.BaseURL), pc.Model, key, timeout, pc.MaxRetries)
+	for _, s := range cfg.CloudProviders() {
+		p, err := newProvider(s)
 		if err != nil {
-			return nil, fmt.Errorf("cloud.providers[%d]: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", s.Label, err)
 		}
-		entries = append(entries, cloud.Entry{Provider: p, Price: cloud.Price{InputPer1K: pc.CostInputPer1K, OutputPer1K: pc.CostOutputPer1K}})
+		entries = append(entries, cloud.Entry{Provider: p, Price: price(s)})
 	}
 	return cloud.NewChain(entries...)
 }
 
-func newProvider(provider, baseURL, model, apiKey string, timeout time.Duration, retries int) (cloud.Provider, error) {
-	switch provider {
+// newProvider builds the client of one resolved provider; doctor builds
+// its clients with it too.
+func newProvider(s configs.ProviderSpec) (cloud.Provider, error) {
+	switch s.Provider {
 	case "openai":
-		return openai.New(openai.Config{BaseURL: baseURL, Model: model, APIKey: apiKey, Timeout: timeout, MaxRetries: retries})
+		return openai.New(openai.Config{BaseURL: s.URL, Model: s.Model, APIKey: s.APIKey.Reveal(), Timeout: s.Timeout, MaxRetries: s.MaxRetries})
 	case "anthropic":
-		return anthropic.New(anthropic.Config{BaseURL: baseURL, Model: model, APIKey: apiKey, Timeout: timeout, MaxRetries: retries})
+		return anthropic.New(anthropic.Config{BaseURL: s.URL, Model: s.Model, APIKey: s.APIKey.Reveal(), Timeout: s.Timeout, MaxRetries: s.MaxRetries})
 	default:
-		return nil, fmt.Errorf("cloud provider %q is not supported (openai, anthropic)", provider)
+		return nil, fmt.Errorf("cloud provider %q is not supported (openai, anthropic)", s.Provider)
 	}
+}
+
+// price is a provider's per-1K-token prices.
+func price(s configs.ProviderSpec) cloud.Price {
+	return cloud.Price{InputPer1K: s.CostInputPer1K, OutputPer1K: s.CostOutputPer1K}
 }
 
 func (a *app) configCmd() *cobra.Command {

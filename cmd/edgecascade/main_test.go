@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -498,71 +497,6 @@ func TestDecisionLog(t *testing.T) {
 				t.Fatalf("prompt text in the export with log.content=%v", content)
 			}
 		})
-	}
-}
-
-// TestBench runs the bench command briefly against the real test bed: every
-// section is measured and the numbers are plausible.
-func TestBench(t *testing.T) {
-	s := needBed(t)
-	out := filepath.Join(t.TempDir(), "bench.md")
-	heap := filepath.Join(t.TempDir(), "heap.pb.gz")
-	cmd := exec.Command(binary, "bench", "--n", "5", "--out", out, "--heap-profile", heap, "--local.url", s.URL, "--local.model", ollamatest.Weak)
-	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+t.TempDir())
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := string(b)
-	for _, re := range []string{
-		`\*\*ratio\*\* \(goal ≤ 1.03\) \| \*\*[0-9.]+\*\*`,
-		`whole HTTP handler: decode, route, score, encode \| [0-9.]+ \| [0-9]+ \|`,
-		`(?m)^\| 64 \| [0-9]+ \|`,
-		"`edgecascade serve` \\| idle, this binary as it is [^|]*\\| [0-9.]+ MB",
-		"`edgecascade serve` \\| idle, installed copy of the binary \\| [0-9.]+ MB",
-		"`edgecascade serve` \\| idle, installed copy, not in the page cache \\| [0-9.]+ MB",
-		`\| binary: code \(\.text\) \| [0-9.]+ MB \| [0-9.]+ MB \| [0-9.]+ MB \|`,
-		`\| github\.com/openai/openai-go \| [0-9.]+ MB \| [0-9.]+ MB \|`,
-		`HeapInuse [0-9.]+ MB`,
-	} {
-		if !regexp.MustCompile(re).MatchString(rep) {
-			t.Fatalf("bench report lacks %s:\n%s", re, rep)
-		}
-	}
-	// The heap profile is pprof's gzipped protobuf.
-	f, err := os.Open(heap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("heap profile: %v", err)
-	}
-	if b, err := io.ReadAll(zr); err != nil || len(b) < 100 {
-		t.Fatalf("heap profile: %d bytes, %v", len(b), err)
-	}
-}
-
-func TestSymbolPackage(t *testing.T) {
-	tests := []struct{ sym, want string }{
-		{"runtime.mallocgc", "runtime"},
-		{"crypto/internal/fips140/drbg.memory", "crypto"},
-		{"net/http.(*Server).Serve", "net"},
-		{"github.com/openai/openai-go/v3/responses.(*ResponseService).New", "github.com/openai/openai-go"},
-		{"type:*github.com/anthropics/anthropic-sdk-go/v2.Message", "github.com/anthropics/anthropic-sdk-go"},
-		{"go:itab.*gonum.org/v1/plot/vg.Canvas,io.Writer", "gonum.org/v1/plot"},
-		{"codeberg.org/go-fonts/liberation/liberationsansitalic..gobytes.1", "codeberg.org/go-fonts/liberation"},
-		{"go:func.*", "go:func.* (closure and func metadata)"},
-		{"slices.SortFunc[go.shape.int]", "slices"},
-	}
-	for _, tc := range tests {
-		if got := symbolPackage(tc.sym); got != tc.want {
-			t.Errorf("symbolPackage(%q) = %q, want %q", tc.sym, got, tc.want)
-		}
 	}
 }
 

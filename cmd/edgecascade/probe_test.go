@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,9 +18,8 @@ import (
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/probe"
+	"github.com/edgecascade/edgecascade/probe/train"
 	"github.com/edgecascade/edgecascade/uq"
-	"github.com/edgecascade/edgecascade/uq/calib"
-	"github.com/edgecascade/edgecascade/uq/labelled"
 )
 
 // bedFeatureSize is the hidden size of the test bed models (Qwen2
@@ -87,7 +84,7 @@ func TestProbeTrain(t *testing.T) {
 	sum := sha256.Sum256(raw)
 	if meta.Model != ollamatest.Weak || meta.FeatureKind != probe.FeatureAnswer || meta.FeatureSize != bedFeatureSize ||
 		meta.Threshold != nil || meta.Examples != 400 || meta.Positives <= 0 || meta.Positives >= 400 || meta.TrainedAt.IsZero() ||
-		meta.Extra[extraDataHash] != hex.EncodeToString(sum[:]) || meta.Extra[extraFeatureSource] != "ollama /api/embed (L2-normalized)" {
+		meta.Extra[train.ExtraDataHash] != hex.EncodeToString(sum[:]) || meta.Extra[train.ExtraFeatureSource] != "ollama /api/embed (L2-normalized)" {
 		t.Fatalf("answer probe meta: %+v", meta)
 	}
 	answerAUROC := auroc(t, stdout)
@@ -273,196 +270,10 @@ func TestProbeTrainNeedsFeatureSource(t *testing.T) {
 	}
 }
 
-func TestProbeHoldoutSplit(t *testing.T) {
-	n, held := 20000, 0
-	for i := range n {
-		p := fmt.Sprintf("What is %d + %d?", i, i%7)
-		h := heldOut(p, 0.3)
-		if h != heldOut(p, 0.3) {
-			t.Fatal("split is not deterministic")
-		}
-		if h && !heldOut(p, 0.5) {
-			t.Fatal("held out at 0.3 but not at 0.5")
-		}
-		if h {
-			held++
-		}
+func float64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
 	}
-	if share := float64(held) / float64(n); math.Abs(share-0.3) > 0.015 {
-		t.Fatalf("held-out share %.3f, want about 0.3", share)
-	}
-}
-
-func TestProbePregenThreshold(t *testing.T) {
-	// 200 samples: p(local right) = i/200; right iff i >= 60, except every
-	// 10th from 20 to 59, so the low end is mostly wrong.
-	var samples []calib.Sample
-	for i := range 200 {
-		samples = append(samples, calib.Sample{Score: float64(i) / 200, Correct: i >= 60 || (i >= 20 && i%10 == 5)})
-	}
-	var ev probeEval
-	th, err := pregenThreshold(samples, 0.8, 0.1, &ev)
-	if err != nil || th == nil {
-		t.Fatalf("threshold %v, %v (%v)", th, err, ev.thresholdErr)
-	}
-	skipped, wrong := 0, 0
-	for _, s := range samples {
-		if s.Score <= *th {
-			skipped++
-			if !s.Correct {
-				wrong++
-			}
-		}
-	}
-	if skipped != ev.thresholdResult.Accepted || skipped == 0 || float64(wrong)/float64(skipped) < 0.8 {
-		t.Fatalf("threshold %v skips %d (%d wrong), result %+v", *th, skipped, wrong, ev.thresholdResult)
-	}
-	if !slices.ContainsFunc(samples, func(s calib.Sample) bool { return s.Score == *th }) {
-		t.Fatalf("threshold %v is not a held-out probability", *th)
-	}
-	if !strings.Contains(ev.thresholdGuaranteed, "at least 80% of the queries this probe skips") {
-		t.Fatalf("guarantee: %s", ev.thresholdGuaranteed)
-	}
-
-	// Right answers among the lowest p: no threshold, and why.
-	mixed := slices.Clone(samples)
-	for i := range 40 {
-		mixed[i].Correct = i%3 == 0
-	}
-	ev = probeEval{}
-	th, err = pregenThreshold(mixed, 0.9, 0.1, &ev)
-	if err != nil || th != nil || ev.thresholdErr == nil || !strings.Contains(ev.thresholdErr.Error(), "the local model got right") {
-		t.Fatalf("mixed low end: threshold %v, err %v, reason %v", th, err, ev.thresholdErr)
-	}
-	t.Log(ev.thresholdErr)
-
-	// Too few samples: no threshold, and the reason.
-	ev = probeEval{}
-	th, err = pregenThreshold(samples[:10], 0.9, 0.1, &ev)
-	if err != nil || th != nil || ev.thresholdErr == nil || !strings.Contains(ev.thresholdErr.Error(), "certify") {
-		t.Fatalf("10 samples: threshold %v, err %v, reason %v", th, err, ev.thresholdErr)
-	}
-}
-
-// TestProbeFitPregen fits a pre-generation probe on synthetic features whose
-// first value separates right from wrong, and checks the file it gives:
-// the training-part fit with a certified threshold and its guarantee.
-func TestProbeFitPregen(t *testing.T) {
-	ds := &probeData{}
-	for i := range 1000 {
-		right := i%5 < 3
-		x := make([]float32, 8)
-		for j := range x {
-			x[j] = float32(math.Sin(float64(i * (j + 3)))) // deterministic noise
-		}
-		if right {
-			x[0] += 2.5
-		}
-		ds.X = append(ds.X, x)
-		ds.y = append(ds.y, right)
-		ds.prompts = append(ds.prompts, fmt.Sprintf("prompt %d", i))
-	}
-	ds.items = len(ds.X)
-	f := &probeTrainFlags{pregen: true, holdout: 0.3, targetWrong: 0.9, delta: 0.1, l2: 0.01}
-	res, err := fitProbe(ds, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := res.eval
-	if res.meta.Threshold == nil {
-		t.Fatalf("no threshold: %v", ev.thresholdErr)
-	}
-	if ev.test+ev.train != 1000 || ev.test < 250 || ev.test > 350 || res.meta.Examples != ev.train || *ev.auroc < 0.9 {
-		t.Fatalf("split %d/%d, examples %d, auroc %v", ev.train, ev.test, res.meta.Examples, *ev.auroc)
-	}
-	if res.meta.FeatureKind != probe.FeaturePrompt || res.meta.FeatureSize != 8 || !strings.Contains(res.meta.Extra[extraThresholdNote], "at least 90% of the queries this probe skips") {
-		t.Fatalf("meta: %+v", res.meta)
-	}
-	res.meta.Model = "m"
-	path := filepath.Join(t.TempDir(), "pregen.onnx")
-	if err := writeProbeFile(path, res.model, res.meta); err != nil {
-		t.Fatal(err)
-	}
-	meta, err := probe.ReadMeta(path)
-	if err != nil || meta.Threshold == nil || *meta.Threshold != *res.meta.Threshold {
-		t.Fatalf("read back: %+v, %v", meta, err)
-	}
-
-	// An answer probe is refitted on all items and has no threshold.
-	f.pregen = false
-	res, err = fitProbe(ds, f)
-	if err != nil || res.meta.Threshold != nil || res.meta.Examples != 1000 || res.meta.FeatureKind != probe.FeatureAnswer {
-		t.Fatalf("answer probe: %+v, %v", res.meta, err)
-	}
-
-	// One class only: a clear error.
-	for i := range ds.y {
-		ds.y[i] = false
-	}
-	if _, err := fitProbe(ds, f); err == nil || !strings.Contains(err.Error(), "all 1000 local answers are wrong") {
-		t.Fatalf("one class: %v", err)
-	}
-}
-
-// fakeFeatures renders "<prompt>|" and returns two features per text; it
-// rejects texts containing "reject" as a backend rejects a text longer than
-// its context.
-type fakeFeatures struct {
-	models.Model // only Name is used
-	calls        int
-}
-
-func (f *fakeFeatures) Name() string { return "fake:1b" }
-
-func (f *fakeFeatures) Render(_ context.Context, msgs []models.Message) (string, error) {
-	return msgs[0].Content + "|", nil
-}
-
-func (f *fakeFeatures) Features(_ context.Context, text string) ([]float32, error) {
-	f.calls++
-	if strings.Contains(text, "reject") {
-		return nil, &models.Error{Backend: "fake", Model: "fake:1b", Kind: models.ErrBadRequest, Err: fmt.Errorf("input too long")}
-	}
-	return []float32{float32(len(text)), 1}, nil
-}
-
-func TestProbeCollectFeaturesCachesAndSkipsRejected(t *testing.T) {
-	fx := &fakeFeatures{}
-	run := &dataRun{local: fx, digest: "sha256:abc"}
-	f := &probeTrainFlags{df: dataFlags{cacheDir: t.TempDir()}}
-	var recs []labelled.Record
-	for i, p := range []string{"a", "bb", "reject me", "ccc", "dddd"} {
-		recs = append(recs, labelled.Record{Index: i, Prompt: p, LocalRawAnswer: "ans", LocalCorrect: i%2 == 0})
-	}
-	a := &app{stdout: io.Discard, stderr: io.Discard}
-	ctx := context.Background()
-	ds, err := a.collectFeatures(ctx, fx, "fake", run, recs, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ds.X) != 4 || ds.skipped != 1 || ds.skipErr == nil || ds.X[1][0] != float32(len("bb|ans")) || !slices.Equal(ds.prompts, []string{"a", "bb", "ccc", "dddd"}) {
-		t.Fatalf("features %v, skipped %d (%v), prompts %v", ds.X, ds.skipped, ds.skipErr, ds.prompts)
-	}
-	// Again: only the rejected text is asked for; the pre-generation kind has
-	// its own cache and reads the prompt alone.
-	fx.calls = 0
-	if _, err := a.collectFeatures(ctx, fx, "fake", run, recs, f); err != nil || fx.calls != 1 {
-		t.Fatalf("second pass: %d calls, %v", fx.calls, err)
-	}
-	f.pregen = true
-	ds, err = a.collectFeatures(ctx, fx, "fake", run, recs, f)
-	if err != nil || fx.calls != 1+5 || ds.X[1][0] != float32(len("bb|")) {
-		t.Fatalf("pregen: %d calls, %v, %v", fx.calls, ds.X, err)
-	}
-
-	// A backend that rejects every text stops early with its error.
-	var bad []labelled.Record
-	for i := range 20 {
-		bad = append(bad, labelled.Record{Index: i, Prompt: fmt.Sprintf("reject %d", i)})
-	}
-	fx.calls = 0
-	_, err = a.collectFeatures(ctx, fx, "fake", run, bad, f)
-	if err == nil || !strings.Contains(err.Error(), "input too long") || fx.calls != maxRejectedFirst {
-		t.Fatalf("all rejected: %d calls, %v", fx.calls, err)
-	}
+	return out
 }

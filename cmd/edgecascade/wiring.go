@@ -74,7 +74,7 @@ func loadDeps(ctx context.Context, cfg *configs.Config) (*deps, error) {
 		d.close()
 		return nil, err
 	}
-	load := func(key, path string) (*probe.Probe, error) {
+	load := func(key, path string, kind probe.FeatureKind) (*probe.Probe, error) {
 		if path == "" {
 			return nil, nil
 		}
@@ -82,23 +82,18 @@ func loadDeps(ctx context.Context, cfg *configs.Config) (*deps, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
+		if err := p.Meta().Check(path, local.Name(), kind, len(f)); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err) // d.close closes p
+		}
 		return p, nil
 	}
-	if d.answer, err = load("probe.path", cfg.Probe.Path); err != nil {
+	if d.answer, err = load("probe.path", cfg.Probe.Path, probe.FeatureAnswer); err != nil {
 		d.close()
 		return nil, err
 	}
-	if d.pregen, err = load("probe.pregen_path", cfg.Probe.PregenPath); err != nil {
+	if d.pregen, err = load("probe.pregen_path", cfg.Probe.PregenPath, probe.FeaturePrompt); err != nil {
 		d.close()
 		return nil, err
-	}
-	if d.answer != nil && d.answer.Meta().FeatureKind != probe.FeatureAnswer {
-		d.close()
-		return nil, fmt.Errorf("probe.path %s is a %s probe, want an answer probe", cfg.Probe.Path, d.answer.Meta().FeatureKind)
-	}
-	if d.pregen != nil && d.pregen.Meta().FeatureKind != probe.FeaturePrompt {
-		d.close()
-		return nil, fmt.Errorf("probe.pregen_path %s is a %s probe, want a pre-generation (prompt) probe", cfg.Probe.PregenPath, d.pregen.Meta().FeatureKind)
 	}
 	return d, nil
 }
@@ -222,9 +217,8 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		if f, err = calib.ReadFile(cfg.Cascade.Calibration); err != nil {
 			return r, fmt.Errorf("cascade.calibration: %w", err)
 		}
-		if f.LocalModel != cfg.Local.Model {
-			return r, fmt.Errorf("cascade.calibration: %s was calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate",
-				cfg.Cascade.Calibration, f.LocalModel, cfg.Local.Model)
+		if err := f.CheckModel(cfg.Local.Model); err != nil {
+			return r, fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
 		}
 		if f.Combined != nil {
 			var inputs []uq.Scorer
@@ -252,7 +246,7 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 	}
 	r = agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
 	if f != nil {
-		fit, err := f.Fit(cfg.Cascade.Scorer)
+		fit, err := f.Check(cfg.Local.Model, cfg.Cascade.Scorer)
 		if err != nil {
 			return r, fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
 		}
@@ -263,13 +257,9 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		if err != nil {
 			return r, err
 		}
-		th := cfg.Probe.PregenThreshold
-		if th < 0 {
-			t := d.pregen.Meta().Threshold
-			if t == nil {
-				return r, fmt.Errorf("probe.pregen_path %s has no calibrated threshold: set probe.pregen_threshold", cfg.Probe.PregenPath)
-			}
-			th = *t
+		th, err := d.pregen.Meta().SkipThreshold(cfg.Probe.PregenPath, cfg.Probe.PregenThreshold)
+		if err != nil {
+			return r, fmt.Errorf("probe.pregen_path %w", err)
 		}
 		r.Pregen = &agent.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
 	}

@@ -73,6 +73,34 @@ func (f *File) Fit(scorer string) (ScorerFit, error) {
 	return fit, nil
 }
 
+// CheckModel returns an error when the file was calibrated for another local
+// model than localModel (the one in use: local.model).
+func (f *File) CheckModel(localModel string) error {
+	if f.LocalModel != localModel {
+		return fmt.Errorf("calibrated for local model %q, but local.model is %q: re-run edgecascade calibrate", f.LocalModel, localModel)
+	}
+	return nil
+}
+
+// Check returns the fit the daemon routes with for localModel and scorer,
+// or an error saying why the file cannot give one: it was calibrated for
+// another local model, it has no combined fit for the combined scorer, or
+// no threshold for the scorer. serve, doctor and eval all check a file with
+// it (eval, which uses every scorer, with CheckModel alone).
+func (f *File) Check(localModel, scorer string) (ScorerFit, error) {
+	if err := f.CheckModel(localModel); err != nil {
+		return ScorerFit{}, err
+	}
+	if scorer == uq.Combined && f.Combined == nil {
+		return ScorerFit{}, errors.New("no combined fit for cascade.scorer combined: re-run edgecascade calibrate")
+	}
+	fit, err := f.Fit(scorer)
+	if err != nil {
+		return ScorerFit{}, fmt.Errorf("%w: re-run edgecascade calibrate or choose another cascade.scorer", err)
+	}
+	return fit, nil
+}
+
 // Validate checks a decoded file.
 func (f *File) Validate() error {
 	if f.Version != FileVersion {

@@ -55,7 +55,7 @@ type packageRSS struct {
 // that copy evicted from the page cache. It writes section 4: RSS, where it
 // goes by mapping and by package for the copies, and the Go heap. heapOut,
 // when set, receives the heap profile of the installed copy.
-func benchMemory(ctx context.Context, rep io.Writer, cfg *configs.Config, idle, peak float64, heapOut string) {
+func benchMemory(ctx context.Context, rep io.Writer, cfg *configs.Config, exe string, idle, peak float64, heapOut string) {
 	fmt.Fprintf(rep, "## 4. Resident memory\n\n| process | state | RSS | goal |\n|---|---|---|---|\n")
 	row := func(state string, m *daemonMem, err error) {
 		if err != nil {
@@ -63,11 +63,6 @@ func benchMemory(ctx context.Context, rep io.Writer, cfg *configs.Config, idle, 
 			return
 		}
 		fmt.Fprintf(rep, "| `edgecascade serve` | %s | %.1f MB (%.1f MB anonymous, %.1f MB file-backed: the binary's pages) | ≤ 40 MB |\n", state, m.rss, m.anon, m.file)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		row("idle", nil, err)
-		return
 	}
 	asIs, err := daemonIdle(ctx, cfg, exe)
 	row("idle, this binary as it is (e.g. fresh from `go build`)", asIs, err)
@@ -172,30 +167,33 @@ func copyFile(from, to string) error {
 	return out.Close()
 }
 
-// daemonIdle starts exe's `serve` on a free loopback port with a throw-away
-// data folder and profiles on, waits until it listens, settles for a second,
-// reads its resident memory and then fetches its heap profile.
-func daemonIdle(ctx context.Context, cfg *configs.Config, exe string) (*daemonMem, error) {
-	// /proc/PID/maps names the binary by its resolved path.
-	if p, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = p
-	}
+// daemon is a running `edgecascade serve` with a throw-away data folder.
+type daemon struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:PORT
+	dir  string // data_dir
+}
+
+// startDaemon runs exe with args (a serve command line) and env added to
+// this process's environment, with a throw-away data folder, and waits
+// until it listens.
+func startDaemon(ctx context.Context, exe string, args, env []string) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "edgecascade-bench-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--local.url", cfg.Local.URL, "--local.model", cfg.Local.Model,
-		"--cascade.calibration", "", "--cascade.scorer", uq.MeanLogprob, "--server.pprof", "true")
-	cmd.Env = append(os.Environ(), "EDGECASCADE_DATA_DIR="+dir, "EDGECASCADE_PROBE_PATH=", "EDGECASCADE_PROBE_PREGEN_PATH=")
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(append(os.Environ(), "EDGECASCADE_DATA_DIR="+dir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	d := &daemon{cmd: cmd, dir: dir}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -206,26 +204,52 @@ func daemonIdle(ctx context.Context, cfg *configs.Config, exe string) (*daemonMe
 		}
 		close(ready)
 	}()
-	var base string
 	select {
 	case u, ok := <-ready:
 		if !ok {
+			d.stop()
 			return nil, errors.New("serve exited at start")
 		}
-		base = u
+		d.base = u
 	case <-time.After(20 * time.Second):
+		d.stop()
 		return nil, errors.New("serve did not start within 20s")
 	}
+	return d, nil
+}
+
+// stop kills the daemon and removes its data folder.
+func (d *daemon) stop() {
+	_ = d.cmd.Process.Kill()
+	_ = d.cmd.Wait()
+	os.RemoveAll(d.dir)
+}
+
+// daemonIdle starts exe's `serve` on a free loopback port with a throw-away
+// data folder and profiles on, waits until it listens, settles for a second,
+// reads its resident memory and then fetches its heap profile.
+func daemonIdle(ctx context.Context, cfg *configs.Config, exe string) (*daemonMem, error) {
+	// /proc/PID/maps names the binary by its resolved path.
+	if p, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = p
+	}
+	d, err := startDaemon(ctx, exe, []string{"serve", "--listen", "127.0.0.1:0", "--local.url", cfg.Local.URL, "--local.model", cfg.Local.Model,
+		"--cascade.calibration", "", "--cascade.scorer", uq.MeanLogprob, "--server.pprof", "true"},
+		[]string{"EDGECASCADE_PROBE_PATH=", "EDGECASCADE_PROBE_PREGEN_PATH="})
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
 	time.Sleep(time.Second)
-	pid := strconv.Itoa(cmd.Process.Pid)
+	pid := strconv.Itoa(d.cmd.Process.Pid)
 	m := &daemonMem{rss: procStatusMB(pid, "VmRSS:"), anon: procStatusMB(pid, "RssAnon:"), file: procStatusMB(pid, "RssFile:")}
 	m.mappings, _ = smapsByMapping(pid, exe)
 	m.packages, _ = residentByPackage(pid, exe)
 	// After the RSS is read: fetching the profile allocates.
-	if b, err := httpGet(ctx, base+"/debug/pprof/heap?gc=1"); err == nil {
+	if b, err := httpGet(ctx, d.base+"/debug/pprof/heap?gc=1"); err == nil {
 		m.heap = b
 	}
-	if b, err := httpGet(ctx, base+"/debug/pprof/heap?debug=1"); err == nil {
+	if b, err := httpGet(ctx, d.base+"/debug/pprof/heap?debug=1"); err == nil {
 		m.stats = memStats(string(b))
 	}
 	return m, nil

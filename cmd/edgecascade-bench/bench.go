@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,104 +21,36 @@ import (
 	"time"
 
 	"github.com/ollama/ollama/api"
-	"github.com/spf13/cobra"
 
 	"github.com/edgecascade/edgecascade/agent"
 	"github.com/edgecascade/edgecascade/cloud"
+	cloudmock "github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/mock"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
-// stubLocal is the benchmark's in-memory local model: a fixed, confident
-// answer with token logprobs, so that only the daemon's own work is timed.
-type stubLocal struct{}
-
-var stubTokens = []models.TokenLogprob{
-	{Token: "P", Logprob: -0.01, Top: []models.TopLogprob{{Token: "P", Logprob: -0.01}, {Token: "L", Logprob: -5}}},
-	{Token: "aris", Logprob: -0.02, Top: []models.TopLogprob{{Token: "aris", Logprob: -0.02}, {Token: "ondon", Logprob: -4}}},
-}
-
-func (stubLocal) Name() string { return "stub" }
-func (stubLocal) Chat(context.Context, models.Request) (*models.Response, error) {
-	return &models.Response{Model: "stub", Content: "Paris", Tokens: stubTokens, PromptTokens: 20, CompletionTokens: 2, FinishReason: "stop"}, nil
-}
-func (s stubLocal) ChatStream(ctx context.Context, r models.Request, fn models.ChunkFunc) (*models.Response, error) {
-	resp, _ := s.Chat(ctx, r)
-	return resp, fn(models.Chunk{Content: resp.Content, Tokens: resp.Tokens})
-}
-func (stubLocal) Ping(context.Context) error { return nil }
-
-// stubCloud must never be called: every stub answer is accepted.
-type stubCloud struct{}
-
-func (stubCloud) Name() string  { return "stub" }
-func (stubCloud) Model() string { return "stub-cloud" }
-func (stubCloud) Complete(context.Context, cloud.Request) (*cloud.Response, error) {
-	return nil, fmt.Errorf("bench: the cloud was called")
-}
-func (stubCloud) Stream(context.Context, cloud.Request, cloud.DeltaFunc) (*cloud.Response, error) {
-	return nil, fmt.Errorf("bench: the cloud was called")
-}
-func (stubCloud) Ping(context.Context) error { return nil }
-
-func (a *app) benchCmd() *cobra.Command {
-	var n int
-	var out, heapOut string
-	cmd := &cobra.Command{
-		Use:   "bench [--n 200] [--out FILE] [--heap-profile FILE]",
-		Short: "Measure what the daemon itself costs, side by side in one run",
-		Long: `bench measures, in one run on this machine:
-  1. a local question answered directly by Ollama's /api/chat vs. through the
-     daemon (accepted locally): p50 and p95 latency and their ratio (needs the
-     configured Ollama and local model);
-  2. routing + scoring overhead per request with an in-memory stub local
-     backend: the cascade alone and the whole HTTP handler, µs/op, allocs/op;
-  3. requests/s over loopback HTTP at concurrency 1, 8 and 64 (stub backend);
-  4. resident memory of the idle daemon (with its binary in the page cache
-     and evicted from it), where it goes by mapping and by package, its Go
-     heap (--heap-profile saves the profile), and this process under load.
-It prints a Markdown report (and writes it to --out).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			var rep strings.Builder
-			fmt.Fprintf(&rep, "# edgecascade bench\n\n%s, %s/%s, %d CPUs, %s; `edgecascade bench --n %d`\n\n",
-				time.Now().UTC().Format(time.DateOnly), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), n)
-			idle := rssMB()
-			if err := benchDirectVsDaemon(cmd.Context(), &rep, cfg, n); err != nil {
-				fmt.Fprintf(&rep, "## 1. Ollama direct vs. through the daemon\n\nskipped: %v\n\n", err)
-			}
-			benchOverhead(&rep)
-			peak, err := benchThroughput(cmd.Context(), &rep)
-			if err != nil {
-				return err
-			}
-			benchMemory(cmd.Context(), &rep, cfg, idle, peak, heapOut)
-			fmt.Fprint(a.stdout, rep.String())
-			if out != "" {
-				return os.WriteFile(out, []byte(rep.String()), 0o644)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().IntVar(&n, "n", 200, "requests per side for the latency comparison")
-	cmd.Flags().StringVar(&out, "out", "", "also write the report to this file")
-	cmd.Flags().StringVar(&heapOut, "heap-profile", "", "write the idle daemon's heap profile (pprof format) to this file")
-	settingFlags(cmd.Flags())
-	return cmd
-}
-
+// stubServer is the daemon's HTTP API over an in-memory local model with a
+// fixed, confident answer with token logprobs (so that only the daemon's own
+// work is timed) and a cloud that must never be called: every stub answer
+// is accepted.
 func stubServer() (*agent.Server, error) {
 	scorer, err := uq.New(uq.MeanLogprob)
 	if err != nil {
 		return nil, err
 	}
+	local := &mock.Model{ModelName: "stub", Answer: models.Response{Model: "stub", Content: "Paris", PromptTokens: 20, CompletionTokens: 2, Tokens: []models.TokenLogprob{
+		{Token: "P", Logprob: -0.01, Top: []models.TopLogprob{{Token: "P", Logprob: -0.01}, {Token: "L", Logprob: -5}}},
+		{Token: "aris", Logprob: -0.02, Top: []models.TopLogprob{{Token: "aris", Logprob: -0.02}, {Token: "ondon", Logprob: -4}}},
+	}}}
+	called := func() error { return errors.New("bench: the cloud was called") }
+	provider := &cloudmock.Provider{ProviderName: "stub", ModelName: "stub-cloud",
+		CompleteFunc: func(context.Context, cloud.Request) (*cloud.Response, error) { return nil, called() },
+		StreamFunc:   func(context.Context, cloud.Request, cloud.DeltaFunc) (*cloud.Response, error) { return nil, called() },
+	}
 	log := slog.New(slog.DiscardHandler)
-	c, err := agent.New(stubLocal{}, stubCloud{}, agent.Routing{Scorer: scorer, Threshold: 0}, agent.Options{TopLogprobs: 5, Log: log})
+	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: 0}, agent.Options{TopLogprobs: 5, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +69,7 @@ func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + " ms"
 }
 
-func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Config, n int) error {
+func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Config, exe string, user []string, n int) error {
 	localURL, model := userCfg.Local.URL, userCfg.Local.Model
 	u, err := url.Parse(localURL)
 	if err != nil {
@@ -169,26 +101,20 @@ func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Co
 	if err := direct(); err != nil {
 		return fmt.Errorf("Ollama at %s with model %s: %w", localURL, model, err)
 	}
-	// The daemon, in this process, on loopback, with a threshold of 0 so
-	// that every answer is accepted locally.
-	cfg := *userCfg
-	cfg.Cascade.Scorer, cfg.Cascade.Threshold, cfg.Cascade.Calibration = uq.MeanLogprob, 0, ""
-	cfg.Probe = configs.ProbeConfig{}
-	c, d, err := build(ctx, &cfg, slog.New(slog.DiscardHandler), nil)
+	// The daemon, edgecascade serve on loopback with the user's settings,
+	// a threshold of 0 so that every answer is accepted locally, and no
+	// decision log.
+	args := append([]string{"serve"}, user...)
+	args = append(args, "--listen", "127.0.0.1:0", "--local.url", localURL, "--local.model", model,
+		"--cascade.scorer", uq.MeanLogprob, "--cascade.threshold", "0", "--cascade.calibration", "", "--probe.path", "", "--probe.pregen_path", "", "--log.decisions", "false")
+	d, err := startDaemon(ctx, exe, args, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("edgecascade serve: %w", err)
 	}
-	defer d.close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, slog.New(slog.DiscardHandler)).Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
+	defer d.stop()
 	body := `{"model":"auto","messages":[{"role":"user","content":"` + q + `"}]}`
 	viaDaemon := func() error {
-		resp, err := http.Post("http://"+ln.Addr().String()+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		resp, err := http.Post(d.base+"/v1/chat/completions", "application/json", strings.NewReader(body))
 		if err != nil {
 			return err
 		}
