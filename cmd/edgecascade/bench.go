@@ -23,7 +23,8 @@ import (
 	"github.com/ollama/ollama/api"
 	"github.com/spf13/cobra"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
@@ -112,17 +113,17 @@ It prints a Markdown report (and writes it to --out).`,
 	return cmd
 }
 
-func stubServer() (*agent.Server, error) {
+func stubServer() (*httpapi.Server, error) {
 	scorer, err := uq.New(uq.MeanLogprob)
 	if err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
-	c, err := agent.New(stubLocal{}, stubCloud{}, agent.Routing{Scorer: scorer, Threshold: 0}, agent.Options{TopLogprobs: 5, Log: log})
+	c, err := cascade.New(stubLocal{}, stubCloud{}, cascade.Routing{Scorer: scorer, Threshold: 0}, cascade.Options{TopLogprobs: 5, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	return agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, log), nil
+	return httpapi.NewServer(c, httpapi.ServerConfig{MaxBodyBytes: 1 << 20}, log), nil
 }
 
 const benchBody = `{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}]}`
@@ -183,7 +184,7 @@ func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Co
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, slog.New(slog.DiscardHandler)).Handler()}
+	hs := &http.Server{Handler: httpapi.NewServer(c, httpapi.ServerConfig{MaxBodyBytes: 1 << 20}, slog.New(slog.DiscardHandler)).Handler()}
 	go hs.Serve(ln)
 	defer hs.Close()
 	body := `{"model":"auto","messages":[{"role":"user","content":"` + q + `"}]}`

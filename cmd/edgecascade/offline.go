@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/events"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/budget"
@@ -31,9 +33,9 @@ type offlineFirst struct {
 	tracker   *reach.Tracker
 	budget    *budget.Budget
 	box       *outbox.Outbox
-	deferrals *agent.Deferrals
-	events    *agent.Broker
-	gate      agent.Gates
+	deferrals *outbox.Deferrals
+	events    *events.Broker
+	gate      cascade.Gates
 	// onChange is told of each reachability change (set before run).
 	onChange func(reach.Status)
 	wg       sync.WaitGroup
@@ -44,7 +46,7 @@ type offlineFirst struct {
 // data_dir; withDB false (one-shot commands) keeps only the offline switch
 // and the breaker.
 func openOfflineFirst(cfg *configs.Config, log *slog.Logger, withDB bool) (*offlineFirst, error) {
-	o := &offlineFirst{cfg: cfg, log: log, events: agent.NewBroker()}
+	o := &offlineFirst{cfg: cfg, log: log, events: events.NewBroker()}
 	if !withDB {
 		return o, nil
 	}
@@ -85,13 +87,13 @@ func (o *offlineFirst) wrap(p cloud.Provider) cloud.Provider {
 		Log: o.log, OnChange: o.changed,
 	})
 	var out cloud.Provider = reach.NewGuard(p, o.tracker)
-	o.gate = agent.Gates{o.tracker}
+	o.gate = cascade.Gates{o.tracker}
 	if o.budget != nil {
 		out = budget.NewGuard(out, o.budget, o.log)
 		o.gate = append(o.gate, o.budget)
 	}
 	if o.box != nil {
-		o.deferrals = agent.NewDeferrals(o.box, out, o.gate, o.events, agent.DrainOptions{
+		o.deferrals = outbox.NewDeferrals(o.box, out, o.gate, o.events, outbox.DrainOptions{
 			Rate: o.cfg.Outbox.DrainRate, Retention: o.cfg.Outbox.Retention, Log: o.log,
 		})
 	}
@@ -99,7 +101,7 @@ func (o *offlineFirst) wrap(p cloud.Provider) cloud.Provider {
 }
 
 func (o *offlineFirst) changed(st reach.Status) {
-	o.events.Publish(agent.EventCloudState, st)
+	o.events.Publish(events.CloudState, st)
 	if o.deferrals != nil && st.State == reach.StateOnline {
 		o.deferrals.Wake()
 	}
@@ -109,7 +111,7 @@ func (o *offlineFirst) changed(st reach.Status) {
 }
 
 // options adds the gate and the deferrer to the cascade's options.
-func (o *offlineFirst) options(opts agent.Options) agent.Options {
+func (o *offlineFirst) options(opts cascade.Options) cascade.Options {
 	opts.Gate = o.gate
 	if o.deferrals != nil {
 		opts.Deferrer = o.deferrals
@@ -118,7 +120,7 @@ func (o *offlineFirst) options(opts agent.Options) agent.Options {
 }
 
 // serverConfig adds the outbox, events, reachability and budget to the API.
-func (o *offlineFirst) serverConfig(sc agent.ServerConfig) agent.ServerConfig {
+func (o *offlineFirst) serverConfig(sc httpapi.ServerConfig) httpapi.ServerConfig {
 	sc.Reach = o.tracker
 	if o.budget != nil {
 		sc.Budget = o.budget

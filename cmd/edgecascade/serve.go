@@ -14,8 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/configs"
 )
 
@@ -53,7 +54,7 @@ func (a *app) serveCmd() *cobra.Command {
 				}
 				defer decisions.Close() // after the HTTP drain: writes what is queued
 			}
-			srv := agent.NewServer(c, off.serverConfig(agent.ServerConfig{
+			srv := httpapi.NewServer(c, off.serverConfig(httpapi.ServerConfig{
 				AuthToken: cfg.Server.AuthToken, CORSOrigins: cfg.Server.CORSOrigins,
 				CheckHost: loopback, AllowedHosts: cfg.Server.AllowedHosts,
 				LogContent:   cfg.Log.Content,
@@ -101,7 +102,7 @@ func (a *app) serveCmd() *cobra.Command {
 					// once, at start.
 					rcfg, err := a.loadConfig(cmd)
 					if err == nil {
-						var r agent.Routing
+						var r cascade.Routing
 						if r, err = loadRouting(rcfg, d); err == nil {
 							c.SetRouting(r)
 							if rcfg.Offline != cfg.Offline {
@@ -153,7 +154,7 @@ func (a *app) serveCmd() *cobra.Command {
 // guards it or server.allow_insecure_bind forces it (with a warning). It
 // reports whether the address is loopback only.
 func checkBind(ctx context.Context, cfg *configs.Config, log *slog.Logger) (bool, error) {
-	loopback, err := agent.LoopbackListen(ctx, cfg.Listen)
+	loopback, err := httpapi.LoopbackListen(ctx, cfg.Listen)
 	if err != nil {
 		return false, &configs.KeyError{Key: "listen", Reason: err.Error()}
 	}
