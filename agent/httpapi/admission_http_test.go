@@ -40,7 +40,7 @@ func checkRetryAfter(t *testing.T, resp *http.Response) {
 // each API's own error shape; the cloud is never called.
 func TestBusyLocalRoutesAnswer503(t *testing.T) {
 	adm := newAdmission(t, 1, 0)
-	d := newDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
 	holdSlot(t, adm)
 	tests := []struct {
 		name, path string
@@ -79,18 +79,18 @@ func TestBusyLocalRoutesAnswer503(t *testing.T) {
 			}
 		})
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("policy local reached the cloud %d times", n)
 	}
 }
 
 // TestBurstOverCapacity sends more requests at once than the local model
 // may run and queue: exactly the overflow gets 503 with Retry-After, and
-// every admitted request completes with a real local answer.
+// every admitted request completes with a local answer.
 func TestBurstOverCapacity(t *testing.T) {
 	const queue, overflow = 3, 4
 	adm := newAdmission(t, 1, queue)
-	d := newDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
 	release := holdSlot(t, adm)
 
 	type outcome struct {
@@ -199,7 +199,7 @@ func TestUnheldBurstAgainstRealOllama(t *testing.T) {
 // so, counted as a rejection and as an escalation.
 func TestBusyAutoGoesToCloud(t *testing.T) {
 	adm := newAdmission(t, 1, 0)
-	d := newDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, admission: adm})
 	holdSlot(t, adm)
 
 	resp, c := ask(t, d, "auto", easyQuestion)
@@ -216,7 +216,7 @@ func TestBusyAutoGoesToCloud(t *testing.T) {
 	if sr.status != http.StatusOK || sr.cascade == nil || sr.cascade.Route != "cloud" || !sr.done || sr.content == "" {
 		t.Fatalf("stream: %+v", sr)
 	}
-	if n := d.cloud.calls.Load(); n != 2 {
+	if n := d.cloudCalls(); n != 2 {
 		t.Fatalf("cloud called %d times, want 2", n)
 	}
 	m := scrape(t, d)

@@ -9,7 +9,7 @@ import (
 // is a 4xx in the route's error shape (OpenAI's on /v1, Ollama's
 // {"error": "..."} on /api), never a 500, and none reaches a model.
 func TestBadInputAllRoutes(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5, maxBody: 4096})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, maxBody: 4096})
 	const (
 		v1  = "/v1/chat/completions"
 		ach = "/api/chat"
@@ -71,7 +71,7 @@ func TestBadInputAllRoutes(t *testing.T) {
 			})
 		}
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("bad requests reached the cloud %d times", n)
 	}
 }

@@ -2,25 +2,18 @@ package httpapi_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/ollama/ollama/api"
-
-	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
-// Questions from the test bed (testdata/testbed/data/val.jsonl) the weak model
-// answers right and confidently, and ones it gets wrong.
-const (
-	easyQuestion = "Spell rmzf backwards." // answer fzmr
-	easyAnswer   = "fzmr"
-)
+// Questions from the test bed (testdata/testbed/data/val.jsonl): one the
+// weak model answers right and confidently (fzmr), and a mix of ones it gets
+// right and wrong.
+const easyQuestion = "Spell rmzf backwards."
 
 var mixedQuestions = []string{
 	"Spell rmzf backwards.",
@@ -29,35 +22,20 @@ var mixedQuestions = []string{
 	"Which city is the capital of Umyunqua?",
 }
 
-// direct asks a model on the test bed's Ollama without edgecascade.
-func direct(t *testing.T, model, q string) string {
-	t.Helper()
-	s := needBed(t)
-	var out strings.Builder
-	stream := false
-	cl := apiClient(t, s.URL)
-	err := cl.Chat(context.Background(), &api.ChatRequest{Model: model, Stream: &stream, Messages: []api.Message{{Role: "user", Content: q}}},
-		func(r api.ChatResponse) error { out.WriteString(r.Message.Content); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.String()
-}
-
 func TestConfidentAnswerStaysLocal(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5})
 	resp, c := ask(t, d, "auto", easyQuestion)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %+v", resp.StatusCode, c.Error)
 	}
-	if got := c.Choices[0].Message.Content; got != easyAnswer {
-		t.Fatalf("answer %q, want %q", got, easyAnswer)
+	if got := c.Choices[0].Message.Content; got != fakeLocalAnswer {
+		t.Fatalf("answer %q, want %q", got, fakeLocalAnswer)
 	}
 	cs := c.Cascade
 	if cs == nil || cs.Route != "local" || cs.Escalated || cs.Confidence == nil || *cs.Confidence < 0.5 {
 		t.Fatalf("cascade = %+v, want local with confidence >= 0.5", cs)
 	}
-	if cs.Scorer != "mean_logprob" || cs.LocalModel != ollamatest.Weak || cs.CloudModel != ollamatest.Strong || cs.Threshold != 0.5 || cs.Reason == "" {
+	if cs.Scorer != "mean_logprob" || cs.LocalModel != fakeLocalName || cs.CloudModel != fakeCloudName || cs.Threshold != 0.5 || cs.Reason == "" {
 		t.Fatalf("cascade fields incomplete: %+v", cs)
 	}
 	if resp.Header.Get("X-Cascade-Route") != "local" {
@@ -67,13 +45,13 @@ func TestConfidentAnswerStaysLocal(t *testing.T) {
 	if err != nil || h < 0.5 || h > 1 {
 		t.Fatalf("X-Cascade-Confidence = %q", resp.Header.Get("X-Cascade-Confidence"))
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("cloud called %d times for a confident local answer", n)
 	}
 }
 
 func TestThresholdAboveEveryScoreEscalatesAll(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 1.01})
+	d := newFakeDaemon(t, daemonOpts{threshold: 1.01})
 	for _, q := range mixedQuestions {
 		resp, c := ask(t, d, "auto", q)
 		if resp.StatusCode != http.StatusOK {
@@ -82,20 +60,20 @@ func TestThresholdAboveEveryScoreEscalatesAll(t *testing.T) {
 		if c.Cascade.Route != "cloud" || !c.Cascade.Escalated || c.Cascade.Confidence == nil {
 			t.Fatalf("%q: cascade = %+v, want escalated to cloud with the local confidence", q, c.Cascade)
 		}
-		if want := direct(t, ollamatest.Strong, q); c.Choices[0].Message.Content != want {
-			t.Fatalf("%q: answer %q, want the strong model's %q", q, c.Choices[0].Message.Content, want)
+		if want := fakeCloudAnswer; c.Choices[0].Message.Content != want {
+			t.Fatalf("%q: answer %q, want the cloud's %q", q, c.Choices[0].Message.Content, want)
 		}
 		if resp.Header.Get("X-Cascade-Route") != "cloud" {
 			t.Fatalf("header route %q", resp.Header.Get("X-Cascade-Route"))
 		}
 	}
-	if n := d.cloud.calls.Load(); n != int64(len(mixedQuestions)) {
+	if n := d.cloudCalls(); n != int64(len(mixedQuestions)) {
 		t.Fatalf("cloud called %d times, want %d", n, len(mixedQuestions))
 	}
 }
 
 func TestLocalPolicyNeverCallsCloud(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 1.01}) // would escalate everything under auto
+	d := newFakeDaemon(t, daemonOpts{threshold: 1.01}) // would escalate everything under auto
 	for _, q := range mixedQuestions {
 		for _, stream := range []bool{false, true} {
 			var route, answer string
@@ -112,23 +90,23 @@ func TestLocalPolicyNeverCallsCloud(t *testing.T) {
 			if route != "local" {
 				t.Fatalf("local policy routed %s", route)
 			}
-			if want := direct(t, ollamatest.Weak, q); answer != want {
-				t.Fatalf("local answer %q, want the weak model's %q", answer, want)
+			if want := fakeLocalAnswer; answer != want {
+				t.Fatalf("local answer %q, want the local model's %q", answer, want)
 			}
 		}
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("policy local called the cloud %d times", n)
 	}
 }
 
 func TestCloudPolicy(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0})
 	resp, c := ask(t, d, "cloud", easyQuestion)
 	if resp.StatusCode != http.StatusOK || c.Cascade.Route != "cloud" || c.Cascade.Confidence != nil {
 		t.Fatalf("status %d cascade %+v", resp.StatusCode, c.Cascade)
 	}
-	if want := direct(t, ollamatest.Strong, easyQuestion); c.Choices[0].Message.Content != want {
+	if want := fakeCloudAnswer; c.Choices[0].Message.Content != want {
 		t.Fatalf("answer %q, want %q", c.Choices[0].Message.Content, want)
 	}
 }
@@ -214,7 +192,7 @@ func TestStreamingMatchesNonStreaming(t *testing.T) {
 		{"cloud", 0.5, "cloud"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDaemon(t, daemonOpts{threshold: tc.threshold})
+			d := newFakeDaemon(t, daemonOpts{threshold: tc.threshold})
 			for _, q := range mixedQuestions {
 				_, c := ask(t, d, tc.model, q)
 				sr := streamChat(t, d, tc.model, q)

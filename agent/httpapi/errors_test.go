@@ -12,7 +12,7 @@ import (
 )
 
 func TestErrorMapping(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5, maxBody: 4096})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, maxBody: 4096})
 	tests := []struct {
 		name   string
 		body   string
@@ -54,13 +54,13 @@ func TestErrorMapping(t *testing.T) {
 			}
 		})
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("bad requests reached the cloud %d times", n)
 	}
 }
 
 func TestModelsAndHealth(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5})
 	resp, err := http.Get(d.URL + "/v1/models")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestModelsAndHealth(t *testing.T) {
 	}
 
 	h := health(t, d)
-	if h.Status != "ok" || !h.Local.OK || !h.Cloud.Reachable || h.Local.Model != ollamatest.Weak {
+	if h.Status != "ok" || !h.Local.OK || !h.Cloud.Reachable || h.Local.Model != fakeLocalName {
 		t.Fatalf("health = %+v", h)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,8 +22,11 @@ import (
 	"github.com/edgecascade/edgecascade/agent/admission"
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
+	"github.com/edgecascade/edgecascade/cloud"
+	cloudmock "github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/mock"
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/models/tokenizer"
@@ -102,7 +107,18 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 type daemon struct {
 	*httptest.Server
 	cascade *cascade.Cascade
-	cloud   *countingProxy
+	// cloud counts the calls that reach the real cloud (test bed daemons);
+	// fake is the fake cloud (fake daemons).
+	cloud *countingProxy
+	fake  *cloudmock.Provider
+}
+
+// cloudCalls is how many calls reached the cloud.
+func (d *daemon) cloudCalls() int64 {
+	if d.fake != nil {
+		return int64(d.fake.Calls())
+	}
+	return d.cloudCalls()
 }
 
 type daemonOpts struct {
@@ -117,6 +133,66 @@ type daemonOpts struct {
 	maxBody   int64
 	admission *admission.Limiter          // when set, the local model sits behind it
 	server    func(*httpapi.ServerConfig) // security settings and the like
+
+	// local and cloud, when set, replace the test bed: a daemon on the
+	// shared fakes, which needs no Ollama (newFakeDaemon).
+	local models.Model
+	cloud *cloudmock.Provider
+}
+
+// The fakes' models, named like the test bed's.
+const (
+	fakeLocalName = "fake-local"
+	fakeCloudName = "fake-cloud"
+	// fakeLocalAnswer and fakeCloudAnswer are what the fakes answer.
+	fakeLocalAnswer = "local answer"
+	fakeCloudAnswer = "cloud answer"
+	// fakeScore is the fake local answer's mean_logprob score.
+	fakeScore = 0.8
+)
+
+// fakeLocal is the fake local model: it answers fakeLocalAnswer with a
+// mean_logprob score of fakeScore.
+func fakeLocal() *mock.Model {
+	return &mock.Model{ModelName: fakeLocalName, Answer: models.Response{
+		Content: fakeLocalAnswer, Tokens: mock.Tokens(fakeLocalAnswer, math.Log(fakeScore)),
+		PromptTokens: 7, CompletionTokens: len(fakeLocalAnswer),
+	}}
+}
+
+// fakeLocalUnsure is fakeLocal, unsure (a mean_logprob score of 0.1) of
+// its answers to the given questions.
+func fakeLocalUnsure(questions ...string) *mock.Model {
+	m := fakeLocal()
+	sure := m.Answer
+	m.ChatFunc = func(_ context.Context, req models.Request) (*models.Response, error) {
+		resp := sure
+		if slices.Contains(questions, req.Messages[len(req.Messages)-1].Content) {
+			resp.Tokens = mock.Tokens(resp.Content, math.Log(0.1))
+		}
+		return &resp, nil
+	}
+	return m
+}
+
+// fakeCloud is the fake cloud provider: it answers fakeCloudAnswer.
+func fakeCloud() *cloudmock.Provider {
+	return &cloudmock.Provider{ProviderName: "openai", ModelName: fakeCloudName, Answer: cloud.Response{
+		Content: fakeCloudAnswer, Usage: cloud.Usage{PromptTokens: 9, CompletionTokens: len(fakeCloudAnswer)},
+	}}
+}
+
+// newFakeDaemon is newDaemon on the shared fakes (fakeLocal and fakeCloud
+// unless o sets others): the real cascade and HTTP API without Ollama.
+func newFakeDaemon(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	if o.local == nil {
+		o.local = fakeLocal()
+	}
+	if o.cloud == nil {
+		o.cloud = fakeCloud()
+	}
+	return newDaemon(t, o)
 }
 
 // newDaemon wires the real cascade: local = weak model on real Ollama,
@@ -124,6 +200,9 @@ type daemonOpts struct {
 // counting proxy, served over real HTTP.
 func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	t.Helper()
+	if o.local != nil {
+		return fakeDaemon(t, o)
+	}
 	s := needBed(t)
 	if o.localURL == "" {
 		o.localURL = s.URL
@@ -184,6 +263,35 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &daemon{Server: hs, cascade: c, cloud: proxy}
+}
+
+// fakeDaemon serves the cascade of o's fakes.
+func fakeDaemon(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	if o.scorer == "" {
+		o.scorer = uq.MeanLogprob
+	}
+	scorer, err := uq.Build(o.scorer, uq.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	local := o.local
+	if o.admission != nil {
+		local = admission.Admit(local, o.admission)
+	}
+	c, err := cascade.New(local, o.cloud, cascade.Routing{Scorer: scorer, Threshold: o.threshold, Pregen: o.pregen},
+		cascade.Options{TopLogprobs: 5, StripTokens: o.strip, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := httpapi.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "fake", LocalURL: "fake://local", CloudProvider: "openai", CloudURL: "fake://cloud", Admission: o.admission}
+	if o.server != nil {
+		o.server(&sc)
+	}
+	hs := httptest.NewServer(httpapi.NewServer(c, sc, log).Handler())
+	t.Cleanup(hs.Close)
+	return &daemon{Server: hs, cascade: c, fake: o.cloud}
 }
 
 type cascadeObj struct {

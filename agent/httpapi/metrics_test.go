@@ -37,7 +37,7 @@ func metric(t *testing.T, text, prefix string) float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, local: fakeLocalUnsure("What is 4721 + 3389?")})
 	ask(t, d, "auto", easyQuestion)           // accepted locally
 	ask(t, d, "auto", "What is 4721 + 3389?") // the weak model is unsure: escalated
 	ask(t, d, "cloud", easyQuestion)

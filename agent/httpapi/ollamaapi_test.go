@@ -14,7 +14,7 @@ import (
 // TestOllamaCompatibleAPI uses Ollama's official Go client, unmodified, as a
 // client of the daemon.
 func TestOllamaCompatibleAPI(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5})
 	cl := apiClient(t, d.URL)
 	ctx := context.Background()
 
@@ -80,13 +80,13 @@ func TestOllamaCompatibleAPI(t *testing.T) {
 	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad option: %v", err)
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("confident answers called the cloud %d times", n)
 	}
 }
 
 func TestOllamaAPILocalNeverCallsCloud(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 1.01})
+	d := newFakeDaemon(t, daemonOpts{threshold: 1.01})
 	cl := apiClient(t, d.URL)
 	for _, stream := range []bool{false, true} {
 		err := cl.Chat(context.Background(), &api.ChatRequest{Model: "local", Stream: &stream,
@@ -95,7 +95,7 @@ func TestOllamaAPILocalNeverCallsCloud(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("policy local called the cloud %d times", n)
 	}
 	// auto escalates, through the same API.

@@ -33,7 +33,7 @@ func TestPromptOverLocalContextGoesToCloud(t *testing.T) {
 	if _, c := ask(t, d, "auto", easyQuestion); c.Cascade.Route != "local" {
 		t.Fatalf("short prompt: %+v", c.Cascade)
 	}
-	if n := d.cloud.calls.Load(); n != 2 {
+	if n := d.cloudCalls(); n != 2 {
 		t.Fatalf("cloud calls %d, want 2", n)
 	}
 }

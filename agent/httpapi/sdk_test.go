@@ -20,7 +20,7 @@ func TestOfficialSDKParsesResponses(t *testing.T) {
 		route     string
 	}{{"local", 0, "local"}, {"escalated", 1.01, "cloud"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDaemon(t, daemonOpts{threshold: tc.threshold})
+			d := newFakeDaemon(t, daemonOpts{threshold: tc.threshold})
 			client := oai.NewClient(option.WithBaseURL(d.URL+"/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
 			ctx := context.Background()
 			params := oai.ChatCompletionNewParams{

@@ -73,7 +73,7 @@ func errorShape(t *testing.T, path string, raw []byte) string {
 // /metrics), the CORS allowlist with preflight, and the Host check against
 // DNS rebinding, on the real server.
 func TestGuard(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *httpapi.ServerConfig) {
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, server: func(c *httpapi.ServerConfig) {
 		c.AuthToken = configs.Secret(testToken)
 		c.CORSOrigins = []string{"https://app.example"}
 		c.CheckHost = true
@@ -161,7 +161,7 @@ func TestGuard(t *testing.T) {
 			}
 		})
 	}
-	if n := d.cloud.calls.Load(); n != 0 {
+	if n := d.cloudCalls(); n != 0 {
 		t.Fatalf("refused requests reached the cloud %d times", n)
 	}
 }
@@ -170,7 +170,7 @@ func TestGuard(t *testing.T) {
 // origin is refused, and clients that send no Origin (curl, SDKs) pass; with
 // CheckHost off (a non-loopback bind guarded by a token) any Host passes.
 func TestGuardDefaults(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5})
 	for _, tc := range []struct {
 		name   string
 		host   string
@@ -198,7 +198,7 @@ func TestGuardDefaults(t *testing.T) {
 // (or any other disagreement) is a 400, on every chat route. The threshold
 // escalates every auto answer, so a route of local proves the header held.
 func TestPolicyHeader(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 1.01})
+	d := newFakeDaemon(t, daemonOpts{threshold: 1.01})
 	bodies := map[string]func(model string) string{
 		"/v1/chat/completions": func(m string) string {
 			return `{"model":"` + m + `","temperature":0,"messages":[{"role":"user","content":"` + easyQuestion + `"}]}`
@@ -230,7 +230,7 @@ func TestPolicyHeader(t *testing.T) {
 	for path, body := range bodies {
 		for _, tc := range tests {
 			t.Run(path+"/"+tc.model+"+"+tc.header, func(t *testing.T) {
-				before := d.cloud.calls.Load()
+				before := d.cloudCalls()
 				resp, raw := send(t, "POST", d.URL+path, "", map[string]string{httpapi.PolicyHeader: tc.header}, body(tc.model))
 				if resp.StatusCode != tc.status {
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
@@ -243,7 +243,7 @@ func TestPolicyHeader(t *testing.T) {
 				} else if got := resp.Header.Get("X-Cascade-Route"); got != tc.route {
 					t.Fatalf("route %q, want %q", got, tc.route)
 				}
-				calls := d.cloud.calls.Load() - before
+				calls := d.cloudCalls() - before
 				if (tc.route == "cloud") != (calls > 0) {
 					t.Fatalf("route %q with %d cloud calls", tc.route, calls)
 				}
@@ -255,7 +255,7 @@ func TestPolicyHeader(t *testing.T) {
 // TestTokenWithOfficialSDK: an OpenAI SDK client passes the daemon's token
 // as its API key; with a wrong key the SDK reports a 401 it can parse.
 func TestTokenWithOfficialSDK(t *testing.T) {
-	d := newDaemon(t, daemonOpts{threshold: 0.5, server: func(c *httpapi.ServerConfig) { c.AuthToken = configs.Secret(testToken) }})
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, server: func(c *httpapi.ServerConfig) { c.AuthToken = configs.Secret(testToken) }})
 	params := oai.ChatCompletionNewParams{Model: "local", Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage(easyQuestion)}, Temperature: oai.Float(0)}
 	good := oai.NewClient(option.WithBaseURL(d.URL+"/v1"), option.WithAPIKey(testToken), option.WithMaxRetries(0))
 	if resp, err := good.Chat.Completions.New(context.Background(), params); err != nil || len(resp.Choices) != 1 {
