@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgecascade/edgecascade/agent/admission"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/mock"
 )
 
 // pollUntil polls cond until it holds, failing the test after a generous
@@ -284,67 +285,33 @@ func TestAdmissionUnderContention(t *testing.T) {
 	}
 }
 
-// wrappedStub is an in-memory models.Model for the limiter's wrapper: the
-// subject here is the wrapper, not a backend.
-type wrappedStub struct {
-	chat   func(ctx context.Context) (*models.Response, error)
-	stream func(ctx context.Context, fn models.ChunkFunc) (*models.Response, error)
-}
-
-func (m *wrappedStub) Name() string               { return "stub" }
-func (m *wrappedStub) Ping(context.Context) error { return nil }
-func (m *wrappedStub) Chat(ctx context.Context, _ models.Request) (*models.Response, error) {
-	return m.chat(ctx)
-}
-func (m *wrappedStub) ChatStream(ctx context.Context, _ models.Request, fn models.ChunkFunc) (*models.Response, error) {
-	return m.stream(ctx, fn)
-}
-
-type wrappedFeatures struct{ calls atomic.Int64 }
-
-func (f *wrappedFeatures) Features(context.Context, string) ([]float32, error) {
-	f.calls.Add(1)
-	return []float32{1}, nil
-}
-
-type wrappedRenderer struct{}
-
-func (wrappedRenderer) Render(context.Context, []models.Message) (string, error) {
-	return "rendered", nil
-}
-
-type wrappedSizer struct{}
-
-func (wrappedSizer) ContextLength(context.Context) (int, error) { return 4096, nil }
-
 func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 	boom := errors.New("backend failed")
-	fail := func(context.Context) (*models.Response, error) { return nil, boom }
+	fail := func(context.Context, models.Request) (*models.Response, error) { return nil, boom }
+	chunk := func(_ context.Context, _ models.Request, fn models.ChunkFunc) (*models.Response, error) {
+		return nil, fn(models.Chunk{Content: "x"})
+	}
 	tests := []struct {
 		name  string
 		call  func(m models.Model) error
-		model *wrappedStub
+		model *mock.Model
 	}{
 		{"chat error", func(m models.Model) error { _, err := m.Chat(context.Background(), models.Request{}); return err },
-			&wrappedStub{chat: fail}},
+			&mock.Model{ChatFunc: fail}},
 		{"chat panic", func(m models.Model) error { _, err := m.Chat(context.Background(), models.Request{}); return err },
-			&wrappedStub{chat: func(context.Context) (*models.Response, error) { panic("backend panicked") }}},
+			&mock.Model{ChatFunc: func(context.Context, models.Request) (*models.Response, error) { panic("backend panicked") }}},
 		{"stream error", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { return nil })
 			return err
-		}, &wrappedStub{stream: func(_ context.Context, _ models.ChunkFunc) (*models.Response, error) { return nil, boom }}},
+		}, &mock.Model{ChatFunc: fail}},
 		{"stream callback error", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { return boom })
 			return err
-		}, &wrappedStub{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
-			return nil, fn(models.Chunk{Content: "x"})
-		}}},
+		}, &mock.Model{ChatStreamFunc: chunk}},
 		{"stream callback panic", func(m models.Model) error {
 			_, err := m.ChatStream(context.Background(), models.Request{}, func(models.Chunk) error { panic("client gone") })
 			return err
-		}, &wrappedStub{stream: func(_ context.Context, fn models.ChunkFunc) (*models.Response, error) {
-			return nil, fn(models.Chunk{Content: "x"})
-		}}},
+		}, &mock.Model{ChatStreamFunc: chunk}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,21 +338,29 @@ func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 }
 
 func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
-	base := &wrappedStub{}
+	base := &mock.Model{ModelName: "stub"}
+	render := func(context.Context, []models.Message) (string, error) { return "rendered", nil }
 	type full struct {
-		*wrappedStub
-		*wrappedFeatures
-		wrappedRenderer
-		wrappedSizer
+		*mock.Model
+		*mock.FeatureSource
+		mock.ContextSizer
 	}
 	type featRender struct {
-		*wrappedStub
-		*wrappedFeatures
-		wrappedRenderer
+		*mock.Model
+		*mock.FeatureSource
+	}
+	type renderSizer struct {
+		*mock.Model
+		mock.Renderer
+		mock.ContextSizer
+	}
+	type renderer struct {
+		*mock.Model
+		mock.Renderer
 	}
 	type sizer struct {
-		*wrappedStub
-		wrappedSizer
+		*mock.Model
+		mock.ContextSizer
 	}
 	tests := []struct {
 		name         string
@@ -394,9 +369,11 @@ func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
 		size         bool
 	}{
 		{"plain", base, false, false, false},
-		{"all", full{base, &wrappedFeatures{}, wrappedRenderer{}, wrappedSizer{}}, true, true, true},
-		{"features and renderer", featRender{base, &wrappedFeatures{}, wrappedRenderer{}}, true, true, false},
-		{"context sizer", sizer{base, wrappedSizer{}}, false, false, true},
+		{"all", full{base, &mock.FeatureSource{RenderFunc: render}, mock.ContextSizer{}}, true, true, true},
+		{"features and renderer", featRender{base, &mock.FeatureSource{RenderFunc: render}}, true, true, false},
+		{"renderer and context sizer", renderSizer{base, mock.Renderer{RenderFunc: render}, mock.ContextSizer{}}, false, true, true},
+		{"renderer", renderer{base, mock.Renderer{RenderFunc: render}}, false, true, false},
+		{"context sizer", sizer{base, mock.ContextSizer{}}, false, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

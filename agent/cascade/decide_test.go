@@ -361,7 +361,7 @@ func (r row) setup(t *testing.T) (*mock.Model, *cloudmock.Provider, *cascade.Cas
 	}
 	routing := cascade.Routing{Scorer: scorer, Threshold: threshold}
 	if r.pregen > 0 {
-		routing.Pregen = &cascade.Pregen{Features: &mock.Features{}, Predictor: fixedProb(r.pregen), Threshold: 0.3}
+		routing.Pregen = &cascade.Pregen{Features: &mock.FeatureSource{}, Predictor: fixedProb(r.pregen), Threshold: 0.3}
 	}
 	prompt := r.prompt
 	if prompt == 0 {

@@ -24,7 +24,9 @@ import (
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/cloud"
+	cloudmock "github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/mock"
 	"github.com/edgecascade/edgecascade/uq"
 )
 
@@ -45,58 +47,27 @@ var memTokens = []models.TokenLogprob{
 
 // memLocal answers "Paris" confidently after a short pause (which lets
 // requests overlap), or hangs for hangPrompt.
-type memLocal struct{}
-
-func (memLocal) Name() string               { return "mem" }
-func (memLocal) Ping(context.Context) error { return nil }
-
-func (memLocal) generate(ctx context.Context, req models.Request) error {
-	pause := 200 * time.Microsecond
-	if last := req.Messages[len(req.Messages)-1].Content; last == hangPrompt {
-		pause = time.Hour
-	}
-	t := time.NewTimer(pause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return &models.Error{Backend: "mem", Model: "mem", Kind: models.ErrUnavailable, Err: ctx.Err()}
-	}
-}
-
-func (m memLocal) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
-	if err := m.generate(ctx, req); err != nil {
-		return nil, err
-	}
-	return &models.Response{Model: "mem", Content: "Paris", Tokens: memTokens, PromptTokens: 9, CompletionTokens: 2, FinishReason: "stop"}, nil
-}
-
-func (m memLocal) ChatStream(ctx context.Context, req models.Request, fn models.ChunkFunc) (*models.Response, error) {
-	if err := m.generate(ctx, req); err != nil {
-		return nil, err
-	}
-	for _, tk := range memTokens {
-		if err := fn(models.Chunk{Content: tk.Token, Tokens: []models.TokenLogprob{tk}}); err != nil {
-			return nil, err
+func memLocal() *mock.Model {
+	return &mock.Model{ModelName: "mem", ChatFunc: func(ctx context.Context, req models.Request) (*models.Response, error) {
+		pause := 200 * time.Microsecond
+		if last := req.Messages[len(req.Messages)-1].Content; last == hangPrompt {
+			pause = time.Hour
 		}
-	}
-	return &models.Response{Model: "mem", Content: "Paris", Tokens: memTokens, PromptTokens: 9, CompletionTokens: 2, FinishReason: "stop"}, nil
+		t := time.NewTimer(pause)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, &models.Error{Backend: "mem", Model: "mem", Kind: models.ErrUnavailable, Err: ctx.Err()}
+		}
+		return &models.Response{Model: "mem", Content: "Paris", Tokens: memTokens, PromptTokens: 9, CompletionTokens: 2, FinishReason: "stop"}, nil
+	}}
 }
 
 // memCloud answers at once; it is where busy auto requests go.
-type memCloud struct{ calls atomic.Int64 }
-
-func (*memCloud) Name() string               { return "mem" }
-func (*memCloud) Model() string              { return "mem-cloud" }
-func (*memCloud) Ping(context.Context) error { return nil }
-func (c *memCloud) Complete(context.Context, cloud.Request) (*cloud.Response, error) {
-	c.calls.Add(1)
-	return &cloud.Response{Provider: "mem", Model: "mem-cloud", Content: "Paris.", FinishReason: "stop", Usage: cloud.Usage{PromptTokens: 9, CompletionTokens: 2}}, nil
-}
-func (c *memCloud) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFunc) (*cloud.Response, error) {
-	resp, _ := c.Complete(ctx, req)
-	return resp, fn(resp.Content)
+func memCloud() *cloudmock.Provider {
+	return &cloudmock.Provider{ProviderName: "mem", ModelName: "mem-cloud",
+		Answer: cloud.Response{Content: "Paris.", Usage: cloud.Usage{PromptTokens: 9, CompletionTokens: 2}}}
 }
 
 // loadKind is one kind of request in the load test.
@@ -250,8 +221,8 @@ func TestNoLeakUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm := newAdmission(t, 4, 8)
-	cl := &memCloud{}
-	c, err := cascade.New(admission.Admit(memLocal{}, adm), cl, cascade.Routing{Scorer: scorer, Threshold: 0.5},
+	cl := memCloud()
+	c, err := cascade.New(admission.Admit(memLocal(), adm), cl, cascade.Routing{Scorer: scorer, Threshold: 0.5},
 		cascade.Options{TopLogprobs: 1, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +275,7 @@ func TestNoLeakUnderLoad(t *testing.T) {
 		t.Fatal(firstErr)
 	}
 	ok, busy, canceled := counts[outcomeOK].Load(), counts[outcomeBusy].Load(), counts[outcomeCanceled].Load()
-	t.Logf("%d answered, %d refused busy, %d given up by the client; %d answered by the cloud", ok, busy, canceled, cl.calls.Load())
+	t.Logf("%d answered, %d refused busy, %d given up by the client; %d answered by the cloud", ok, busy, canceled, cl.Calls())
 	if ok+busy+canceled != total || ok == 0 || busy == 0 || canceled == 0 {
 		t.Fatalf("outcomes %d answered, %d busy, %d canceled of %d: the load did not exercise every path", ok, busy, canceled, total)
 	}

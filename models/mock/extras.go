@@ -11,9 +11,10 @@ import (
 // test combines exactly the ones it needs with a Model (by embedding both in
 // a struct).
 
-// Features is a fake models.FeatureExtractor and models.Renderer (what a
-// probe reads: uq.Features).
-type Features struct {
+// FeatureSource is a fake models.FeatureExtractor and models.Renderer (what
+// a probe reads: uq.Features). It is not named Features: embedded in a
+// struct, a field of that name would hide the Features method.
+type FeatureSource struct {
 	// FeaturesFunc answers Features. Nil: a one-element vector {1}.
 	FeaturesFunc func(ctx context.Context, text string) ([]float32, error)
 	// RenderFunc answers Render. Nil: the messages' contents, one a line.
@@ -23,15 +24,15 @@ type Features struct {
 }
 
 var (
-	_ models.FeatureExtractor = (*Features)(nil)
-	_ models.Renderer         = (*Features)(nil)
+	_ models.FeatureExtractor = (*FeatureSource)(nil)
+	_ models.Renderer         = (*FeatureSource)(nil)
 )
 
 // Calls is how many Features calls were made.
-func (f *Features) Calls() int { return int(f.calls.Load()) }
+func (f *FeatureSource) Calls() int { return int(f.calls.Load()) }
 
 // Features implements models.FeatureExtractor.
-func (f *Features) Features(ctx context.Context, text string) ([]float32, error) {
+func (f *FeatureSource) Features(ctx context.Context, text string) ([]float32, error) {
 	f.calls.Add(1)
 	if f.FeaturesFunc != nil {
 		return f.FeaturesFunc(ctx, text)
@@ -40,7 +41,7 @@ func (f *Features) Features(ctx context.Context, text string) ([]float32, error)
 }
 
 // Render implements models.Renderer.
-func (f *Features) Render(ctx context.Context, msgs []models.Message) (string, error) {
+func (f *FeatureSource) Render(ctx context.Context, msgs []models.Message) (string, error) {
 	if f.RenderFunc != nil {
 		return f.RenderFunc(ctx, msgs)
 	}
