@@ -118,7 +118,7 @@ func (d *daemon) cloudCalls() int64 {
 	if d.fake != nil {
 		return int64(d.fake.Calls())
 	}
-	return d.cloudCalls()
+	return d.cloud.calls.Load()
 }
 
 type daemonOpts struct {

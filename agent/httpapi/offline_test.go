@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/budget"
+	cloudmock "github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/models"
@@ -31,10 +34,13 @@ import (
 // work: the cloud behind the reachability guard (and a budget), deferred
 // escalations in a real outbox, events, over real HTTP. Local: the weak
 // model on real Ollama; cloud: the strong model through Ollama's
-// OpenAI-compatible API behind a proxy that can play unreachable.
+// OpenAI-compatible API behind a proxy that can play unreachable. With
+// offlineOpts.fake, both are the shared fakes instead (no Ollama), and net
+// plays the network.
 type offlineDaemon struct {
 	*httptest.Server
 	cloud     *countingProxy
+	net       *fakeNet
 	direct    cloud.Provider // the cloud without guards, to compare answers
 	tracker   *reach.Tracker
 	deferrals *outbox.Deferrals
@@ -47,23 +53,94 @@ type offlineOpts struct {
 	limits    budget.Limits
 	resources cascade.ResourcePolicy
 	energy    cascade.EnergyMeter
+	// fake wires the fakes: local is the fake local model (fakeLocal when
+	// nil), the cloud fakeCloud behind a fakeNet.
+	fake  bool
+	local models.Model
+}
+
+// fakeNet is the network between the daemon and the fake cloud: down makes
+// the cloud unreachable (every call and probe fails as a refused
+// connection would).
+type fakeNet struct {
+	down     atomic.Bool
+	answered atomic.Int64 // calls the cloud answered
+	refused  atomic.Int64 // calls and probes refused while down
+}
+
+// provider is fakeCloud behind the network.
+func (n *fakeNet) provider() *cloudmock.Provider {
+	p := fakeCloud()
+	answer := p.Answer
+	refused := func() error {
+		n.refused.Add(1)
+		return &cloud.Error{Provider: p.Name(), Err: errors.New("connection refused")}
+	}
+	p.CompleteFunc = func(context.Context, cloud.Request) (*cloud.Response, error) {
+		if n.down.Load() {
+			return nil, refused()
+		}
+		n.answered.Add(1)
+		resp := answer
+		resp.Provider, resp.Model, resp.FinishReason = p.Name(), p.Model(), "stop"
+		return &resp, nil
+	}
+	p.PingFunc = func(context.Context) error {
+		if n.down.Load() {
+			return refused()
+		}
+		return nil
+	}
+	return p
+}
+
+// setCloudDown makes the cloud unreachable, or reachable again.
+func (d *offlineDaemon) setCloudDown(down bool) {
+	if d.net != nil {
+		d.net.down.Store(down)
+		return
+	}
+	d.cloud.down.Store(down)
+}
+
+// cloudAnswers is how many calls the cloud answered.
+func (d *offlineDaemon) cloudAnswers() int64 {
+	if d.net != nil {
+		return d.net.answered.Load()
+	}
+	return d.cloud.calls.Load()
 }
 
 func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
 	t.Helper()
-	s := needBed(t)
-	local, err := ollama.New(ollama.Config{URL: s.URL, Model: ollamatest.Weak, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newCountingProxy(t, s.URL)
-	raw, err := openai.New(openai.Config{BaseURL: proxy.URL + "/v1", Model: ollamatest.Strong, Timeout: time.Minute, MaxRetries: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, err := openai.New(openai.Config{BaseURL: s.URL + "/v1", Model: ollamatest.Strong, Timeout: time.Minute, MaxRetries: 0})
-	if err != nil {
-		t.Fatal(err)
+	d := &offlineDaemon{}
+	var (
+		local    models.Model
+		raw      cloud.Provider
+		localURL = "fake://local"
+		cloudURL = "fake://cloud"
+	)
+	if o.fake {
+		local = o.local
+		if local == nil {
+			local = fakeLocal()
+		}
+		d.net = &fakeNet{}
+		raw = d.net.provider()
+	} else {
+		s := needBed(t)
+		var err error
+		if local, err = ollama.New(ollama.Config{URL: s.URL, Model: ollamatest.Weak, Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		d.cloud = newCountingProxy(t, s.URL)
+		if raw, err = openai.New(openai.Config{BaseURL: d.cloud.URL + "/v1", Model: ollamatest.Strong, Timeout: time.Minute, MaxRetries: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if d.direct, err = openai.New(openai.Config{BaseURL: s.URL + "/v1", Model: ollamatest.Strong, Timeout: time.Minute, MaxRetries: 0}); err != nil {
+			t.Fatal(err)
+		}
+		localURL, cloudURL = s.URL, d.cloud.URL+"/v1"
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	broker := events.NewBroker()
@@ -100,11 +177,12 @@ func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.NewServer(c, httpapi.ServerConfig{Backend: "ollama", LocalURL: s.URL, CloudProvider: "openai", CloudURL: proxy.URL + "/v1",
+	srv := httpapi.NewServer(c, httpapi.ServerConfig{Backend: "ollama", LocalURL: localURL, CloudProvider: "openai", CloudURL: cloudURL,
 		Deferrals: deferrals, Events: broker, Reach: tracker, Budget: b, EventsKeepalive: time.Second}, log)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &offlineDaemon{Server: hs, cloud: proxy, direct: direct, tracker: tracker, deferrals: deferrals, box: box}
+	d.Server = httptest.NewServer(srv.Handler())
+	t.Cleanup(d.Server.Close)
+	d.tracker, d.deferrals, d.box = tracker, deferrals, box
+	return d
 }
 
 // run starts the probes and the drain until the test ends.

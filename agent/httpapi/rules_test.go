@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // sysfsTree writes a fake sysfs tree (real files in a temporary folder).
@@ -56,9 +58,8 @@ func policy(t *testing.T, files map[string]string, rules []resources.Rule) *reso
 }
 
 // TestResourceRulesRoute: the power and heat rules change routing in auto
-// mode, with the real cascade (weak model on real Ollama, strong model as
-// the cloud) and a fake sysfs tree; each rule that fires is named in
-// cascade.reason.
+// mode, with the real cascade, outbox and guards on the shared fakes and a
+// fake sysfs tree; each rule that fires is named in cascade.reason.
 func TestResourceRulesRoute(t *testing.T) {
 	no := false
 	plugged := append(resources.DefaultRules(), resources.Rule{Name: "plugged", When: resources.Condition{OnBattery: &no}, Action: resources.ActionForceLocal})
@@ -93,8 +94,8 @@ func TestResourceRulesRoute(t *testing.T) {
 			if rules == nil {
 				rules = resources.DefaultRules()
 			}
-			d := newOfflineDaemon(t, offlineOpts{threshold: tc.threshold, offline: tc.offline, resources: policy(t, tc.files, rules)})
-			d.cloud.down.Store(tc.cloudDown)
+			d := newOfflineDaemon(t, offlineOpts{fake: true, threshold: tc.threshold, offline: tc.offline, resources: policy(t, tc.files, rules)})
+			d.setCloudDown(tc.cloudDown)
 			resp, a := askDeferred(t, d.URL, chatBody("auto", "What is 2+3?", false), nil)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %+v %+v", resp.StatusCode, tc.status, a.Cascade, a.Error)
@@ -115,7 +116,7 @@ func TestResourceRulesRoute(t *testing.T) {
 					t.Fatalf("reason %q, want %q", c.Reason, want)
 				}
 			}
-			if n := d.cloud.calls.Load(); n != tc.cloudHits {
+			if n := d.cloudAnswers(); n != tc.cloudHits {
 				t.Fatalf("%d cloud answers, want %d", n, tc.cloudHits)
 			}
 		})
@@ -133,7 +134,19 @@ func TestEnergyMetric(t *testing.T) {
 	if meter.Source() != resources.SourceRAPL {
 		t.Fatalf("source %q", meter.Source())
 	}
-	d := newOfflineDaemon(t, offlineOpts{threshold: 0, energy: meter})
+	// The local generation takes long enough for the counter to advance.
+	slow := fakeLocal()
+	answer := slow.Answer
+	slow.ChatFunc = func(ctx context.Context, _ models.Request) (*models.Response, error) {
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		resp := answer
+		return &resp, nil
+	}
+	d := newOfflineDaemon(t, offlineOpts{fake: true, threshold: 0, energy: meter, local: slow})
 	// The counter advances while the local model generates, as RAPL's does.
 	stop := make(chan struct{})
 	done := make(chan struct{})
