@@ -1,24 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
 	"github.com/edgecascade/edgecascade/agent/outbox"
-	"github.com/edgecascade/edgecascade/cloud/budget"
-	"github.com/edgecascade/edgecascade/cloud/reach"
 )
-
-// Reachability reports the cloud's reachability (cloud/reach.Tracker).
-type Reachability interface {
-	Status() reach.Status
-}
-
-// BudgetUsage reports the cloud budget's use (cloud/budget.Budget).
-type BudgetUsage interface {
-	Usage() budget.Usage
-}
 
 func notFound(w http.ResponseWriter, msg string) {
 	writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: msg, Type: "invalid_request_error", Code: "not_found"}})
@@ -67,25 +54,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// outboxHealth is the outbox part of /healthz.
-func (s *Server) outboxHealth(ctx context.Context) *outboxStatus {
-	if s.cfg.Deferrals == nil {
-		return nil
-	}
-	st, err := s.cfg.Deferrals.Stats(ctx)
-	o := &outboxStatus{Stats: st}
-	if err == nil {
-		err = s.cfg.Deferrals.WriteErr()
-	}
-	if err != nil {
-		o.Error = err.Error()
-	}
-	return o
-}
-
-type outboxStatus struct {
-	outbox.Stats
-	Error string `json:"error,omitempty"`
 }
