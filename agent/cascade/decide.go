@@ -10,7 +10,7 @@ import (
 	"github.com/edgecascade/edgecascade/uq"
 )
 
-// Where one request is decided, top to bottom: gather the facts (plan),
+// Where one request is decided, top to bottom: gather the facts (a plan),
 // generate locally, score, decide (accept, a pure function), act (answer
 // from the cloud, fall back on the local answer, defer). Answer and Stream
 // differ only in where the answer goes (sinks.go).
@@ -45,7 +45,7 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 
 	// 1. Gather the facts: resource rules, reachability and budget, and the
 	// preflight (context length, pre-generation probe).
-	p := c.plan(ctx, r, req)
+	p := c.gather(ctx, r, req)
 	switch {
 	case p.cloudFirst():
 		d.Escalated = true
@@ -151,9 +151,9 @@ func (p plan) cloudFirst() bool {
 	return p.verdict.Action == resources.ActionPreferCloud || p.verdict.Action == resources.ActionSkipLocal
 }
 
-// plan evaluates the resource rules and, unless they settle the route
+// gather evaluates the resource rules and, unless they settle the route
 // (a cloud-first action, or force_local), the preflight checks.
-func (c *Cascade) plan(ctx context.Context, r *Routing, req Request) plan {
+func (c *Cascade) gather(ctx context.Context, r *Routing, req Request) plan {
 	var p plan
 	p.online, _ = c.cloudAllowed()
 	if c.opts.Resources != nil {

@@ -500,7 +500,7 @@ func TestBudgetCapDefers(t *testing.T) {
 
 // TestDeferredAPIErrors: bad and unknown IDs.
 func TestDeferredAPIErrors(t *testing.T) {
-	d := newOfflineDaemon(t, offlineOpts{threshold: 0.5})
+	d := newOfflineDaemon(t, offlineOpts{fake: true, threshold: 0.5})
 	for path, want := range map[string]int{
 		"/v1/cascade/deferred/nope":                                 400,
 		"/v1/cascade/deferred/dfr_0123456789abcdef0123456789abcdef": 404,
