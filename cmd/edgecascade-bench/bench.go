@@ -22,7 +22,8 @@ import (
 
 	"github.com/ollama/ollama/api"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/cloud"
 	cloudmock "github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/configs"
@@ -35,7 +36,7 @@ import (
 // fixed, confident answer with token logprobs (so that only the daemon's own
 // work is timed) and a cloud that must never be called: every stub answer
 // is accepted.
-func stubServer() (*agent.Server, error) {
+func stubServer() (*httpapi.Server, error) {
 	scorer, err := uq.New(uq.MeanLogprob)
 	if err != nil {
 		return nil, err
@@ -50,11 +51,11 @@ func stubServer() (*agent.Server, error) {
 		StreamFunc:   func(context.Context, cloud.Request, cloud.DeltaFunc) (*cloud.Response, error) { return nil, called() },
 	}
 	log := slog.New(slog.DiscardHandler)
-	c, err := agent.New(local, provider, agent.Routing{Scorer: scorer, Threshold: 0}, agent.Options{TopLogprobs: 5, Log: log})
+	c, err := cascade.New(local, provider, cascade.Routing{Scorer: scorer, Threshold: 0}, cascade.Options{TopLogprobs: 5, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	return agent.NewServer(c, agent.ServerConfig{MaxBodyBytes: 1 << 20}, log), nil
+	return httpapi.NewServer(c, httpapi.ServerConfig{MaxBodyBytes: 1 << 20}, log), nil
 }
 
 const benchBody = `{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}]}`

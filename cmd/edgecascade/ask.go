@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -21,7 +21,7 @@ func (a *app) askCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := agent.ParsePolicy(policy)
+			p, err := cascade.ParsePolicy(policy)
 			if err != nil {
 				return err
 			}
@@ -42,7 +42,7 @@ func (a *app) askCmd() *cobra.Command {
 			}
 			defer dp.close()
 			q := strings.Join(args, " ")
-			res, err := c.Answer(cmd.Context(), p, agent.Request{Messages: []models.Message{{Role: "user", Content: q}}})
+			res, err := c.Answer(cmd.Context(), p, cascade.Request{Messages: []models.Message{{Role: "user", Content: q}}})
 			if err != nil {
 				return err
 			}

@@ -8,8 +8,9 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/configs"
 )
@@ -24,8 +25,8 @@ type daemon struct {
 	log       *slog.Logger
 	deps      *deps
 	off       *offlineFirst
-	cascade   *agent.Cascade
-	api       *agent.Server
+	cascade   *cascade.Cascade
+	api       *httpapi.Server
 	decisions *decisionlog.Log
 	http      *http.Server
 }
@@ -55,7 +56,7 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 			return nil, err
 		}
 	}
-	sc := agent.ServerConfig{
+	sc := httpapi.ServerConfig{
 		AuthToken: cfg.Server.AuthToken, CORSOrigins: cfg.Server.CORSOrigins,
 		CheckHost: loopback, AllowedHosts: cfg.Server.AllowedHosts,
 		LogContent:   cfg.Log.Content,
@@ -67,7 +68,7 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	if d.decisions != nil {
 		sc.Decisions = d.decisions
 	}
-	d.api = agent.NewServer(d.cascade, d.off.serverConfig(sc), log)
+	d.api = httpapi.NewServer(d.cascade, d.off.serverConfig(sc), log)
 	handler := d.api.Handler()
 	if cfg.Server.Pprof {
 		handler = withPprof(handler)

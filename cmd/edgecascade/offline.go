@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/events"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/budget"
@@ -35,9 +37,9 @@ type offlineFirst struct {
 	// provider is the cloud the cascade uses: refused at once while
 	// offline, unreachable or over budget; every call counted.
 	provider  cloud.Provider
-	deferrals *agent.Deferrals
-	events    *agent.Broker
-	gate      agent.Gates
+	deferrals *outbox.Deferrals
+	events    *events.Broker
+	gate      cascade.Gates
 	// onChange is told of each reachability change, after the events
 	// stream and the drain.
 	onChange func(reach.Status)
@@ -51,7 +53,7 @@ type offlineFirst struct {
 // and the breaker. onChange, when not nil, is told of each reachability
 // change.
 func openOfflineFirst(cfg *configs.Config, log *slog.Logger, p cloud.Provider, withDB bool, onChange func(reach.Status)) (*offlineFirst, error) {
-	o := &offlineFirst{cfg: cfg, log: log, events: agent.NewBroker(), onChange: onChange}
+	o := &offlineFirst{cfg: cfg, log: log, events: events.NewBroker(), onChange: onChange}
 	if withDB {
 		if err := o.open(); err != nil {
 			return nil, err
@@ -101,20 +103,20 @@ func (o *offlineFirst) guard(p cloud.Provider) {
 		Log: o.log, OnChange: o.changed,
 	})
 	o.provider = reach.NewGuard(p, o.tracker)
-	o.gate = agent.Gates{o.tracker}
+	o.gate = cascade.Gates{o.tracker}
 	if o.budget != nil {
 		o.provider = budget.NewGuard(o.provider, o.budget, o.log)
 		o.gate = append(o.gate, o.budget)
 	}
 	if o.box != nil {
-		o.deferrals = agent.NewDeferrals(o.box, o.provider, o.gate, o.events, agent.DrainOptions{
+		o.deferrals = outbox.NewDeferrals(o.box, o.provider, o.gate, o.events, outbox.DrainOptions{
 			Rate: o.cfg.Outbox.DrainRate, Retention: o.cfg.Outbox.Retention, Log: o.log,
 		})
 	}
 }
 
 func (o *offlineFirst) changed(st reach.Status) {
-	o.events.Publish(agent.EventCloudState, st)
+	o.events.Publish(events.CloudState, st)
 	if o.deferrals != nil && st.State == reach.StateOnline {
 		o.deferrals.Wake()
 	}
@@ -124,7 +126,7 @@ func (o *offlineFirst) changed(st reach.Status) {
 }
 
 // options adds the gate and the deferrer to the cascade's options.
-func (o *offlineFirst) options(opts agent.Options) agent.Options {
+func (o *offlineFirst) options(opts cascade.Options) cascade.Options {
 	opts.Gate = o.gate
 	if o.deferrals != nil {
 		opts.Deferrer = o.deferrals
@@ -133,7 +135,7 @@ func (o *offlineFirst) options(opts agent.Options) agent.Options {
 }
 
 // serverConfig adds the outbox, events, reachability and budget to the API.
-func (o *offlineFirst) serverConfig(sc agent.ServerConfig) agent.ServerConfig {
+func (o *offlineFirst) serverConfig(sc httpapi.ServerConfig) httpapi.ServerConfig {
 	sc.Reach = o.tracker
 	if o.budget != nil {
 		sc.Budget = o.budget

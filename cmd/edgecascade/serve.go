@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/configs"
 )
 
@@ -109,7 +109,7 @@ wait:
 // guards it or server.allow_insecure_bind forces it (with a warning). It
 // reports whether the address is loopback only.
 func checkBind(ctx context.Context, cfg *configs.Config, log *slog.Logger) (bool, error) {
-	loopback, err := agent.LoopbackListen(ctx, cfg.Listen)
+	loopback, err := httpapi.LoopbackListen(ctx, cfg.Listen)
 	if err != nil {
 		return false, &configs.KeyError{Key: "listen", Reason: err.Error()}
 	}

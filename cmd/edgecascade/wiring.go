@@ -7,7 +7,8 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/edgecascade/edgecascade/agent"
+	"github.com/edgecascade/edgecascade/agent/admission"
+	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/configs"
@@ -27,7 +28,7 @@ type deps struct {
 	pregen  *probe.Probe // probe.pregen_path
 	// admission bounds the calls on the local model (set by build, which
 	// puts local behind it).
-	admission *agent.Admission
+	admission *admission.Limiter
 }
 
 func (d *deps) close() {
@@ -137,7 +138,7 @@ func (d *deps) scorers(cfg *configs.Config) (map[string]uq.Scorer, error) {
 // build wires the cascade from the configuration; off, when not nil, is
 // the guarded cloud and keeps deferred escalations (else the cloud is built
 // unguarded).
-func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst) (*agent.Cascade, *deps, error) {
+func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst) (*cascade.Cascade, *deps, error) {
 	d, err := loadDeps(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -145,12 +146,12 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 	// From here on every generation and probe forward pass of the daemon
 	// goes through the limiter: the scorers and the cascade are built on the
 	// wrapped model.
-	if d.admission, err = agent.NewAdmission(cfg.Local.MaxConcurrent, cfg.Local.MaxQueue); err != nil {
+	if d.admission, err = admission.New(cfg.Local.MaxConcurrent, cfg.Local.MaxQueue); err != nil {
 		d.close()
 		return nil, nil, fmt.Errorf("local.max_concurrent, local.max_queue: %w", err)
 	}
-	d.local = agent.Admit(d.local, d.admission)
-	opts := agent.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
+	d.local = admission.Admit(d.local, d.admission)
+	opts := cascade.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
 	var provider cloud.Provider
 	if off != nil {
 		provider, opts = off.provider, off.options(opts)
@@ -173,7 +174,7 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		return nil, nil, err
 	}
 	opts.Context = check
-	c, err := agent.New(d.local, provider, routing, opts)
+	c, err := cascade.New(d.local, provider, routing, opts)
 	if err != nil {
 		d.close()
 		return nil, nil, err
@@ -183,35 +184,35 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 
 // contextCheck sets up the context-length check: the model's tokenizer when
 // local.tokenizer is set (exact), else an estimate of 4 bytes a token.
-func contextCheck(ctx context.Context, cfg *configs.Config, local models.Model, log *slog.Logger) (agent.ContextCheck, error) {
+func contextCheck(ctx context.Context, cfg *configs.Config, local models.Model, log *slog.Logger) (cascade.ContextCheck, error) {
 	cs, ok := local.(models.ContextSizer)
 	if !ok {
-		return agent.ContextCheck{}, nil
+		return cascade.ContextCheck{}, nil
 	}
 	n, err := cs.ContextLength(ctx)
 	if err != nil {
 		log.Warn("local context length unknown; prompts are not checked against it", "err", err)
-		return agent.ContextCheck{}, nil
+		return cascade.ContextCheck{}, nil
 	}
 	if cfg.Local.Tokenizer == "" {
-		return agent.ContextCheck{Counter: tokenizer.Approx{}, Length: n}, nil
+		return cascade.ContextCheck{Counter: tokenizer.Approx{}, Length: n}, nil
 	}
 	tk, err := tokenizer.Load(cfg.Local.Tokenizer)
 	if err != nil {
-		return agent.ContextCheck{}, fmt.Errorf("local.tokenizer: %w", err)
+		return cascade.ContextCheck{}, fmt.Errorf("local.tokenizer: %w", err)
 	}
-	return agent.ContextCheck{Counter: tk, Exact: true, Length: n}, nil
+	return cascade.ContextCheck{Counter: tk, Exact: true, Length: n}, nil
 }
 
 // loadRouting builds the scorer and threshold from the configuration: from
 // the calibration file when cascade.calibration is set (then
 // cascade.threshold is ignored), else from cascade.threshold.
-func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
+func loadRouting(cfg *configs.Config, d *deps) (cascade.Routing, error) {
 	all, err := d.scorers(cfg)
 	if err != nil {
-		return agent.Routing{}, err
+		return cascade.Routing{}, err
 	}
-	var r agent.Routing
+	var r cascade.Routing
 	var f *calib.File
 	if cfg.Cascade.Calibration != "" {
 		if f, err = calib.ReadFile(cfg.Cascade.Calibration); err != nil {
@@ -244,7 +245,7 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		}
 		return r, fmt.Errorf("cascade.scorer %q is not available", cfg.Cascade.Scorer)
 	}
-	r = agent.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
+	r = cascade.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold}
 	if f != nil {
 		fit, err := f.Check(cfg.Local.Model, cfg.Cascade.Scorer)
 		if err != nil {
@@ -261,13 +262,13 @@ func loadRouting(cfg *configs.Config, d *deps) (agent.Routing, error) {
 		if err != nil {
 			return r, fmt.Errorf("probe.pregen_path %w", err)
 		}
-		r.Pregen = &agent.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
+		r.Pregen = &cascade.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
 	}
 	return r, nil
 }
 
 // resourceRules sets up the power and heat rules and the energy meter.
-func resourceRules(cfg *configs.Config, log *slog.Logger) (agent.ResourcePolicy, agent.EnergyMeter, error) {
+func resourceRules(cfg *configs.Config, log *slog.Logger) (cascade.ResourcePolicy, cascade.EnergyMeter, error) {
 	rc := cfg.Resources
 	if !rc.Enabled {
 		return nil, nil, nil

@@ -1,0 +1,231 @@
+// Package cascade is the routing core: it answers with the local model,
+// scores the answer, and escalates to the cloud when the confidence is below
+// the threshold. Where one request is decided reads top to bottom in
+// decide.go. The package knows nothing of HTTP (agent/httpapi serves it).
+package cascade
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// Policy is what a request's `model` field asks for.
+type Policy string
+
+// The policies.
+const (
+	PolicyAuto  Policy = "auto"  // cascade: local first, cloud when not confident
+	PolicyLocal Policy = "local" // never leaves the device
+	PolicyCloud Policy = "cloud" // cloud only
+)
+
+// Policies lists the policies in the order /v1/models shows them.
+var Policies = []Policy{PolicyAuto, PolicyLocal, PolicyCloud}
+
+// ParsePolicy maps a request's model name to a policy.
+func ParsePolicy(s string) (Policy, error) {
+	for _, p := range Policies {
+		if s == string(p) {
+			return p, nil
+		}
+	}
+	return "", &UnknownModelError{Model: s}
+}
+
+// Routes.
+const (
+	RouteLocal = "local"
+	RouteCloud = "cloud"
+)
+
+// Decision is the routing decision that rides on every response as `cascade`.
+type Decision struct {
+	Route string `json:"route"`
+	// Confidence is the probability that the local answer is right: the
+	// calibrated map of the score when a calibration is loaded, else the raw
+	// score. Null when the local model was not asked (policy cloud).
+	Confidence *float64 `json:"confidence"`
+	// Score is the raw scorer output that the threshold applies to.
+	Score      *float64 `json:"score,omitempty"`
+	Threshold  float64  `json:"threshold"`
+	Scorer     string   `json:"scorer"`
+	LocalModel string   `json:"local_model"`
+	CloudModel string   `json:"cloud_model"`
+	// CloudProvider names the provider that answered (route cloud).
+	CloudProvider string `json:"cloud_provider,omitempty"`
+	Escalated     bool   `json:"escalated"`
+	Reason        string `json:"reason"`
+	// Deferred is set when the answer should have come from the cloud but
+	// the cloud was out of reach (or its budget spent): the local answer is
+	// returned and the escalation waits in the outbox as DeferredID.
+	Deferred   bool   `json:"deferred"`
+	DeferredID string `json:"deferred_id,omitempty"`
+	// causes say why, in order; Reason is their rendering (causes.go).
+	causes []Cause
+}
+
+// Usage counts the tokens of the answer that was returned.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	// Estimated is set when the cloud reported no usage and the counts are
+	// the local tokenizer's estimate.
+	Estimated bool
+}
+
+// Result is a complete answer with its decision.
+type Result struct {
+	Content      string
+	FinishReason string
+	Decision     Decision
+	Usage        Usage
+	LocalLatency time.Duration
+	CloudLatency time.Duration
+	// Cost is the cloud answer's price (from configured per-1K prices).
+	Cost float64
+	// EscalationFailed is set when the answer should have come from the
+	// cloud but the cloud failed, so the local answer was returned.
+	EscalationFailed bool
+	// LocalEnergy is the machine's energy in joules during the local
+	// generation, where a counter can be read (RAPL, Jetson power rails).
+	LocalEnergy *float64
+}
+
+// Request is a chat request to the cascade.
+type Request struct {
+	Messages    []models.Message
+	MaxTokens   int
+	Temperature *float64
+	// NoDefer turns deferral off for this request: when the cloud is out of
+	// reach the local answer is returned and nothing is kept.
+	NoDefer bool
+}
+
+// Routing is the part of the configuration that a reload may replace.
+type Routing struct {
+	Scorer    uq.Scorer
+	Threshold float64
+	// Probability maps a raw score to a calibrated probability; nil means
+	// the raw score is reported as the confidence.
+	Probability func(score float64) float64
+	// Source names where the threshold came from (a calibration file), or
+	// is empty for the configured threshold.
+	Source string
+	// Pregen, when set, may skip local generation in auto mode.
+	Pregen *Pregen
+}
+
+// Options are the cascade's fixed settings.
+type Options struct {
+	// TopLogprobs is how many alternatives the local model returns per token
+	// for scoring.
+	TopLogprobs int
+	// StripTokens are removed from local answers (content and streams) and
+	// from every message sent to the cloud: Self-REF confidence tokens.
+	StripTokens []string
+	// Context, when its Counter is set, routes prompts that cannot fit the
+	// local context to the cloud.
+	Context ContextCheck
+	// Gate, when set, says whether the cloud may be called now; a closed
+	// gate keeps the pre-generation probe from skipping the local model.
+	Gate Gate
+	// Deferrer, when set, keeps escalations that could not be made (cloud
+	// out of reach, budget spent) for later, in auto mode.
+	Deferrer Deferrer
+	// Resources, when set, applies power and heat rules in auto mode:
+	// prefer_cloud and skip_local send requests to the cloud without a
+	// local attempt, force_local never escalates.
+	Resources ResourcePolicy
+	// Energy, when set, measures the energy of each local generation.
+	Energy EnergyMeter
+	Log    *slog.Logger
+}
+
+// Cascade routes requests between a local model and a cloud provider.
+type Cascade struct {
+	local   models.Model
+	cloud   cloud.Provider
+	routing atomic.Pointer[Routing]
+	opts    Options
+	strip   uq.Stripper
+	log     *slog.Logger
+}
+
+// New returns a cascade.
+func New(local models.Model, provider cloud.Provider, routing Routing, opts Options) (*Cascade, error) {
+	if local == nil || provider == nil || routing.Scorer == nil {
+		return nil, errors.New("cascade: local model, cloud provider and scorer are required")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cascade{local: local, cloud: provider, opts: opts, strip: uq.NewStripper(opts.StripTokens...), log: log}
+	c.routing.Store(&routing)
+	return c, nil
+}
+
+// SetRouting replaces the scorer, threshold and probability map (on reload).
+func (c *Cascade) SetRouting(r Routing) { c.routing.Store(&r) }
+
+// Routing returns the routing in force.
+func (c *Cascade) Routing() Routing { return *c.routing.Load() }
+
+// Local returns the local model.
+func (c *Cascade) Local() models.Model { return c.local }
+
+// Cloud returns the cloud provider.
+func (c *Cascade) Cloud() cloud.Provider { return c.cloud }
+
+func (c *Cascade) baseDecision(r *Routing) Decision {
+	return Decision{Threshold: r.Threshold, Scorer: r.Scorer.Name(), LocalModel: c.local.Name(), CloudModel: c.cloud.Model()}
+}
+
+func (c *Cascade) localRequest(req Request) models.Request {
+	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs}
+}
+
+// cloudRequest is the original conversation, without confidence tokens.
+func (c *Cascade) cloudRequest(req Request) cloud.Request {
+	return cloud.Request{Messages: c.strip.StripMessages(req.Messages), MaxTokens: req.MaxTokens, Temperature: req.Temperature}
+}
+
+// localResult is the result of a local answer under d, confidence tokens
+// stripped.
+func (c *Cascade) localResult(g generation, d Decision) *Result {
+	d.Route = RouteLocal
+	return &Result{
+		Content: c.strip.Strip(g.resp.Content), FinishReason: g.resp.FinishReason, Decision: d,
+		LocalLatency: g.latency, LocalEnergy: g.energy,
+		Usage: Usage{PromptTokens: g.resp.PromptTokens, CompletionTokens: g.resp.CompletionTokens},
+	}
+}
+
+// deferredRequest is what the outbox keeps: the request as the cloud will
+// get it, without confidence tokens.
+func (c *Cascade) deferredRequest(req Request) Request {
+	cr := c.cloudRequest(req)
+	return Request{Messages: cr.Messages, MaxTokens: cr.MaxTokens, Temperature: cr.Temperature}
+}
+
+// cloudUsage is the cloud's own token counts or, when it reported none, an
+// estimate with the local token counter (for cost accounting).
+func (c *Cascade) cloudUsage(ctx context.Context, req Request, resp *cloud.Response) Usage {
+	u := Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+	if u.PromptTokens > 0 || c.opts.Context.Counter == nil {
+		return u
+	}
+	p, err1 := c.promptTokens(ctx, req)
+	a, err2 := c.opts.Context.Counter.Count(resp.Content)
+	if err1 != nil || err2 != nil {
+		return u
+	}
+	return Usage{PromptTokens: p, CompletionTokens: a, Estimated: true}
+}

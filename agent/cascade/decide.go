@@ -1,0 +1,320 @@
+package cascade
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/uq"
+)
+
+// Where one request is decided, top to bottom: gather the facts (a plan),
+// generate locally, score, decide (accept, a pure function), act (answer
+// from the cloud, fall back on the local answer, defer). Answer and Stream
+// differ only in where the answer goes (sinks.go).
+
+// Answer returns a complete answer under the policy.
+func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Result, error) {
+	return c.run(ctx, policy, req, whole{c})
+}
+
+// Stream answers under the policy, streaming to e. In auto mode the decision
+// is made before anything is streamed (the local answer is generated and
+// scored first); policies local and cloud stream as the model generates, and
+// for local the score arrives in the returned Result only.
+func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emitter) (*Result, error) {
+	return c.run(ctx, policy, req, &streamed{c: c, e: e})
+}
+
+// run decides one request and acts on the decision, sending the answer to out.
+func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink) (*Result, error) {
+	r := c.routing.Load()
+	d := c.baseDecision(r)
+	switch policy {
+	case PolicyCloud:
+		d.add(policyCause(PolicyCloud))
+		return out.cloud(ctx, req, d)
+	case PolicyLocal:
+		return c.runLocal(ctx, r, req, d, out)
+	case PolicyAuto:
+	default:
+		return nil, &UnknownModelError{Model: string(policy)}
+	}
+
+	// 1. Gather the facts: resource rules, reachability and budget, and the
+	// preflight (context length, pre-generation probe).
+	p := c.gather(ctx, r, req)
+	switch {
+	case p.cloudFirst():
+		d.Escalated = true
+		d.add(ruleSkipCause(p.verdict))
+		res, err := out.cloud(ctx, req, d)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil || StreamStarted(err) {
+			return nil, err
+		}
+		if p.verdict.Action == resources.ActionSkipLocal {
+			// No local answer to fall back on.
+			return nil, c.deferRequest(ctx, req, d, err)
+		}
+		c.log.Warn("cloud failed for a request a resource rule preferred it for; answering locally", "err", err)
+		d.Escalated = false
+		d.set(ruleCloudFailedCause(p.verdict, err))
+		p.cloudFailed = true
+	case p.skip != nil:
+		d.Escalated = true
+		d.add(*p.skip)
+		return c.cloudOrDefer(ctx, req, d, out)
+	}
+
+	// 2. Generate locally.
+	gen, err := c.generate(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil || !isUnavailable(err) {
+			return nil, fmt.Errorf("local answer: %w", err)
+		}
+		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
+		d.Escalated = true
+		d.set(localUnavailableCause(err))
+		return c.cloudOrDefer(ctx, req, d, out)
+	}
+
+	// 3. Score.
+	s := c.score(ctx, r, req, gen.resp)
+	d.Score, d.Confidence = s.raw(), s.confidence()
+
+	// 4. Decide.
+	escalate, why := accept(s, r, p)
+	d.add(why...)
+	local := c.localResult(gen, d)
+	if !escalate {
+		return out.deliver(local)
+	}
+
+	// 5. Act: escalate; when the cloud fails, the local answer is the answer
+	// and the escalation is deferred when the cloud may answer later.
+	d.Escalated = true
+	res, err := out.cloud(ctx, req, d)
+	if err == nil {
+		res.LocalLatency, res.LocalEnergy = gen.latency, gen.energy
+		return res, nil
+	}
+	if ctx.Err() != nil || StreamStarted(err) {
+		return nil, err
+	}
+	c.fallBack(ctx, req, local, err)
+	local.Decision.add(rulesCauses(p.verdict)...)
+	return out.deliver(local)
+}
+
+// runLocal answers under policy local: the request never leaves the device,
+// and the score is reported but decides nothing.
+func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
+	d.Route = RouteLocal
+	d.add(policyCause(PolicyLocal))
+	// Under policy local the preflight never skips: a prompt that does not
+	// fit is an error.
+	if n, ok := c.fits(ctx, req); !ok {
+		return nil, &ContextLengthError{Tokens: n, Reserve: req.MaxTokens, Length: c.opts.Context.Length}
+	}
+	gen, err := out.local(ctx, req, d)
+	if err != nil {
+		return nil, err
+	}
+	s := c.score(ctx, r, req, gen.resp)
+	d.Score, d.Confidence = s.raw(), s.confidence()
+	_, why := judge(s, r)
+	d.add(why...)
+	return c.localResult(gen, d), nil
+}
+
+// plan is what auto mode knows before the local answer.
+type plan struct {
+	// verdict is the resource rules' verdict (the zero verdict when there
+	// are none); online is whether the gate lets the cloud be called.
+	verdict resources.Verdict
+	online  bool
+	// skip, when set, is why the preflight skips the local model.
+	skip *Cause
+	// cloudFailed is set when a rule preferred the cloud and the cloud
+	// failed: the local answer is the answer, whatever its score.
+	cloudFailed bool
+}
+
+// cloudFirst reports whether the rules send the request to the cloud
+// without a local attempt.
+func (p plan) cloudFirst() bool {
+	return p.verdict.Action == resources.ActionPreferCloud || p.verdict.Action == resources.ActionSkipLocal
+}
+
+// gather evaluates the resource rules and, unless they settle the route
+// (a cloud-first action, or force_local), the preflight checks.
+func (c *Cascade) gather(ctx context.Context, r *Routing, req Request) plan {
+	var p plan
+	p.online, _ = c.cloudAllowed()
+	if c.opts.Resources != nil {
+		p.verdict = c.opts.Resources.Evaluate(ctx, p.online)
+		if len(p.verdict.Fired) > 0 {
+			c.log.Debug("resource rules fired", "rules", p.verdict.Fired, "action", p.verdict.Action)
+		}
+	}
+	if p.cloudFirst() || p.verdict.Action == resources.ActionForceLocal {
+		return p
+	}
+	p.skip = c.preflight(ctx, r, req)
+	return p
+}
+
+// scored is the scorer's view of a local answer.
+type scored struct {
+	scorer string
+	score  float64
+	// prob is the calibrated probability of the score (the score itself
+	// without a calibration).
+	prob float64
+	note string
+	// err is set when the answer could not be scored.
+	err error
+}
+
+func (s scored) raw() *float64 {
+	v := s.score
+	return &v
+}
+
+func (s scored) confidence() *float64 {
+	v := s.prob
+	return &v
+}
+
+// score scores a local answer.
+func (c *Cascade) score(ctx context.Context, r *Routing, req Request, resp *models.Response) scored {
+	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: resp.Content, Tokens: resp.Tokens})
+	if err != nil {
+		return scored{scorer: r.Scorer.Name(), err: err}
+	}
+	s := scored{scorer: r.Scorer.Name(), score: res.Score, prob: res.Score, note: res.Note}
+	if r.Probability != nil {
+		s.prob = r.Probability(res.Score)
+	}
+	return s
+}
+
+// judge reports whether the score clears the threshold, and why.
+func judge(s scored, r *Routing) (bool, []Cause) {
+	if s.err != nil {
+		return false, []Cause{unscorableCause(s.err)}
+	}
+	why := []Cause{scoreCause(s.scorer, s.score, r.Threshold)}
+	if s.note != "" {
+		why = append(why, scoreNoteCause(s.note))
+	}
+	return s.score >= r.Threshold, why
+}
+
+// accept decides whether a scored local answer escalates under the plan,
+// and says why: the cloud a rule preferred already failed, the score clears
+// the threshold, or force_local holds (while the cloud could be called).
+// It is pure: the same inputs give the same decision.
+func accept(s scored, r *Routing, p plan) (escalate bool, why []Cause) {
+	ok, why := judge(s, r)
+	switch {
+	case p.cloudFailed:
+		return false, why
+	case ok:
+		return false, append(why, rulesCauses(p.verdict)...)
+	case p.verdict.Action == resources.ActionForceLocal && p.online:
+		return false, append(why, forcedLocalCause(p.verdict))
+	}
+	return true, why
+}
+
+// cloudOrDefer answers from the cloud when auto mode has no local answer to
+// fall back on; it defers the request when the cloud may answer later.
+func (c *Cascade) cloudOrDefer(ctx context.Context, req Request, d Decision, out sink) (*Result, error) {
+	res, err := out.cloud(ctx, req, d)
+	if err != nil && !StreamStarted(err) {
+		return nil, c.deferRequest(ctx, req, d, err)
+	}
+	return res, err
+}
+
+// fallBack turns a local answer whose escalation failed into the answer,
+// and defers the escalation when the cloud may answer later.
+func (c *Cascade) fallBack(ctx context.Context, req Request, local *Result, err error) {
+	why := escalationFailedCause(err)
+	if why.Kind == CauseCloudFailed {
+		c.log.Warn("escalation failed, answering locally", "err", err)
+	}
+	local.Decision.add(why)
+	// The cascade did decide to escalate; the answer is local because the
+	// cloud could not give one.
+	local.Decision.Escalated = true
+	local.EscalationFailed = true
+	if !Deferrable(err) || c.opts.Deferrer == nil {
+		return
+	}
+	if req.NoDefer {
+		local.Decision.add(notDeferredCause())
+		return
+	}
+	// The client may be gone by now; the item must still be stored.
+	id, derr := c.opts.Deferrer.Defer(context.WithoutCancel(ctx), c.deferredRequest(req), local.Content, local.Decision.Reason)
+	if derr != nil {
+		c.log.Error("could not defer the escalation", "err", derr)
+		local.Decision.add(deferFailedCause(derr))
+		return
+	}
+	local.Decision.Deferred, local.Decision.DeferredID = true, id
+	local.Decision.add(deferredCause(id))
+}
+
+// deferRequest handles a failed cloud answer in auto mode when there is no
+// local answer to give (the local model is down, or the prompt does not fit
+// it): the request is deferred when the cloud may answer later.
+func (c *Cascade) deferRequest(ctx context.Context, req Request, d Decision, err error) error {
+	if ctx.Err() != nil || !Deferrable(err) || c.opts.Deferrer == nil || req.NoDefer {
+		return err
+	}
+	id, derr := c.opts.Deferrer.Defer(context.WithoutCancel(ctx), c.deferredRequest(req), "", fmt.Sprintf("%s; %v", d.Reason, err))
+	if derr != nil {
+		c.log.Error("could not defer the request", "err", derr)
+		return err
+	}
+	return &DeferredError{ID: id, Err: err}
+}
+
+// generation is a local answer as the model gave it.
+type generation struct {
+	resp    *models.Response
+	latency time.Duration
+	// energy is the machine's energy during the generation, when measured.
+	energy *float64
+}
+
+// generate asks the local model for a complete answer, under the energy
+// meter when there is one.
+func (c *Cascade) generate(ctx context.Context, req Request) (generation, error) {
+	start := time.Now()
+	var g generation
+	fn := func() error {
+		var err error
+		g.resp, err = c.local.Chat(ctx, c.localRequest(req))
+		return err
+	}
+	if c.opts.Energy == nil {
+		err := fn()
+		g.latency = time.Since(start)
+		return g, err
+	}
+	joules, measured, err := c.opts.Energy.Measure(ctx, fn)
+	g.latency = time.Since(start)
+	if measured {
+		g.energy = &joules
+	}
+	return g, err
+}

@@ -1,0 +1,62 @@
+package cascade
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// UnknownModelError is a request for a model (policy) that does not exist.
+type UnknownModelError struct{ Model string }
+
+func (e *UnknownModelError) Error() string {
+	return fmt.Sprintf("model %q does not exist: use auto, local or cloud", e.Model)
+}
+
+// ContextLengthError is a prompt that cannot fit the local model's context
+// under policy local.
+type ContextLengthError struct{ Tokens, Reserve, Length int }
+
+func (e *ContextLengthError) Error() string {
+	return fmt.Sprintf("the prompt has %d tokens and %d are reserved for the answer, but the local model's context holds %d: shorten it or use model auto or cloud", e.Tokens, e.Reserve, e.Length)
+}
+
+// DeferredError is a request that could not be answered now, neither by the
+// local model nor by the cloud, and was deferred: its cloud answer will be
+// at /v1/cascade/deferred/{ID}.
+type DeferredError struct {
+	ID  string
+	Err error
+}
+
+func (e *DeferredError) Error() string {
+	return fmt.Sprintf("%v; the request is deferred as %s: its answer will be at /v1/cascade/deferred/%s", e.Err, e.ID, e.ID)
+}
+
+func (e *DeferredError) Unwrap() error { return e.Err }
+
+// streamStartedError marks a failure after text was already streamed, when
+// no fallback is possible any more.
+type streamStartedError struct{ err error }
+
+func (e *streamStartedError) Error() string { return e.err.Error() }
+func (e *streamStartedError) Unwrap() error { return e.err }
+
+// StreamStarted reports whether err happened after the stream had begun, so
+// the HTTP layer must report it inside the stream.
+func StreamStarted(err error) bool {
+	var se *streamStartedError
+	return errors.As(err, &se)
+}
+
+// Deferrable reports whether a failed cloud call may be tried again later:
+// the cloud was out of reach, failed on its side, or the budget is spent.
+func Deferrable(err error) bool {
+	return errors.Is(err, cloud.ErrUnavailable) || errors.Is(err, cloud.ErrBudget)
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, models.ErrUnavailable) || errors.Is(err, models.ErrModelNotFound)
+}

@@ -1,0 +1,177 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/edgecascade/edgecascade/agent/cascade"
+)
+
+// The chat route of the OpenAI-compatible API and /v1/models.
+
+func setDecisionHeaders(h http.Header, d cascade.Decision) {
+	h.Set("X-Cascade-Route", d.Route)
+	if d.Deferred {
+		h.Set("X-Cascade-Deferred-Id", d.DeferredID)
+	}
+	if d.Confidence != nil {
+		h.Set("X-Cascade-Confidence", strconv.FormatFloat(*d.Confidence, 'f', 4, 64))
+	}
+}
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
+	if err == nil {
+		var body *bool
+		if cr.Cascade != nil {
+			body = cr.Cascade.Defer
+		}
+		req.NoDefer, err = noDefer(r.Header, body)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if cr.Stream {
+		s.streamChat(w, r, cr, policy, req)
+		return
+	}
+	res, err := s.cascade.Answer(r.Context(), policy, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logResult(r.Context(), policy, req, res)
+	content, finish := res.Content, res.FinishReason
+	d := res.Decision
+	setDecisionHeaders(w.Header(), d)
+	writeJSON(w, http.StatusOK, chatResponse{
+		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
+		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
+		Usage:   usageOf(res.Usage),
+		Cascade: &d,
+	})
+}
+
+func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
+	s.metrics.observe(policy, res)
+	if s.cfg.Decisions != nil {
+		s.cfg.Decisions.Append(s.entry(policy, req, res))
+	}
+	d := res.Decision
+	attrs := []any{"policy", policy, "route", d.Route, "escalated", d.Escalated, "reason", d.Reason,
+		"local_ms", res.LocalLatency.Milliseconds(), "cloud_ms", res.CloudLatency.Milliseconds()}
+	if d.Confidence != nil {
+		attrs = append(attrs, "confidence", *d.Confidence)
+	}
+	s.log.InfoContext(ctx, "answered", attrs...)
+}
+
+// sseEmitter writes OpenAI chat.completion.chunk events.
+type sseEmitter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	id      string
+	model   string
+	created int64
+	began   bool
+}
+
+func (e *sseEmitter) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	e.flusher.Flush()
+	return nil
+}
+
+func (e *sseEmitter) chunk(delta *responseMsg, finish *string) chatResponse {
+	return chatResponse{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
+		Choices: []chatChoice{{Delta: delta, FinishReason: finish, Logprobs: jsonNull}}}
+}
+
+func (e *sseEmitter) Begin(d cascade.Decision) error {
+	h := e.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	setDecisionHeaders(h, d)
+	e.w.WriteHeader(http.StatusOK)
+	e.began = true
+	empty := ""
+	c := e.chunk(&responseMsg{Role: "assistant", Content: &empty}, nil)
+	c.Cascade = &d
+	return e.write(c)
+}
+
+func (e *sseEmitter) Delta(text string) error {
+	return e.write(e.chunk(&responseMsg{Content: &text}, nil))
+}
+
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequest, policy cascade.Policy, req cascade.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
+		return
+	}
+	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix()}
+	res, err := s.cascade.Stream(r.Context(), policy, req, e)
+	if err != nil {
+		if !e.began {
+			s.writeError(w, r, err)
+			return
+		}
+		// Headers are gone: report the error inside the stream, as OpenAI does.
+		_, body := statusOf(err)
+		s.log.Warn("stream failed", "err", err)
+		_ = e.write(body)
+		return
+	}
+	s.logResult(r.Context(), policy, req, res)
+	finish := res.FinishReason
+	last := e.chunk(&responseMsg{}, &finish)
+	if policy == cascade.PolicyLocal || res.Decision.Route == cascade.RouteCloud {
+		// The score of a live local stream, and the cloud provider that
+		// answered, are known only at the end.
+		d := res.Decision
+		last.Cascade = &d
+	}
+	if err := e.write(last); err != nil {
+		return
+	}
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		u := e.chunk(nil, nil)
+		u.Choices = []chatChoice{}
+		u.Usage = usageOf(res.Usage)
+		if err := e.write(u); err != nil {
+			return
+		}
+	}
+	_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
+	flusher.Flush()
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	desc := map[cascade.Policy]string{
+		cascade.PolicyAuto:  "cascade: local model " + s.cascade.Local().Name() + ", escalating to " + s.cascade.Cloud().Model() + " when not confident",
+		cascade.PolicyLocal: "local model " + s.cascade.Local().Name() + " only; never leaves the device",
+		cascade.PolicyCloud: "cloud model " + s.cascade.Cloud().Model() + " only",
+	}
+	list := modelList{Object: "list"}
+	for _, p := range cascade.Policies {
+		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
+	}
+	writeJSON(w, http.StatusOK, list)
+}

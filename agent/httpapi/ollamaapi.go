@@ -1,0 +1,315 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ollama/ollama/api"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// An Ollama-compatible API (/api/chat, /api/generate, /api/tags,
+// /api/version) so that apps built for Ollama can point at edgecascade. The
+// wire types are Ollama's own (github.com/ollama/ollama/api); the decision
+// rides in an extra "cascade" field.
+
+// OllamaVersion is what /api/version reports: the Ollama API version this
+// emulates, with edgecascade's suffix.
+const OllamaVersion = "0.17.4-edgecascade"
+
+type ollamaChatResponse struct {
+	api.ChatResponse
+	Cascade *cascade.Decision `json:"cascade,omitempty"`
+}
+
+type ollamaGenerateResponse struct {
+	api.GenerateResponse
+	Cascade *cascade.Decision `json:"cascade,omitempty"`
+}
+
+func writeOllamaError(w http.ResponseWriter, err error) {
+	status, body := statusOf(err)
+	setErrorHeaders(w.Header(), err)
+	if status == 499 {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, map[string]string{"error": body.Error.Message})
+}
+
+// ollamaPolicy accepts "auto", "auto:latest" and so on.
+func ollamaPolicy(model string) (cascade.Policy, error) {
+	if model == "" {
+		return "", &BadRequestError{Msg: "missing model: use auto, local or cloud", Param: "model"}
+	}
+	return cascade.ParsePolicy(strings.TrimSuffix(model, ":latest"))
+}
+
+// ollamaOptions reads temperature and num_predict from Ollama's options.
+func ollamaOptions(opts map[string]any, req *cascade.Request) error {
+	if v, ok := opts["temperature"]; ok {
+		f, ok := v.(float64)
+		if !ok || f < 0 || f > 2 || math.IsNaN(f) {
+			return &BadRequestError{Msg: fmt.Sprintf("options.temperature must be a number between 0 and 2, got %v", v), Param: "options.temperature"}
+		}
+		req.Temperature = &f
+	}
+	if v, ok := opts["num_predict"]; ok {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < -2 || f > maxMaxTokens {
+			return &BadRequestError{Msg: fmt.Sprintf("options.num_predict must be an integer up to %d, got %v", maxMaxTokens, v), Param: "options.num_predict"}
+		}
+		if f > 0 {
+			req.MaxTokens = int(f)
+		}
+	}
+	return nil
+}
+
+// readOllama reads a request body within the size limit.
+func (s *Server) readOllama(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &TooLargeError{Limit: s.cfg.MaxBodyBytes}
+		}
+		return nil, &BadRequestError{Msg: "could not read the request body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// unmarshalOllama decodes a UTF-8 JSON body into v.
+func unmarshalOllama(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return &BadRequestError{Msg: "request body is not valid UTF-8"}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &BadRequestError{Msg: "malformed JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// decodeOllamaChat validates an /api/chat body; the error is a
+// *BadRequestError or an *UnknownModelError.
+func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Request, error) {
+	var cr api.ChatRequest
+	if err := unmarshalOllama(body, &cr); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	policy, err := ollamaPolicy(cr.Model)
+	if err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	req := cascade.Request{}
+	hasContent := false
+	for i, m := range cr.Messages {
+		switch m.Role {
+		case "system", "user", "assistant":
+		default:
+			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)}
+		}
+		if len(m.Images) > 0 || len(m.ToolCalls) > 0 {
+			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d]: images and tool calls are not supported", i)}
+		}
+		hasContent = hasContent || strings.TrimSpace(m.Content) != ""
+		req.Messages = append(req.Messages, models.Message{Role: m.Role, Content: m.Content})
+	}
+	if !hasContent {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing messages: send at least one non-empty message"}
+	}
+	if err := ollamaOptions(cr.Options, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	return &cr, policy, req, nil
+}
+
+// decodeOllamaGenerate validates an /api/generate body; the error is a
+// *BadRequestError or an *UnknownModelError.
+func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, cascade.Request, error) {
+	var gr api.GenerateRequest
+	if err := unmarshalOllama(body, &gr); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	policy, err := ollamaPolicy(gr.Model)
+	if err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if strings.TrimSpace(gr.Prompt) == "" {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing prompt", Param: "prompt"}
+	}
+	if len(gr.Images) > 0 || gr.Raw || gr.Suffix != "" || gr.Template != "" || len(gr.Context) > 0 {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "images, raw, suffix, template and context are not supported"}
+	}
+	req := cascade.Request{}
+	if gr.System != "" {
+		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
+	}
+	req.Messages = append(req.Messages, models.Message{Role: "user", Content: gr.Prompt})
+	if err := ollamaOptions(gr.Options, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	return &gr, policy, req, nil
+}
+
+func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readOllama(w, r)
+	var cr *api.ChatRequest
+	var policy cascade.Policy
+	var req cascade.Request
+	if err == nil {
+		cr, policy, req, err = decodeOllamaChat(body)
+	}
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	stream := cr.Stream == nil || *cr.Stream
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
+			Message: api.Message{Role: "assistant", Content: content}, Done: done}, Cascade: d}
+		if done && res != nil {
+			out.DoneReason = res.FinishReason
+			out.Metrics = ollamaMetrics(res)
+		}
+		return out
+	})
+}
+
+func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readOllama(w, r)
+	var gr *api.GenerateRequest
+	var policy cascade.Policy
+	var req cascade.Request
+	if err == nil {
+		gr, policy, req, err = decodeOllamaGenerate(body)
+	}
+	if err == nil {
+		policy, err = policyFromHeader(r.Header, policy)
+	}
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	stream := gr.Stream == nil || *gr.Stream
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
+			Response: content, Done: done}, Cascade: d}
+		if done && res != nil {
+			out.DoneReason = res.FinishReason
+			out.Metrics = ollamaMetrics(res)
+		}
+		return out
+	})
+}
+
+func ollamaMetrics(res *cascade.Result) api.Metrics {
+	return api.Metrics{
+		TotalDuration:   res.LocalLatency + res.CloudLatency,
+		PromptEvalCount: res.Usage.PromptTokens,
+		EvalCount:       res.Usage.CompletionTokens,
+	}
+}
+
+// ollamaFrame builds one response object: the content, whether it is the
+// last, the result (last only) and the decision (first and non-streamed).
+type ollamaFrame func(content string, done bool, res *cascade.Result, d *cascade.Decision) any
+
+func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
+	var err error
+	if req.NoDefer, err = noDefer(r.Header, nil); err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	if !stream {
+		res, err := s.cascade.Answer(r.Context(), policy, req)
+		if err != nil {
+			s.log.Info("request failed", "path", r.URL.Path, "err", err)
+			writeOllamaError(w, err)
+			return
+		}
+		s.logResult(r.Context(), policy, req, res)
+		d := res.Decision
+		setDecisionHeaders(w.Header(), d)
+		writeJSON(w, http.StatusOK, frame(res.Content, true, res, &d))
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeOllamaError(w, errors.New("streaming unsupported by the connection"))
+		return
+	}
+	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame}
+	res, err := s.cascade.Stream(r.Context(), policy, req, e)
+	if err != nil {
+		if !e.began {
+			writeOllamaError(w, err)
+			return
+		}
+		_, body := statusOf(err)
+		_ = e.write(map[string]string{"error": body.Error.Message})
+		return
+	}
+	s.logResult(r.Context(), policy, req, res)
+	var d *cascade.Decision
+	if policy == cascade.PolicyLocal {
+		dd := res.Decision // the score of a live local stream is known at the end
+		d = &dd
+	}
+	_ = e.write(frame("", true, res, d))
+}
+
+// ndjsonEmitter streams Ollama's newline-delimited JSON.
+type ndjsonEmitter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	frame   ollamaFrame
+	began   bool
+}
+
+func (e *ndjsonEmitter) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := e.w.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	e.flusher.Flush()
+	return nil
+}
+
+func (e *ndjsonEmitter) Begin(d cascade.Decision) error {
+	e.w.Header().Set("Content-Type", "application/x-ndjson")
+	setDecisionHeaders(e.w.Header(), d)
+	e.w.WriteHeader(http.StatusOK)
+	e.began = true
+	return e.write(e.frame("", false, nil, &d))
+}
+
+func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, false, nil, nil)) }
+
+func (s *Server) handleOllamaTags(w http.ResponseWriter, _ *http.Request) {
+	var list api.ListResponse
+	for _, p := range cascade.Policies {
+		list.Models = append(list.Models, api.ListModelResponse{Name: string(p), Model: string(p), ModifiedAt: time.Unix(0, 0).UTC(),
+			Details: api.ModelDetails{Family: "edgecascade"}})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleOllamaVersion(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"version": OllamaVersion})
+}

@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// OpenAI wire types for /v1/chat/completions: only the fields edgecascade
+// reads or writes. Unknown request fields are ignored, as OpenAI-compatible
+// servers do.
+
+// maxMaxTokens bounds max_tokens; larger values are refused as absurd.
+const maxMaxTokens = 1 << 17
+
+type chatRequest struct {
+	Model               string        `json:"model"`
+	Messages            []chatMessage `json:"messages"`
+	Stream              bool          `json:"stream"`
+	MaxTokens           *int          `json:"max_tokens"`
+	MaxCompletionTokens *int          `json:"max_completion_tokens"`
+	Temperature         *float64      `json:"temperature"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	// Cascade holds edgecascade's own request options.
+	Cascade *cascadeOptions `json:"cascade"`
+}
+
+// cascadeOptions are edgecascade's request options (the `cascade` field).
+type cascadeOptions struct {
+	// Defer: false turns deferral off for this request.
+	Defer *bool `json:"defer"`
+}
+
+type chatMessage struct {
+	Role    string      `json:"role"`
+	Content chatContent `json:"content"`
+}
+
+// chatContent is a message's content: a string, or an array of parts of
+// which only text parts are supported.
+type chatContent string
+
+func (c *chatContent) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*c = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*c = chatContent(s)
+		return nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("content must be a string or an array of text parts")
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return fmt.Errorf("content part type %q is not supported (only text)", p.Type)
+		}
+		sb.WriteString(p.Text)
+	}
+	*c = chatContent(sb.String())
+	return nil
+}
+
+// decodeChatRequest reads, limits and validates a request body.
+func decodeChatRequest(r io.Reader, limit int64) (*chatRequest, cascade.Policy, cascade.Request, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, "", cascade.Request{}, &TooLargeError{Limit: limit}
+		}
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "could not read the request body: " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return nil, "", cascade.Request{}, &TooLargeError{Limit: limit}
+	}
+	return parseChatRequest(body)
+}
+
+func parseChatRequest(body []byte) (*chatRequest, cascade.Policy, cascade.Request, error) {
+	fail := func(param, format string, args ...any) (*chatRequest, cascade.Policy, cascade.Request, error) {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf(format, args...), Param: param}
+	}
+	if !utf8.Valid(body) {
+		return fail("", "request body is not valid UTF-8")
+	}
+	var cr chatRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&cr); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fail(te.Field, "field %s has the wrong type: got JSON %s, want %s", te.Field, te.Value, te.Type)
+		}
+		return fail("", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return fail("", "malformed JSON: data after the request object")
+	}
+	if cr.Model == "" {
+		return fail("model", "missing model: use auto, local or cloud")
+	}
+	policy, err := cascade.ParsePolicy(cr.Model)
+	if err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if len(cr.Messages) == 0 {
+		return fail("messages", "missing messages: send at least one message")
+	}
+	req := cascade.Request{Temperature: cr.Temperature}
+	hasContent := false
+	for i, m := range cr.Messages {
+		switch m.Role {
+		case "system", "user", "assistant", "developer":
+		default:
+			return fail(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)
+		}
+		role := m.Role
+		if role == "developer" {
+			role = "system"
+		}
+		if strings.TrimSpace(string(m.Content)) != "" {
+			hasContent = true
+		}
+		req.Messages = append(req.Messages, models.Message{Role: role, Content: string(m.Content)})
+	}
+	if !hasContent {
+		return fail("messages", "all messages are empty")
+	}
+	mt := cr.MaxCompletionTokens
+	if mt == nil {
+		mt = cr.MaxTokens
+	}
+	if mt != nil {
+		if *mt < 1 || *mt > maxMaxTokens {
+			return fail("max_tokens", "max_tokens must be between 1 and %d, got %d", maxMaxTokens, *mt)
+		}
+		req.MaxTokens = *mt
+	}
+	if t := cr.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return fail("temperature", "temperature must be between 0 and 2, got %v", *t)
+	}
+	return &cr, policy, req, nil
+}
+
+type chatResponse struct {
+	ID      string            `json:"id"`
+	Object  string            `json:"object"`
+	Created int64             `json:"created"`
+	Model   string            `json:"model"`
+	Choices []chatChoice      `json:"choices"`
+	Usage   *chatUsage        `json:"usage,omitempty"`
+	Cascade *cascade.Decision `json:"cascade,omitempty"`
+}
+
+type chatChoice struct {
+	Index        int             `json:"index"`
+	Message      *responseMsg    `json:"message,omitempty"`
+	Delta        *responseMsg    `json:"delta,omitempty"`
+	FinishReason *string         `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+}
+
+type responseMsg struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type chatUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func usageOf(u cascade.Usage) *chatUsage {
+	return &chatUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.PromptTokens + u.CompletionTokens}
+}
+
+var jsonNull = json.RawMessage("null")
+
+type modelList struct {
+	Object string      `json:"object"`
+	Data   []modelInfo `json:"data"`
+}
+
+type modelInfo struct {
+	ID          string `json:"id"`
+	Object      string `json:"object"`
+	Created     int64  `json:"created"`
+	OwnedBy     string `json:"owned_by"`
+	Description string `json:"description"`
+}
+
+// noDefer reads the per-request deferral switch: the header
+// X-Cascade-Defer (false/0/off/no) or the body's cascade.defer: false.
+func noDefer(h http.Header, body *bool) (bool, error) {
+	if v := h.Get("X-Cascade-Defer"); v != "" {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "false", "0", "off", "no":
+			return true, nil
+		case "true", "1", "on", "yes":
+			return false, nil
+		default:
+			return false, &BadRequestError{Msg: fmt.Sprintf("header X-Cascade-Defer must be true or false, got %q", v), Param: "X-Cascade-Defer"}
+		}
+	}
+	return body != nil && !*body, nil
+}

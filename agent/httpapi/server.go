@@ -1,0 +1,162 @@
+// Package httpapi serves a cascade over HTTP: the OpenAI-compatible API,
+// the Ollama-compatible API, the deferred items and events, /healthz and
+// /metrics, behind the guard (Host check, CORS, bearer token).
+package httpapi
+
+import (
+	"github.com/edgecascade/edgecascade/agent/admission"
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/events"
+	"github.com/edgecascade/edgecascade/agent/outbox"
+
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"github.com/edgecascade/edgecascade/cloud/reach"
+	"github.com/edgecascade/edgecascade/configs/secret"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// ServerConfig configures the HTTP API.
+type ServerConfig struct {
+	// MaxBodyBytes is the largest accepted request body.
+	MaxBodyBytes int64
+	// Backend and LocalURL describe the local backend in /healthz.
+	Backend, LocalURL string
+	// CloudProvider and CloudURL describe the cloud in /healthz.
+	CloudProvider, CloudURL string
+	// HealthTimeout bounds each check of /healthz (default 3s).
+	HealthTimeout time.Duration
+	// Decisions, when set, receives one entry per answered request.
+	Decisions DecisionLog
+	// LogContent puts prompts and answers into the decision log.
+	LogContent bool
+	// Deferrals, when set, serves /v1/cascade/deferred/{id}; Events serves
+	// /v1/cascade/events with a keepalive comment every EventsKeepalive
+	// (default 15s).
+	Deferrals       *outbox.Deferrals
+	Events          *events.Broker
+	EventsKeepalive time.Duration
+	// Reach and Budget, when set, report the cloud's reachability and
+	// budget in /healthz.
+	Reach  Reachability
+	Budget BudgetUsage
+	// Admission, when set, is the local model's limiter, shown in /metrics.
+	Admission *admission.Limiter
+	// AuthToken, when set, is the bearer token every route requires.
+	AuthToken secret.Secret
+	// CORSOrigins are the browser origins allowed; other Origins get 403.
+	CORSOrigins []string
+	// CheckHost refuses Host headers that are not loopback names, loopback
+	// IPs or AllowedHosts (set when listening on loopback).
+	CheckHost    bool
+	AllowedHosts []string
+}
+
+// Server is the HTTP API in front of a cascade.
+type Server struct {
+	cascade *cascade.Cascade
+	cfg     ServerConfig
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+}
+
+// NewServer returns the HTTP API for c.
+func NewServer(c *cascade.Cascade, cfg ServerConfig, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = 3 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.EventsKeepalive <= 0 {
+		cfg.EventsKeepalive = 15 * time.Second
+	}
+	s := &Server{cascade: c, cfg: cfg, log: log, metrics: NewMetrics(), now: time.Now}
+	if cfg.Deferrals != nil {
+		s.metrics.watchOutbox(cfg.Deferrals)
+	}
+	if cfg.Admission != nil {
+		s.metrics.watchAdmission(cfg.Admission)
+	}
+	return s
+}
+
+// CloudStateChanged records a change of the cloud's reachability in the
+// metrics.
+func (s *Server) CloudStateChanged(st reach.Status) {
+	s.metrics.cloudUp.Set(boolGauge(st.State == reach.StateOnline))
+}
+
+// SetDecisions sets the decision log (before serving).
+func (s *Server) SetDecisions(d DecisionLog) { s.cfg.Decisions = d }
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /v1/cascade/decisions", s.handleDecisions)
+	mux.HandleFunc("GET /v1/cascade/decisions/export", s.handleDecisionsExport)
+	mux.HandleFunc("GET /v1/cascade/deferred", s.handleDeferredStats)
+	mux.HandleFunc("GET /v1/cascade/deferred/{id}", s.handleDeferred)
+	mux.HandleFunc("GET /v1/cascade/events", s.handleEvents)
+	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
+	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
+	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
+	mux.HandleFunc("GET /api/version", s.handleOllamaVersion)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
+			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
+	})
+	return recoverer(s.log, s.guard(mux))
+}
+
+// recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
+// the process keeps serving.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := statusOf(err)
+	setErrorHeaders(w.Header(), err)
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
+	writeJSON(w, status, body)
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}

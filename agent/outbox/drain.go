@@ -1,0 +1,256 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/events"
+	"github.com/edgecascade/edgecascade/cloud"
+)
+
+// DrainOptions configure how deferred escalations are sent.
+type DrainOptions struct {
+	// Rate is how many deferred items are sent per second at most
+	// (default 1).
+	Rate float64
+	// Retention is how long done and failed items are kept (default 7 days).
+	Retention time.Duration
+	// MaxBackoff caps the wait between attempts of one item (default 5m).
+	MaxBackoff time.Duration
+	Log        *slog.Logger
+}
+
+// Deferrals is the outbox in the cascade: it stores deferred escalations
+// (cascade.Deferrer) and drains them to the cloud when the gate opens.
+type Deferrals struct {
+	box    *Outbox
+	cloud  cloud.Provider
+	gate   cascade.Gate
+	events *events.Broker
+	opts   DrainOptions
+	log    *slog.Logger
+	wake   chan struct{}
+	// onDrain, when set, is told the result of each attempt (metrics).
+	onDrain func(result string)
+	// werr is the last failed write to the outbox (nil after a success).
+	werr atomic.Pointer[error]
+}
+
+// wrote records the outcome of a write to the outbox, for /healthz.
+func (d *Deferrals) wrote(err error) {
+	if err == nil {
+		d.werr.Store(nil)
+		return
+	}
+	d.werr.Store(&err)
+}
+
+// WriteErr is the last failed write to the outbox, nil when the last write
+// succeeded: a full or read-only disk shows in /healthz until a write works.
+func (d *Deferrals) WriteErr() error {
+	if p := d.werr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// NewDeferrals returns the deferral queue over box, sending with p while
+// gate allows, announcing on events (may be nil).
+func NewDeferrals(box *Outbox, p cloud.Provider, gate cascade.Gate, ev *events.Broker, opts DrainOptions) *Deferrals {
+	if opts.Rate <= 0 {
+		opts.Rate = 1
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 7 * 24 * time.Hour
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if gate == nil {
+		gate = cascade.Gates{}
+	}
+	return &Deferrals{box: box, cloud: p, gate: gate, events: ev, opts: opts, log: log, wake: make(chan struct{}, 1)}
+}
+
+// Defer implements cascade.Deferrer.
+func (d *Deferrals) Defer(ctx context.Context, req cascade.Request, localAnswer, reason string) (string, error) {
+	it, err := d.box.Add(ctx, Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}, localAnswer, reason)
+	d.wrote(err)
+	if err != nil {
+		return "", err
+	}
+	d.log.Info("deferred escalation", "id", it.ID)
+	d.publish(events.Deferred, it)
+	return it.ID, nil
+}
+
+// Get returns a deferred item.
+func (d *Deferrals) Get(ctx context.Context, id string) (*Item, error) {
+	return d.box.Get(ctx, id)
+}
+
+// Stats counts deferred items by state.
+func (d *Deferrals) Stats(ctx context.Context) (Stats, error) { return d.box.Stats(ctx) }
+
+// Wake makes the drain look at the queue now (the cloud came back).
+func (d *Deferrals) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Deferrals) publish(typ string, it *Item) {
+	if d.events != nil {
+		d.events.Publish(typ, ItemView(it))
+	}
+}
+
+// Run drains the outbox at the configured rate while the gate allows, and
+// prunes old items, until ctx ends. An item being sent when ctx ends is
+// queued again before Run returns.
+func (d *Deferrals) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / d.opts.Rate))
+	defer tick.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	d.prune(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-prune.C:
+			d.prune(ctx)
+			continue
+		case <-d.wake:
+		case <-tick.C:
+		}
+		if ok, _ := d.gate.Allow(); !ok {
+			continue
+		}
+		if _, err := d.DrainOne(ctx); err != nil {
+			d.log.Error("drain the outbox", "err", err)
+		}
+	}
+}
+
+func (d *Deferrals) prune(ctx context.Context) {
+	n, err := d.box.Prune(ctx, time.Now().Add(-d.opts.Retention))
+	if err != nil {
+		d.log.Error("prune the outbox", "err", err)
+	} else if n > 0 {
+		d.log.Info("pruned old deferred items", "n", n, "retention", d.opts.Retention)
+	}
+}
+
+// backoff is the wait before the attempt after the n-th.
+func (d *Deferrals) backoff(n int) time.Duration {
+	if n > 20 {
+		return d.opts.MaxBackoff
+	}
+	return min(time.Second<<max(n-1, 0), d.opts.MaxBackoff)
+}
+
+// DrainOne sends the oldest due item to the cloud and records the outcome.
+// It reports whether there was an item.
+func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
+	it, err := d.box.Claim(ctx)
+	if err != nil || it == nil {
+		return false, err
+	}
+	if it.Request == nil {
+		_, err := d.box.Fail(context.WithoutCancel(ctx), it, errors.New("the stored request is missing"))
+		return true, err
+	}
+	resp, err := d.cloud.Complete(ctx, cloud.Request{Messages: it.Request.Messages, MaxTokens: it.Request.MaxTokens, Temperature: it.Request.Temperature})
+	// The outcome must be stored even when ctx ends now.
+	sctx := context.WithoutCancel(ctx)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			_, rerr := d.box.Retry(sctx, it, errors.New("interrupted: the daemon is stopping"), time.Now())
+			d.result("interrupted")
+			return true, rerr
+		case cascade.Deferrable(err):
+			wait := d.backoff(it.Attempts)
+			var nc *cloud.NotCalledError
+			if errors.As(err, &nc) && nc.RetryAfter > wait {
+				wait = nc.RetryAfter
+			}
+			_, rerr := d.box.Retry(sctx, it, err, time.Now().Add(wait))
+			d.log.Info("deferred item not sent; will retry", "id", it.ID, "attempt", it.Attempts, "in", wait, "err", err)
+			d.result("retry")
+			return true, rerr
+		default:
+			// The cloud refused the request itself: retrying cannot help.
+			failed, ferr := d.box.Fail(sctx, it, err)
+			d.log.Warn("deferred item refused by the cloud", "id", it.ID, "err", err)
+			d.result("failed")
+			if ferr == nil {
+				d.publish(events.DeferredFailed, failed)
+			}
+			return true, ferr
+		}
+	}
+	done, err := d.box.Complete(sctx, it, Answer{
+		Content: resp.Content, FinishReason: resp.FinishReason, Provider: resp.Provider, Model: resp.Model,
+		PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, Cost: resp.Cost,
+	})
+	d.wrote(err)
+	if err != nil {
+		return true, fmt.Errorf("store the answer of %s: %w", it.ID, err)
+	}
+	d.log.Info("deferred item answered", "id", it.ID, "provider", resp.Provider, "attempts", it.Attempts)
+	d.result("done")
+	d.publish(events.DeferredDone, done)
+	return true, nil
+}
+
+// OnDrain sets fn to be told the result of each attempt: done, retry,
+// failed or interrupted (for metrics). Call it before Run.
+func (d *Deferrals) OnDrain(fn func(result string)) { d.onDrain = fn }
+
+func (d *Deferrals) result(r string) {
+	if d.onDrain != nil {
+		d.onDrain(r)
+	}
+}
+
+// DeferredItem is the API view of a deferred item.
+type DeferredItem struct {
+	Object      string  `json:"object"`
+	ID          string  `json:"id"`
+	State       State   `json:"state"`
+	Created     int64   `json:"created"`
+	Reason      string  `json:"reason,omitempty"`
+	LocalAnswer string  `json:"local_answer,omitempty"`
+	Attempts    int     `json:"attempts"`
+	NextAttempt *int64  `json:"next_attempt,omitempty"`
+	LastError   string  `json:"last_error,omitempty"`
+	Answer      *Answer `json:"answer,omitempty"`
+	Finished    *int64  `json:"finished,omitempty"`
+}
+
+// ItemView is the API view of it (times in Unix seconds).
+func ItemView(it *Item) DeferredItem {
+	v := DeferredItem{Object: "cascade.deferred", ID: it.ID, State: it.State, Created: it.Created.Unix(), Reason: it.Reason,
+		LocalAnswer: it.LocalAnswer, Attempts: it.Attempts, LastError: it.LastError, Answer: it.Answer}
+	if it.State == StateQueued && !it.NextAttempt.IsZero() {
+		t := it.NextAttempt.Unix()
+		v.NextAttempt = &t
+	}
+	if it.Finished != nil {
+		t := it.Finished.Unix()
+		v.Finished = &t
+	}
+	return v
+}
