@@ -64,7 +64,7 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 		c.log.Warn("cloud failed for a request a resource rule preferred it for; answering locally", "err", err)
 		d.Escalated = false
 		d.set(ruleCloudFailedCause(p.verdict, err))
-		p.cloudFailed = true
+		p.cloudErr = err
 	case p.skip != nil:
 		d.Escalated = true
 		d.add(*p.skip)
@@ -96,8 +96,13 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	}
 
 	// 5. Act: escalate; when the cloud fails, the local answer is the answer
-	// and the escalation is deferred when the cloud may answer later.
+	// and the escalation is deferred when the cloud may answer later. When
+	// the cloud a rule preferred has just failed, it is not asked again.
 	d.Escalated = true
+	if err := p.cloudErr; err != nil {
+		c.fallBack(ctx, req, local, err, false)
+		return out.deliver(local)
+	}
 	res, err := out.cloud(ctx, req, d)
 	if err == nil {
 		res.LocalLatency, res.LocalEnergy = gen.latency, gen.energy
@@ -106,7 +111,7 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	if ctx.Err() != nil || StreamStarted(err) {
 		return nil, err
 	}
-	c.fallBack(ctx, req, local, err)
+	c.fallBack(ctx, req, local, err, true)
 	local.Decision.add(rulesCauses(p.verdict)...)
 	return out.deliver(local)
 }
@@ -140,9 +145,11 @@ type plan struct {
 	online  bool
 	// skip, when set, is why the preflight skips the local model.
 	skip *Cause
-	// cloudFailed is set when a rule preferred the cloud and the cloud
-	// failed: the local answer is the answer, whatever its score.
-	cloudFailed bool
+	// cloudErr is set when a rule preferred the cloud and the cloud failed
+	// (the reason already says so): a local answer that clears the
+	// threshold is the answer; one that does not is an escalation that
+	// failed with this error.
+	cloudErr error
 }
 
 // cloudFirst reports whether the rules send the request to the cloud
@@ -217,14 +224,15 @@ func judge(s scored, r *Routing) (bool, []Cause) {
 }
 
 // accept decides whether a scored local answer escalates under the plan,
-// and says why: the cloud a rule preferred already failed, the score clears
-// the threshold, or force_local holds (while the cloud could be called).
+// and says why: the score clears the threshold (when the cloud a rule
+// preferred already failed, only the score decides), or force_local holds
+// (while the cloud could be called).
 // It is pure: the same inputs give the same decision.
 func accept(s scored, r *Routing, p plan) (escalate bool, why []Cause) {
 	ok, why := judge(s, r)
 	switch {
-	case p.cloudFailed:
-		return false, why
+	case p.cloudErr != nil:
+		return !ok, why // the rule and the cloud's failure are in the reason
 	case ok:
 		return false, append(why, rulesCauses(p.verdict)...)
 	case p.verdict.Action == resources.ActionForceLocal && p.online:
@@ -244,13 +252,15 @@ func (c *Cascade) cloudOrDefer(ctx context.Context, req Request, d Decision, out
 }
 
 // fallBack turns a local answer whose escalation failed into the answer,
-// and defers the escalation when the cloud may answer later.
-func (c *Cascade) fallBack(ctx context.Context, req Request, local *Result, err error) {
-	why := escalationFailedCause(err)
-	if why.Kind == CauseCloudFailed {
-		c.log.Warn("escalation failed, answering locally", "err", err)
+// and defers the escalation when the cloud may answer later. note adds the
+// failure to the reason (false when the reason already has it).
+func (c *Cascade) fallBack(ctx context.Context, req Request, local *Result, err error, note bool) {
+	if why := escalationFailedCause(err); note {
+		if why.Kind == CauseCloudFailed {
+			c.log.Warn("escalation failed, answering locally", "err", err)
+		}
+		local.Decision.add(why)
 	}
-	local.Decision.add(why)
 	// The cascade did decide to escalate; the answer is local because the
 	// cloud could not give one.
 	local.Decision.Escalated = true

@@ -81,6 +81,8 @@ func TestResourceRulesRoute(t *testing.T) {
 			reason: []string{"resource rules low-battery: prefer_cloud; local generation skipped"}, cloudHits: 1},
 		{name: "low battery, cloud down: local", files: lowBattery, threshold: 0, cloudDown: true, status: 200, route: "local",
 			reason: []string{"resource rules low-battery: prefer_cloud; cloud failed", "answered locally"}},
+		{name: "low battery, cloud down, unsure: local and deferred", files: lowBattery, threshold: 2, cloudDown: true, status: 200, route: "local",
+			reason: []string{"resource rules low-battery: prefer_cloud; cloud failed", "answered locally", "deferred as dfr_"}, deferred: true},
 		{name: "hot skips local", files: hot, threshold: 0, status: 200, route: "cloud", reason: []string{"resource rules hot: skip_local"}, cloudHits: 1},
 		{name: "hot, cloud down: deferred, no local", files: hot, threshold: 0, cloudDown: true, status: 503},
 		{name: "offline: local and deferred, rules named", files: lowBattery, threshold: 2, offline: true, status: 200, route: "local",
