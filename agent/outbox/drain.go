@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,13 +23,31 @@ type DrainOptions struct {
 	Retention time.Duration
 	// MaxBackoff caps the wait between attempts of one item (default 5m).
 	MaxBackoff time.Duration
-	Log        *slog.Logger
+	// MaxAge is how long a queued item may wait to be sent before it fails
+	// as expired (default 30 days).
+	MaxAge time.Duration
+	Log    *slog.Logger
 }
+
+// Store is what the drain needs of the outbox (*Outbox implements it).
+type Store interface {
+	Add(ctx context.Context, req Request, localAnswer, reason string) (*Item, error)
+	Get(ctx context.Context, id string) (*Item, error)
+	Stats(ctx context.Context) (Stats, error)
+	Claim(ctx context.Context) (*Item, error)
+	Complete(ctx context.Context, claimed *Item, a Answer) (*Item, error)
+	Retry(ctx context.Context, claimed *Item, cause error, next time.Time) (*Item, error)
+	Fail(ctx context.Context, claimed *Item, cause error) (*Item, error)
+	Prune(ctx context.Context, cutoff time.Time) (int, error)
+	Expire(ctx context.Context, cutoff time.Time, why string) ([]*Item, error)
+}
+
+var _ Store = (*Outbox)(nil)
 
 // Deferrals is the outbox in the cascade: it stores deferred escalations
 // (cascade.Deferrer) and drains them to the cloud when the gate opens.
 type Deferrals struct {
-	box    *Outbox
+	box    Store
 	cloud  cloud.Provider
 	gate   cascade.Gate
 	events *events.Broker
@@ -39,6 +58,11 @@ type Deferrals struct {
 	onDrain func(result string)
 	// werr is the last failed write to the outbox (nil after a success).
 	werr atomic.Pointer[error]
+	// unsaved are outcomes of attempts that could not be written (a full
+	// disk): each is written again before anything else is claimed, so its
+	// item neither stays in sending nor goes to the cloud a second time.
+	mu      sync.Mutex
+	unsaved []func(context.Context) error
 }
 
 // wrote records the outcome of a write to the outbox, for /healthz.
@@ -61,7 +85,7 @@ func (d *Deferrals) WriteErr() error {
 
 // NewDeferrals returns the deferral queue over box, sending with p while
 // gate allows, announcing on events (may be nil).
-func NewDeferrals(box *Outbox, p cloud.Provider, gate cascade.Gate, ev *events.Broker, opts DrainOptions) *Deferrals {
+func NewDeferrals(box Store, p cloud.Provider, gate cascade.Gate, ev *events.Broker, opts DrainOptions) *Deferrals {
 	if opts.Rate <= 0 {
 		opts.Rate = 1
 	}
@@ -70,6 +94,9 @@ func NewDeferrals(box *Outbox, p cloud.Provider, gate cascade.Gate, ev *events.B
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = 30 * 24 * time.Hour
 	}
 	log := opts.Log
 	if log == nil {
@@ -116,13 +143,20 @@ func (d *Deferrals) publish(typ string, it *Item) {
 }
 
 // Run drains the outbox at the configured rate while the gate allows, and
-// prunes old items, until ctx ends. An item being sent when ctx ends is
-// queued again before Run returns.
+// prunes old items and expires items waiting too long, until ctx ends. An
+// item being sent when ctx ends is queued again before Run returns; an
+// outcome that could not be written is tried once more then (if that
+// fails too, the next start queues the item again).
 func (d *Deferrals) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / d.opts.Rate))
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	defer func() {
+		if err := d.save(context.WithoutCancel(ctx)); err != nil {
+			d.log.Error("outbox: an answered item could not be stored; it is sent again after the restart", "err", err)
+		}
+	}()
 	d.prune(ctx)
 	for {
 		select {
@@ -133,6 +167,10 @@ func (d *Deferrals) Run(ctx context.Context) {
 			continue
 		case <-d.wake:
 		case <-tick.C:
+		}
+		if err := d.save(ctx); err != nil {
+			d.log.Error("outbox: store the outcome of an attempt", "err", err)
+			continue // the disk is still full: claiming would fail too
 		}
 		if ok, _ := d.gate.Allow(); !ok {
 			continue
@@ -150,6 +188,52 @@ func (d *Deferrals) prune(ctx context.Context) {
 	} else if n > 0 {
 		d.log.Info("pruned old deferred items", "n", n, "retention", d.opts.Retention)
 	}
+	why := fmt.Sprintf("expired: not sent within outbox.max_age (%s)", d.opts.MaxAge)
+	expired, err := d.box.Expire(ctx, time.Now().Add(-d.opts.MaxAge), why)
+	d.wrote(err)
+	if err != nil {
+		d.log.Error("expire old deferred items", "err", err)
+	}
+	for _, it := range expired {
+		d.log.Warn("deferred item expired", "id", it.ID, "max_age", d.opts.MaxAge)
+		d.publish(events.DeferredFailed, it)
+	}
+}
+
+// store writes an attempt's outcome with write; when that fails, the
+// write is kept and tried again by save before anything else.
+func (d *Deferrals) store(ctx context.Context, write func(context.Context) error) error {
+	err := write(ctx)
+	d.wrote(err)
+	if err != nil {
+		d.mu.Lock()
+		d.unsaved = append(d.unsaved, write)
+		d.mu.Unlock()
+	}
+	return err
+}
+
+// save writes the outcomes that could not be written before, oldest first,
+// stopping at the first that still fails.
+func (d *Deferrals) save(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.unsaved) > 0 {
+		err := d.unsaved[0](ctx)
+		if errors.Is(err, ErrState) || errors.Is(err, ErrNotFound) {
+			// The item moved on without this outcome: writing it again
+			// cannot work, and must not hold up the others.
+			d.log.Error("outbox: an unsaved outcome no longer applies", "err", err)
+			d.unsaved = d.unsaved[1:]
+			continue
+		}
+		d.wrote(err)
+		if err != nil {
+			return err
+		}
+		d.unsaved = d.unsaved[1:]
+	}
+	return nil
 }
 
 // backoff is the wait before the attempt after the n-th.
@@ -163,6 +247,9 @@ func (d *Deferrals) backoff(n int) time.Duration {
 // DrainOne sends the oldest due item to the cloud and records the outcome.
 // It reports whether there was an item.
 func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
+	if err := d.save(ctx); err != nil {
+		return false, err
+	}
 	it, err := d.box.Claim(ctx)
 	if err != nil || it == nil {
 		return false, err
@@ -177,7 +264,10 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			_, rerr := d.box.Retry(sctx, it, errors.New("interrupted: the daemon is stopping"), time.Now())
+			rerr := d.store(sctx, func(ctx context.Context) error {
+				_, err := d.box.Retry(ctx, it, errors.New("interrupted: the daemon is stopping"), time.Now())
+				return err
+			})
 			d.result("interrupted")
 			return true, rerr
 		case cascade.Deferrable(err):
@@ -186,33 +276,43 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 			if errors.As(err, &nc) && nc.RetryAfter > wait {
 				wait = nc.RetryAfter
 			}
-			_, rerr := d.box.Retry(sctx, it, err, time.Now().Add(wait))
+			next := time.Now().Add(wait)
+			rerr := d.store(sctx, func(ctx context.Context) error {
+				_, werr := d.box.Retry(ctx, it, err, next)
+				return werr
+			})
 			d.log.Info("deferred item not sent; will retry", "id", it.ID, "attempt", it.Attempts, "in", wait, "err", err)
 			d.result("retry")
 			return true, rerr
 		default:
 			// The cloud refused the request itself: retrying cannot help.
-			failed, ferr := d.box.Fail(sctx, it, err)
 			d.log.Warn("deferred item refused by the cloud", "id", it.ID, "err", err)
 			d.result("failed")
-			if ferr == nil {
-				d.publish(events.DeferredFailed, failed)
-			}
+			ferr := d.store(sctx, func(ctx context.Context) error {
+				failed, werr := d.box.Fail(ctx, it, err)
+				if werr == nil {
+					d.publish(events.DeferredFailed, failed)
+				}
+				return werr
+			})
 			return true, ferr
 		}
 	}
-	done, err := d.box.Complete(sctx, it, Answer{
+	answer := Answer{
 		Content: resp.Content, FinishReason: resp.FinishReason, Provider: resp.Provider, Model: resp.Model,
 		PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, Cost: resp.Cost,
-	})
-	d.wrote(err)
-	if err != nil {
-		return true, fmt.Errorf("store the answer of %s: %w", it.ID, err)
 	}
-	d.log.Info("deferred item answered", "id", it.ID, "provider", resp.Provider, "attempts", it.Attempts)
-	d.result("done")
-	d.publish(events.DeferredDone, done)
-	return true, nil
+	err = d.store(sctx, func(ctx context.Context) error {
+		done, err := d.box.Complete(ctx, it, answer)
+		if err != nil {
+			return fmt.Errorf("store the answer of %s (kept in memory, stored once a write works): %w", it.ID, err)
+		}
+		d.result("done")
+		d.log.Info("deferred item answered", "id", it.ID, "provider", resp.Provider, "attempts", it.Attempts)
+		d.publish(events.DeferredDone, done)
+		return nil
+	})
+	return true, err
 }
 
 // OnDrain sets fn to be told the result of each attempt: done, retry,

@@ -110,7 +110,7 @@ func (o *offlineFirst) guard(p cloud.Provider) {
 	}
 	if o.box != nil {
 		o.deferrals = outbox.NewDeferrals(o.box, o.provider, o.gate, o.events, outbox.DrainOptions{
-			Rate: o.cfg.Outbox.DrainRate, Retention: o.cfg.Outbox.Retention, Log: o.log,
+			Rate: o.cfg.Outbox.DrainRate, Retention: o.cfg.Outbox.Retention, MaxAge: o.cfg.Outbox.MaxAge, Log: o.log,
 		})
 	}
 }
