@@ -111,7 +111,9 @@ func NewDeferrals(box Store, p cloud.Provider, gate cascade.Gate, ev *events.Bro
 // Defer implements cascade.Deferrer.
 func (d *Deferrals) Defer(ctx context.Context, req cascade.Request, localAnswer, reason string) (string, error) {
 	it, err := d.box.Add(ctx, Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}, localAnswer, reason)
-	d.wrote(err)
+	if !errors.Is(err, ErrFull) { // a full outbox is not a failed write
+		d.wrote(err)
+	}
 	if err != nil {
 		return "", err
 	}
