@@ -159,6 +159,9 @@ type LogConfig struct {
 	Level     string `mapstructure:"level"`
 	Decisions bool   `mapstructure:"decisions"`
 	Content   bool   `mapstructure:"content"`
+	// Retention and MaxEntries bound the decision log.
+	Retention  time.Duration `mapstructure:"retention"`
+	MaxEntries int           `mapstructure:"max_entries"`
 }
 
 // Setting documents one key; the table feeds --help and docs/configuration.md
@@ -217,6 +220,8 @@ var Settings = []Setting{
 	{"log.level", "debug, info, warn or error"},
 	{"log.decisions", "keep a decision log (time, policy, route, scorer, score, threshold, reason, latencies, tokens, prompt hash) in data_dir"},
 	{"log.content", "also keep prompts and answers in the decision log (off by default)"},
+	{"log.retention", "decision log entries older than this are deleted (Go duration, e.g. 720h)"},
+	{"log.max_entries", "the decision log keeps at most this many entries, the newest, at least 1"},
 	{"offline", "offline switch: never contact the cloud; auto answers locally and defers escalations (flag --offline)"},
 	{"cloud.breaker.failures", "consecutive cloud failures (no answer, 429, 5xx) that open the circuit breaker: the cloud counts as unreachable"},
 	{"cloud.breaker.probe_interval", "first wait between reachability probes while the breaker is open; doubles each failed probe"},
@@ -489,6 +494,12 @@ func (c *Config) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Retention <= 0 {
+		return bad("log.retention", "must be positive")
+	}
+	if c.Log.MaxEntries < 1 {
+		return bad("log.max_entries", "must be at least 1")
 	}
 	return nil
 }

@@ -92,6 +92,8 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"cascade: {threshold: -0.1}", "cascade.threshold"},
 		{"server: {max_body_bytes: 0}", "server.max_body_bytes"},
 		{"outbox: {max_items: 0}", "outbox.max_items"},
+		{"log: {retention: 0s}", "log.retention"},
+		{"log: {max_entries: 0}", "log.max_entries"},
 		{"outbox: {max_age: 0s}", "outbox.max_age"},
 		{"server: {body_timeout: 0s}", "server.body_timeout"},
 		{"server: {idle_timeout: -1s}", "server.idle_timeout"},

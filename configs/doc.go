@@ -66,6 +66,8 @@ var allowed = map[string]string{
 	"log.level":                        "`debug`, `info`, `warn`, `error`",
 	"log.decisions":                    "`true`, `false`",
 	"log.content":                      "`true`, `false`",
+	"log.retention":                    "a Go duration above 0",
+	"log.max_entries":                  "1 or more",
 	"offline":                          "`true`, `false`",
 	"cloud.breaker.failures":           "1 or more",
 	"cloud.breaker.probe_interval":     "a Go duration above 0",

@@ -59,10 +59,25 @@ type Log struct {
 	closed  bool
 	dropped int
 	lastErr error // of the last write; nil when it succeeded
+	opts    Options
+	// lastTrim is when the writer last trimmed the log.
+	lastTrim time.Time
+}
+
+// Options configure a decision log.
+type Options struct {
+	// MaxAge and MaxEntries bound the log: older entries, and the oldest
+	// beyond MaxEntries, are deleted as new ones are written (0: no bound).
+	MaxAge     time.Duration
+	MaxEntries int
+	Log        *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Open opens (creating) the log file.
-func Open(path string, log *slog.Logger) (*Log, error) {
+func Open(path string, opts Options) (*Log, error) {
+	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +92,10 @@ func Open(path string, log *slog.Logger) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("open decision log %s: %w", path, err)
 	}
-	l := &Log{db: db, queue: make(chan Entry, 1024), done: make(chan struct{}), log: log}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Log{db: db, queue: make(chan Entry, 1024), done: make(chan struct{}), log: log, opts: opts}
 	go l.writer()
 	return l, nil
 }
@@ -101,6 +119,8 @@ func (l *Log) writer() {
 		err := l.write(batch)
 		if err != nil {
 			l.log.Error("decision log write failed", "entries", len(batch), "err", err)
+		} else {
+			l.maybeTrim()
 		}
 		l.mu.Lock()
 		l.lastErr = err

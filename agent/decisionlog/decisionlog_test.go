@@ -7,13 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
 
 func TestAppendTailExport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.db")
-	l, err := Open(path, nil)
+	l, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestAppendTailExport(t *testing.T) {
 func TestReopenAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.db")
 	for round := range 2 {
-		l, err := Open(path, nil)
+		l, err := Open(path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,5 +70,50 @@ func TestReopenAppends(t *testing.T) {
 	all, _ := r.Tail(context.Background(), 10)
 	if len(all) != 2 || all[0].Reason != "0" || all[1].Reason != "1" {
 		t.Fatalf("after reopen: %+v", all)
+	}
+}
+
+// TestRetention (issue 14 item 9): the log keeps at most MaxEntries
+// entries, the newest, and none older than MaxAge; the writer trims it as
+// it writes.
+func TestRetention(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		maxAge     time.Duration
+		maxEntries int
+		want       []string // reasons kept, oldest first
+	}{
+		{"entries", 0, 3, []string{"r7", "r8", "r9"}},
+		{"age", 5 * time.Hour, 0, []string{"r4", "r5", "r6", "r7", "r8", "r9"}}, // r4 is exactly 5h old: not older
+		{"both", 5 * time.Hour, 2, []string{"r8", "r9"}},
+		{"none", 0, 0, []string{"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{MaxAge: tc.maxAge, MaxEntries: tc.maxEntries, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			// Entry i is 9-i hours old.
+			for i := 0; i < 10; i++ {
+				if err := l.write([]Entry{{Time: now.Add(-time.Duration(9-i) * time.Hour), Reason: fmt.Sprintf("r%d", i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.maybeTrim()
+			got, err := l.Tail(context.Background(), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reasons []string
+			for _, e := range got {
+				reasons = append(reasons, e.Reason)
+			}
+			if !slices.Equal(reasons, tc.want) {
+				t.Fatalf("kept %v, want %v", reasons, tc.want)
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@ func TestWriteErrOnFullDisk(t *testing.T) {
 		t.Skipf("skipping: cannot mount a tmpfs here (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	l, err := Open(filepath.Join(dir, "decisions.db"), nil)
+	l, err := Open(filepath.Join(dir, "decisions.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

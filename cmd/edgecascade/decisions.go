@@ -31,7 +31,9 @@ func openDecisionLog(cfg *configs.Config, log *slog.Logger) (*decisionlog.Log, e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w (set data_dir to a writable folder, or log.decisions false)", dir, err)
 	}
-	l, err := decisionlog.Open(filepath.Join(dir, decisionFile), log)
+	l, err := decisionlog.Open(filepath.Join(dir, decisionFile), decisionlog.Options{
+		MaxAge: cfg.Log.Retention, MaxEntries: cfg.Log.MaxEntries, Log: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w (set data_dir to a writable folder, or log.decisions false)", err)
 	}
