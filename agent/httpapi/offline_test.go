@@ -45,6 +45,7 @@ type offlineDaemon struct {
 	tracker   *reach.Tracker
 	deferrals *outbox.Deferrals
 	box       *outbox.Outbox
+	events    *events.Broker
 }
 
 type offlineOpts struct {
@@ -181,7 +182,7 @@ func newOfflineDaemon(t *testing.T, o offlineOpts) *offlineDaemon {
 		Deferrals: deferrals, Events: broker, Reach: tracker, Budget: b, EventsKeepalive: time.Second}, log)
 	d.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(d.Server.Close)
-	d.tracker, d.deferrals, d.box = tracker, deferrals, box
+	d.tracker, d.deferrals, d.box, d.events = tracker, deferrals, box, broker
 	return d
 }
 
