@@ -44,6 +44,12 @@ func NewSelfRef(confident, unsure string, fallback Scorer) (Scorer, error) {
 func (s *selfRef) Name() string { return SelfRef }
 
 func (s *selfRef) Score(ctx context.Context, in Input) (Result, error) {
+	// Bad output anywhere (the confidence token, its alternatives, the
+	// answer's tokens) makes the answer unscorable, never a NaN score or a
+	// silent fallback.
+	if err := checkLogprobs(SelfRef, in.Tokens); err != nil {
+		return Result{}, err
+	}
 	pos := -1
 	for i := len(in.Tokens) - 1; i >= 0; i-- {
 		if t := in.Tokens[i].Token; t == s.cn || t == s.un {
@@ -53,7 +59,7 @@ func (s *selfRef) Score(ctx context.Context, in Input) (Result, error) {
 	}
 	if pos >= 0 {
 		pcn, pun := s.probs(in.Tokens[pos])
-		if pcn+pun > 0 && !math.IsNaN(pcn+pun) {
+		if pcn+pun > 0 {
 			return Result{Score: pcn / (pcn + pun)}, nil
 		}
 	}
