@@ -160,6 +160,9 @@ func minLogprob(tokens []models.TokenLogprob) float64 {
 // position is certain and 1/k when every position is uniform over k
 // alternatives. Positions without alternatives count as certain only from
 // their own token probability: the remaining mass goes to one "other" bucket.
+// With exactly one alternative per position (top_logprobs 1) every position
+// renormalizes to certainty and the score is always 1: configs.Validate
+// refuses entropy with local.top_logprobs 1 (issue 14).
 func topKEntropy(tokens []models.TokenLogprob) float64 {
 	var sum float64
 	for _, t := range tokens {
