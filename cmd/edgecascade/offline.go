@@ -87,7 +87,12 @@ func (o *offlineFirst) wrap(p cloud.Provider) cloud.Provider {
 	var out cloud.Provider = reach.NewGuard(p, o.tracker)
 	o.gate = agent.Gates{o.tracker}
 	if o.budget != nil {
-		out = budget.NewGuard(out, o.budget, o.log)
+		// The worst case of a call is reserved at the chain's highest prices.
+		var price cloud.Price
+		if c, ok := p.(*cloud.Chain); ok {
+			price = c.MaxPrice()
+		}
+		out = budget.NewGuardWith(out, o.budget, budget.GuardOptions{Price: price, Log: o.log})
 		o.gate = append(o.gate, o.budget)
 	}
 	if o.box != nil {
