@@ -24,8 +24,9 @@ type GuardOptions struct {
 	Price cloud.Price
 	// DefaultMaxTokens bounds the answer of a request that sets no max
 	// tokens while a token or cost cap is set: the request is sent with it
-	// as its max tokens, so that its worst case is known and reserved.
-	// Zero means DefaultMaxTokens.
+	// (or with less, when a cap could not hold the prompt and that many
+	// tokens) as its max tokens, so that its worst case is known and
+	// reserved. Zero means DefaultMaxTokens.
 	DefaultMaxTokens int
 	// Log receives persistence errors; nil discards.
 	Log *slog.Logger
@@ -87,10 +88,10 @@ type call struct {
 // bound, and reserves its worst case.
 func (g *Guard) admit(req *cloud.Request) (*call, error) {
 	l := g.b.limits
-	if req.MaxTokens <= 0 && (l.TokensPerDay > 0 || l.TokensPerMonth > 0 || l.CostPerDay > 0 || l.CostPerMonth > 0) {
-		req.MaxTokens = g.maxTokens
-	}
 	c := &call{prompt: promptTokens(req.Messages)}
+	if req.MaxTokens <= 0 && (l.TokensPerDay > 0 || l.TokensPerMonth > 0 || l.CostPerDay > 0 || l.CostPerMonth > 0) {
+		req.MaxTokens = g.allowance(c.prompt)
+	}
 	c.worst = Counts{Calls: 1, Tokens: c.prompt + max(req.MaxTokens, 0)}
 	c.worst.Cost = g.price.Cost(cloud.Usage{PromptTokens: c.prompt, CompletionTokens: max(req.MaxTokens, 0)})
 	why, retry, overCap := g.b.reserve(c.worst)
@@ -103,6 +104,31 @@ func (g *Guard) admit(req *cloud.Request) (*call, error) {
 	default:
 		return nil, &cloud.NotCalledError{Err: cloud.ErrBudget, Reason: why, RetryAfter: retry}
 	}
+}
+
+// allowance is the max tokens of a request that set none under a token or
+// cost cap: DefaultMaxTokens, or less when a cap could not hold the prompt
+// and that many tokens (so that the request fits an unused period).
+func (g *Guard) allowance(prompt int) int {
+	l := g.b.limits
+	n := g.maxTokens
+	for _, c := range []int{l.TokensPerDay, l.TokensPerMonth} {
+		if c > 0 {
+			n = min(n, c-prompt)
+		}
+	}
+	if out := g.price.OutputPer1K; out > 0 {
+		promptCost := g.price.Cost(cloud.Usage{PromptTokens: prompt})
+		for _, c := range []float64{l.CostPerDay, l.CostPerMonth} {
+			if c > 0 {
+				n = min(n, int((c-promptCost)*1000/out))
+			}
+		}
+	}
+	if n < 1 {
+		return g.maxTokens // the prompt alone passes a cap: refused, naming it
+	}
+	return n
 }
 
 // done settles an admitted call (see Guard for what is counted).

@@ -160,13 +160,18 @@ func TestNoMaxTokensGetsTheDefaultUnderATokenCap(t *testing.T) {
 	}}
 	capped := budget.NewGuardWith(p, openAt(t, budget.Limits{TokensPerDay: 10000}), budget.GuardOptions{DefaultMaxTokens: 500})
 	uncapped := budget.NewGuardWith(p, openAt(t, budget.Limits{CallsPerDay: 10}), budget.GuardOptions{DefaultMaxTokens: 500})
-	for _, g := range []*budget.Guard{capped, uncapped} {
+	// A cap smaller than the default: the prompt ("hi": about 5 tokens) and
+	// the answer must fit it.
+	small := budget.NewGuardWith(p, openAt(t, budget.Limits{TokensPerDay: 300}), budget.GuardOptions{DefaultMaxTokens: 500})
+	// A cost cap of 0.1 at 1 per 1K output tokens holds 100 (minus the prompt's cost).
+	cost := budget.NewGuardWith(p, openAt(t, budget.Limits{CostPerDay: 0.1}), budget.GuardOptions{DefaultMaxTokens: 500, Price: cloud.Price{InputPer1K: 1, OutputPer1K: 1}})
+	for _, g := range []*budget.Guard{capped, uncapped, small, cost} {
 		if _, err := g.Complete(context.Background(), ask("hi", 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if fmt.Sprint(got) != "[500 0]" {
-		t.Fatalf("max tokens sent %v, want [500 0] (the default under a token cap, untouched without one)", got)
+	if fmt.Sprint(got) != "[500 0 295 95]" {
+		t.Fatalf("max tokens sent %v, want [500 0 295 95] (the default under a token cap, untouched without one, less when a cap is smaller)", got)
 	}
 }
 
