@@ -56,6 +56,18 @@ func (c *Chain) Name() string {
 	return strings.Join(names, ",")
 }
 
+// MaxPrice is the highest input and the highest output price among the
+// chain's providers: what one call costs at worst, whichever answers (the
+// budget reserves a call's cost at it).
+func (c *Chain) MaxPrice() Price {
+	var p Price
+	for _, e := range c.entries {
+		p.InputPer1K = max(p.InputPer1K, e.Price.InputPer1K)
+		p.OutputPer1K = max(p.OutputPer1K, e.Price.OutputPer1K)
+	}
+	return p
+}
+
 // Model is the first provider's model.
 func (c *Chain) Model() string { return c.entries[0].Provider.Model() }
 

@@ -106,3 +106,13 @@ func TestChainStream(t *testing.T) {
 		t.Fatalf("mid-stream failure: got %q err %v, second called %d times", got, err, b2.calls)
 	}
 }
+
+func TestChainMaxPrice(t *testing.T) {
+	c, err := NewChain(Entry{Provider: down("a"), Price: Price{InputPer1K: 0.5, OutputPer1K: 1}}, Entry{Provider: down("b"), Price: Price{InputPer1K: 2, OutputPer1K: 0.25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MaxPrice(); got != (Price{InputPer1K: 2, OutputPer1K: 1}) {
+		t.Fatalf("MaxPrice = %+v, want the highest of each: {2 1}", got)
+	}
+}

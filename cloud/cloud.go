@@ -118,8 +118,15 @@ var ErrOffline = errors.New("cloud offline")
 // is reached.
 var ErrBudget = errors.New("cloud budget exhausted")
 
-// NotCalledError is a call the daemon did not make: Err is ErrOffline or
-// ErrBudget, Reason says why in words.
+// ErrOverCap means the cloud was not called because the call's worst case
+// (its prompt plus its max tokens, at the configured prices) is over a
+// budget cap by itself: it can never be admitted, now or later, so it is
+// neither ErrBudget nor ErrUnavailable and is not worth deferring. Lowering
+// the request's max tokens (or raising the cap) is the remedy.
+var ErrOverCap = errors.New("cloud call over a budget cap")
+
+// NotCalledError is a call the daemon did not make: Err is ErrOffline,
+// ErrBudget or ErrOverCap, Reason says why in words.
 type NotCalledError struct {
 	Err    error
 	Reason string

@@ -182,7 +182,7 @@ var Settings = []Setting{
 	{"local.url", "the local backend's base URL (ollama, llamacpp-server)"},
 	{"local.model", "local model name; for backend llamacpp the path of the GGUF file"},
 	{"local.timeout", "bound on one local generation (Go duration, e.g. 120s)"},
-	{"local.top_logprobs", "alternatives requested per token for scoring (0-20)"},
+	{"local.top_logprobs", "alternatives requested per token for scoring (0-20; the entropy scorer needs 0 or at least 2)"},
 	{"local.tokenizer", "the local model's tokenizer.json, to count prompt tokens exactly against its context; empty: estimate 4 bytes a token"},
 	{"local.max_concurrent", "calls (generations, probe forward passes) running at once on the local model, at least 1; match the backend's parallelism (Ollama: OLLAMA_NUM_PARALLEL, default 1)"},
 	{"local.max_queue", "calls allowed to wait for the local model, 0 or more (0: no waiting); beyond it a request gets 503 with Retry-After under policy local and goes to the cloud under auto"},
@@ -466,6 +466,18 @@ func (c *Config) Validate() error {
 	case "mean_logprob", "min_logprob", "entropy":
 	default:
 		return bad("uq.fallback_scorer", "want mean_logprob, min_logprob or entropy, got %q", c.UQ.FallbackScorer)
+	}
+	// entropy renormalizes each position over the alternatives the model
+	// returned: with one alternative (the chosen token) every position is
+	// certain and every answer scores 1.0. With 0 it reads the chosen
+	// token's own probability, with 2 or more a real distribution.
+	if c.Local.TopLogprobs == 1 {
+		switch {
+		case c.Cascade.Scorer == "entropy":
+			return bad("local.top_logprobs", "cascade.scorer entropy needs local.top_logprobs 0 or at least 2: with 1 alternative per token it scores every answer 1.0")
+		case c.Cascade.Scorer == "selfref" && c.UQ.FallbackScorer == "entropy":
+			return bad("local.top_logprobs", "uq.fallback_scorer entropy (cascade.scorer selfref) needs local.top_logprobs 0 or at least 2: with 1 alternative per token it scores every answer 1.0")
+		}
 	}
 	if math.IsNaN(c.Cascade.Threshold) || math.IsInf(c.Cascade.Threshold, 0) || c.Cascade.Threshold < 0 {
 		return bad("cascade.threshold", "want a number >= 0 (scores are in [0, 1]; above 1 escalates everything), got %v", c.Cascade.Threshold)

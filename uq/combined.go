@@ -43,6 +43,9 @@ func (s Stack) Apply(scores map[string]float64) (float64, error) {
 		if !ok {
 			return 0, fmt.Errorf("combined: no %s score", name)
 		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, fmt.Errorf("combined: %s score is %v: %w", name, v, ErrUnscorable)
+		}
 		z += s.Weights[i] * v
 	}
 	return 1 / (1 + math.Exp(-z)), nil

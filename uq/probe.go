@@ -69,6 +69,9 @@ func (s *probeScorer) Score(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("probe: %w", err)
 	}
+	if err := checkProbability(Probe, p); err != nil {
+		return Result{}, err
+	}
 	return Result{Score: clamp01(p)}, nil
 }
 
@@ -104,6 +107,9 @@ func (s *pregenScorer) Score(ctx context.Context, in Input) (Result, error) {
 	p, err := s.p.Predict(ctx, f)
 	if err != nil {
 		return Result{}, fmt.Errorf("pregen probe: %w", err)
+	}
+	if err := checkProbability(PregenProbe, p); err != nil {
+		return Result{}, err
 	}
 	return Result{Score: clamp01(p)}, nil
 }

@@ -44,6 +44,12 @@ func NewSelfRef(confident, unsure string, fallback Scorer) (Scorer, error) {
 func (s *selfRef) Name() string { return SelfRef }
 
 func (s *selfRef) Score(ctx context.Context, in Input) (Result, error) {
+	// Bad output anywhere (the confidence token, its alternatives, the
+	// answer's tokens) makes the answer unscorable, never a NaN score or a
+	// silent fallback.
+	if err := checkLogprobs(SelfRef, in.Tokens); err != nil {
+		return Result{}, err
+	}
 	pos := -1
 	for i := len(in.Tokens) - 1; i >= 0; i-- {
 		if t := in.Tokens[i].Token; t == s.cn || t == s.un {
@@ -53,7 +59,7 @@ func (s *selfRef) Score(ctx context.Context, in Input) (Result, error) {
 	}
 	if pos >= 0 {
 		pcn, pun := s.probs(in.Tokens[pos])
-		if pcn+pun > 0 && !math.IsNaN(pcn+pun) {
+		if pcn+pun > 0 {
 			return Result{Score: pcn / (pcn + pun)}, nil
 		}
 	}
@@ -170,8 +176,12 @@ func (s Stripper) StripMessages(msgs []models.Message) []models.Message {
 // the tokens, even when a token is split across writes.
 func (s Stripper) Stream() *StreamStripper { return &StreamStripper{s: s} }
 
-// StreamStripper strips tokens from a stream of text pieces. It holds back
-// the end of a piece while it could be the start of a token.
+// StreamStripper strips tokens from a stream of text pieces. It runs Strip's
+// left-to-right scan incrementally and stops at the first position where the
+// text received so far cannot yet decide Strip's choice (what is left is a
+// proper prefix of a token): that tail is held back until more text, or
+// Flush, decides it. So a token that ends inside a held tail, or tokens that
+// overlap ("ab", "bc"), come out exactly as Strip over the whole stream.
 type StreamStripper struct {
 	s       Stripper
 	pending string
@@ -181,18 +191,31 @@ type StreamStripper struct {
 // result equals Strip over the whole stream once Flush is added.
 func (ss *StreamStripper) Write(piece string) string {
 	raw := ss.pending + piece
-	// Hold back the shortest tail that could still start a token.
-	hold := 0
-	for _, t := range ss.s.tokens {
-		for n := min(len(t)-1, len(raw)); n > hold; n-- {
-			if strings.HasSuffix(raw, t[:n]) {
-				hold = n
+	var b strings.Builder
+	i := 0
+scan:
+	for i < len(raw) {
+		rest := raw[i:]
+		for _, t := range ss.s.tokens {
+			if len(rest) < len(t) && strings.HasPrefix(t, rest) {
+				break scan // undecided: more text may complete this token
+			}
+		}
+		matched := false
+		for _, t := range ss.s.tokens {
+			if strings.HasPrefix(rest, t) {
+				i += len(t)
+				matched = true
 				break
 			}
 		}
+		if !matched {
+			b.WriteByte(raw[i])
+			i++
+		}
 	}
-	ss.pending = raw[len(raw)-hold:]
-	return ss.s.Strip(raw[:len(raw)-hold])
+	ss.pending = raw[i:]
+	return b.String()
 }
 
 // Flush returns what is held back at the end of the stream.

@@ -112,3 +112,68 @@ func FuzzStripStream(f *testing.F) {
 		}
 	})
 }
+
+// streamStrip runs text through a stream stripper in pieces whose sizes
+// come from cuts (cycled; each 1..8 bytes), then flushes.
+func streamStrip(st Stripper, text string, cuts []byte) string {
+	ss := st.Stream()
+	var out strings.Builder
+	for i, k := 0, 0; i < len(text); k++ {
+		step := 1
+		if len(cuts) > 0 {
+			step = int(cuts[k%len(cuts)])%8 + 1
+		}
+		out.WriteString(ss.Write(text[i:min(i+step, len(text))]))
+		i += step
+	}
+	out.WriteString(ss.Flush())
+	return out.String()
+}
+
+// Issue 14 item 5: a complete token that ends inside the held-back tail
+// leaked, and overlapping token pairs streamed differently from Strip.
+func TestStripperStreamOtherTokens(t *testing.T) {
+	tests := []struct {
+		cn, un string
+		pieces []string
+	}{
+		{"|CN|", "|UN|", []string{"Paris|CN|"}},
+		{"|CN|", "|UN|", []string{"Paris", "|CN|"}},
+		{"|CN|", "|UN|", []string{"a|UN||CN|b"}},
+		{"ab", "bc", []string{"abc"}},
+		{"ab", "bc", []string{"a", "bc"}},
+		{"ab", "bc", []string{"xab", "c"}},
+		{"bc", "ab", []string{"abc"}},
+		{"aa", "aab", []string{"aaab"}},
+	}
+	for _, tc := range tests {
+		st := NewStripper(tc.cn, tc.un)
+		ss := st.Stream()
+		var out strings.Builder
+		for _, p := range tc.pieces {
+			out.WriteString(ss.Write(p))
+		}
+		out.WriteString(ss.Flush())
+		if want := st.Strip(strings.Join(tc.pieces, "")); out.String() != want {
+			t.Errorf("tokens %q %q, pieces %q: streamed %q, want %q", tc.cn, tc.un, tc.pieces, out.String(), want)
+		}
+	}
+}
+
+// FuzzStripStreamTokens: for any two different non-empty tokens and any
+// chunking, the streamed text equals Strip over the whole text.
+func FuzzStripStreamTokens(f *testing.F) {
+	f.Add("Paris|CN|", "|CN|", "|UN|", []byte{8})
+	f.Add("abcabc", "ab", "bc", []byte{0, 1})
+	f.Add("aaab", "aa", "aab", []byte{2})
+	f.Add("Tupel<C<CN>N>", "<CN>", "<UN>", []byte{3, 0})
+	f.Fuzz(func(t *testing.T, text, cn, un string, cuts []byte) {
+		if cn == "" || un == "" || cn == un || len(cn) > 16 || len(un) > 16 {
+			return
+		}
+		st := NewStripper(cn, un)
+		if got, want := streamStrip(st, text, cuts), st.Strip(text); got != want {
+			t.Fatalf("tokens %q %q, cuts %v: stream %q != strip %q for %q", cn, un, cuts, got, want, text)
+		}
+	})
+}

@@ -24,6 +24,12 @@ const (
 // ErrNoTokens means the answer carried no token log probabilities to score.
 var ErrNoTokens = errors.New("no token logprobs to score")
 
+// ErrUnscorable means the model's output cannot be scored: a log
+// probability that is NaN or above 0 (a probability above 1), or a
+// prediction that is not a number. The answer is bad model output, not a
+// low confidence; callers treat it like any failed scoring.
+var ErrUnscorable = errors.New("model output cannot be scored")
+
 // UnknownScorerError names a scorer kind that does not exist.
 type UnknownScorerError struct{ Name string }
 
@@ -70,21 +76,40 @@ func (s scorerFunc) score(tokens []models.TokenLogprob) (float64, error) {
 	if len(tokens) == 0 {
 		return 0, ErrNoTokens
 	}
-	for i, t := range tokens {
-		if math.IsNaN(t.Logprob) || t.Logprob > 1e-6 {
-			return 0, fmt.Errorf("%s: token %d has invalid logprob %v", s.name, i, t.Logprob)
-		}
-		for _, a := range t.Top {
-			if math.IsNaN(a.Logprob) || a.Logprob > 1e-6 {
-				return 0, fmt.Errorf("%s: token %d has invalid top logprob %v", s.name, i, a.Logprob)
-			}
-		}
+	if err := checkLogprobs(s.name, tokens); err != nil {
+		return 0, err
 	}
 	v := s.fn(tokens)
 	if math.IsNaN(v) {
-		return 0, fmt.Errorf("%s: score is NaN", s.name)
+		return 0, fmt.Errorf("%s: score is NaN: %w", s.name, ErrUnscorable)
 	}
 	return clamp01(v), nil
+}
+
+// checkLogprobs rejects model output no scorer can read: a log probability
+// (of a token or of an alternative) that is NaN or above 0 (+Inf included).
+// -Inf is a probability of 0 and is kept. The slack of 1e-6 absorbs the
+// rounding of servers that print log(1) as a tiny positive number.
+func checkLogprobs(scorer string, tokens []models.TokenLogprob) error {
+	for i, t := range tokens {
+		if math.IsNaN(t.Logprob) || t.Logprob > 1e-6 {
+			return fmt.Errorf("%s: token %d has invalid logprob %v: %w", scorer, i, t.Logprob, ErrUnscorable)
+		}
+		for _, a := range t.Top {
+			if math.IsNaN(a.Logprob) || a.Logprob > 1e-6 {
+				return fmt.Errorf("%s: token %d has invalid top logprob %v: %w", scorer, i, a.Logprob, ErrUnscorable)
+			}
+		}
+	}
+	return nil
+}
+
+// checkProbability rejects a prediction that is not a finite number.
+func checkProbability(scorer string, p float64) error {
+	if math.IsNaN(p) || math.IsInf(p, 0) {
+		return fmt.Errorf("%s: prediction is %v: %w", scorer, p, ErrUnscorable)
+	}
+	return nil
 }
 
 var builders = map[string]func([]models.TokenLogprob) float64{
@@ -135,6 +160,9 @@ func minLogprob(tokens []models.TokenLogprob) float64 {
 // position is certain and 1/k when every position is uniform over k
 // alternatives. Positions without alternatives count as certain only from
 // their own token probability: the remaining mass goes to one "other" bucket.
+// With exactly one alternative per position (top_logprobs 1) every position
+// renormalizes to certainty and the score is always 1: configs.Validate
+// refuses entropy with local.top_logprobs 1 (issue 14).
 func topKEntropy(tokens []models.TokenLogprob) float64 {
 	var sum float64
 	for _, t := range tokens {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,14 +131,21 @@ func (l *Log) writer() {
 }
 
 func (l *Log) write(batch []Entry) error {
+	// Encode first: one entry that cannot be encoded must not cost the
+	// others their place in the transaction.
+	vals := make([][]byte, 0, len(batch))
+	for _, e := range batch {
+		v, err := encode(e)
+		if err != nil {
+			l.log.Error("decision log entry dropped: it cannot be encoded", "reason", e.Reason, "err", err)
+			continue
+		}
+		vals = append(vals, v)
+	}
 	return l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
-		for _, e := range batch {
+		for _, v := range vals {
 			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			v, err := json.Marshal(e)
 			if err != nil {
 				return err
 			}
@@ -148,6 +157,41 @@ func (l *Log) write(batch []Entry) error {
 		}
 		return nil
 	})
+}
+
+// encode marshals an entry. JSON has no NaN or Inf: an entry carrying one
+// (a scorer's bad output) is kept without those numbers (a nil score or
+// confidence, a zero cost or threshold) and its reason says so.
+func encode(e Entry) ([]byte, error) {
+	v, err := json.Marshal(e)
+	if err == nil {
+		return v, nil
+	}
+	bad := func(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
+	var dropped []string
+	if e.Score != nil && bad(*e.Score) {
+		e.Score, dropped = nil, append(dropped, "score")
+	}
+	if e.Confidence != nil && bad(*e.Confidence) {
+		e.Confidence, dropped = nil, append(dropped, "confidence")
+	}
+	if bad(e.Threshold) {
+		e.Threshold, dropped = 0, append(dropped, "threshold")
+	}
+	if bad(e.Cost) {
+		e.Cost, dropped = 0, append(dropped, "cost")
+	}
+	if bad(e.LocalMS) {
+		e.LocalMS, dropped = 0, append(dropped, "local_ms")
+	}
+	if bad(e.CloudMS) {
+		e.CloudMS, dropped = 0, append(dropped, "cloud_ms")
+	}
+	if len(dropped) == 0 {
+		return nil, err
+	}
+	e.Reason += fmt.Sprintf(" [decision log: %s not a finite number, left out]", strings.Join(dropped, ", "))
+	return json.Marshal(e)
 }
 
 // Append queues an entry. When the queue is full (the disk cannot keep up)

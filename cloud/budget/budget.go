@@ -57,15 +57,21 @@ type Usage struct {
 var bucket = []byte("budget")
 
 // Budget counts cloud use. Safe for concurrent use.
+//
+// Calls in flight hold a reservation of their worst case (one call, their
+// prompt plus their max tokens, and that at the highest configured price)
+// from admission until they are settled on what they really used, in one
+// critical section: a cap counts what is used plus what is reserved, so
+// concurrent calls cannot pass it together.
 type Budget struct {
 	db     *bolt.DB
 	limits Limits
 	now    func() time.Time
 
-	mu      sync.Mutex
-	day     periodCounts
-	month   periodCounts
-	pending int // calls admitted and not yet recorded
+	mu       sync.Mutex
+	day      periodCounts
+	month    periodCounts
+	reserved Counts // worst cases of the calls admitted and not yet settled
 }
 
 type periodCounts struct {
@@ -137,28 +143,61 @@ func (b *Budget) rollLocked() {
 	}
 }
 
-// exhaustedLocked names the cap that is reached, counting admitted calls.
-func (b *Budget) exhaustedLocked() (string, time.Duration) {
+// exhaustedLocked names the cap that is reached, counting the reservations
+// of the calls in flight, or (need non-zero) the cap that a call needing
+// need would pass. overCap reports a call that would pass a cap by itself,
+// whatever the use: it can never be admitted.
+func (b *Budget) exhaustedLocked(need Counts) (why string, retry time.Duration, overCap bool) {
 	l := b.limits
 	now := b.now().UTC()
 	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now)
 	nextMonth := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Sub(now)
-	calls := func(c Counts) int { return c.Calls + b.pending }
-	switch {
-	case l.CallsPerMonth > 0 && calls(b.month.Counts) >= l.CallsPerMonth:
-		return fmt.Sprintf("monthly cloud call cap reached (%d of %d in %s UTC)", b.month.Calls, l.CallsPerMonth, b.month.key[6:]), nextMonth
-	case l.TokensPerMonth > 0 && b.month.Tokens >= l.TokensPerMonth:
-		return fmt.Sprintf("monthly cloud token cap reached (%d of %d in %s UTC)", b.month.Tokens, l.TokensPerMonth, b.month.key[6:]), nextMonth
-	case l.CostPerMonth > 0 && b.month.Cost >= l.CostPerMonth:
-		return fmt.Sprintf("monthly cloud cost cap reached (%.4f of %.4f in %s UTC)", b.month.Cost, l.CostPerMonth, b.month.key[6:]), nextMonth
-	case l.CallsPerDay > 0 && calls(b.day.Counts) >= l.CallsPerDay:
-		return fmt.Sprintf("daily cloud call cap reached (%d of %d on %s UTC)", b.day.Calls, l.CallsPerDay, b.day.key[4:]), tomorrow
-	case l.TokensPerDay > 0 && b.day.Tokens >= l.TokensPerDay:
-		return fmt.Sprintf("daily cloud token cap reached (%d of %d on %s UTC)", b.day.Tokens, l.TokensPerDay, b.day.key[4:]), tomorrow
-	case l.CostPerDay > 0 && b.day.Cost >= l.CostPerDay:
-		return fmt.Sprintf("daily cloud cost cap reached (%.4f of %.4f on %s UTC)", b.day.Cost, l.CostPerDay, b.day.key[4:]), tomorrow
+	day, month := "on "+b.day.key[4:], "in "+b.month.key[6:]
+	type capCheck struct {
+		period, what, key string
+		used, res, need   float64
+		limit             float64
+		when              string
+		retry             time.Duration
 	}
-	return "", 0
+	r := b.reserved
+	checks := []capCheck{
+		{"monthly", "call", "budget.calls_per_month", float64(b.month.Calls), float64(r.Calls), float64(need.Calls), float64(l.CallsPerMonth), month, nextMonth},
+		{"monthly", "token", "budget.tokens_per_month", float64(b.month.Tokens), float64(r.Tokens), float64(need.Tokens), float64(l.TokensPerMonth), month, nextMonth},
+		{"monthly", "cost", "budget.cost_per_month", b.month.Cost, r.Cost, need.Cost, l.CostPerMonth, month, nextMonth},
+		{"daily", "call", "budget.calls_per_day", float64(b.day.Calls), float64(r.Calls), float64(need.Calls), float64(l.CallsPerDay), day, tomorrow},
+		{"daily", "token", "budget.tokens_per_day", float64(b.day.Tokens), float64(r.Tokens), float64(need.Tokens), float64(l.TokensPerDay), day, tomorrow},
+		{"daily", "cost", "budget.cost_per_day", b.day.Cost, r.Cost, need.Cost, l.CostPerDay, day, tomorrow},
+	}
+	num := func(what string, v float64) string {
+		if what == "cost" {
+			return fmt.Sprintf("%.4f", v)
+		}
+		return fmt.Sprintf("%d", int64(v))
+	}
+	// A call that passes a cap by itself first: no wait helps it.
+	for _, c := range checks {
+		if c.limit > 0 && c.need > c.limit {
+			return fmt.Sprintf("the %s cloud %s cap is %s (%s), and this call may use up to %s", c.period, c.what, num(c.what, c.limit), c.key, num(c.what, c.need)), 0, true
+		}
+	}
+	for _, c := range checks {
+		if c.limit <= 0 {
+			continue
+		}
+		if c.used+c.res >= c.limit {
+			inFlight := ""
+			if c.res > 0 {
+				inFlight = fmt.Sprintf("; %s more reserved by calls in flight", num(c.what, c.res))
+			}
+			return fmt.Sprintf("%s cloud %s cap reached (%s of %s %s UTC%s)", c.period, c.what, num(c.what, c.used), num(c.what, c.limit), c.when, inFlight), c.retry, false
+		}
+		if c.used+c.res+c.need > c.limit {
+			return fmt.Sprintf("%s cloud %s cap would be passed: this call may use up to %s, and %s of %s are used and %s reserved by calls in flight %s UTC",
+				c.period, c.what, num(c.what, c.need), num(c.what, c.used), num(c.what, c.limit), num(c.what, c.res), c.when), c.retry, false
+		}
+	}
+	return "", 0, false
 }
 
 // Allow reports whether a cloud call may be made now and, when not, why.
@@ -166,38 +205,51 @@ func (b *Budget) Allow() (bool, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rollLocked()
-	why, _ := b.exhaustedLocked()
+	why, _, _ := b.exhaustedLocked(Counts{})
 	return why == "", why
 }
 
-// admit reserves a call when no cap is reached; release must follow, with
-// the call's use (or nothing when it failed).
-func (b *Budget) admit() (string, time.Duration) {
+// reserve admits a call whose worst case is worst and holds it until
+// settle, or says why it is refused (overCap: it never fits).
+func (b *Budget) reserve(worst Counts) (why string, retry time.Duration, overCap bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rollLocked()
-	why, retry := b.exhaustedLocked()
+	why, retry, overCap = b.exhaustedLocked(worst)
 	if why == "" {
-		b.pending++
+		b.reserved.Calls += worst.Calls
+		b.reserved.Tokens += worst.Tokens
+		b.reserved.Cost += worst.Cost
 	}
-	return why, retry
+	return why, retry, overCap
 }
 
-// release ends an admitted call and records its use when it made one.
-func (b *Budget) release(ctx context.Context, used *Counts) error {
+// settle ends a reservation and records what the call used (nil: no call
+// was made), in the same critical section: an admission never sees the
+// call neither reserved nor recorded.
+func (b *Budget) settle(worst Counts, used *Counts) error {
 	b.mu.Lock()
-	b.pending--
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	b.reserved.Calls -= worst.Calls
+	b.reserved.Tokens -= worst.Tokens
+	b.reserved.Cost = max(b.reserved.Cost-worst.Cost, 0)
+	if b.reserved.Calls == 0 {
+		b.reserved.Cost = 0 // no float dust when nothing is in flight
+	}
 	if used == nil {
 		return nil
 	}
-	return b.Record(ctx, *used)
+	return b.recordLocked(*used)
 }
 
 // Record adds a call's use to today and this month, durably.
 func (b *Budget) Record(_ context.Context, used Counts) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.recordLocked(used)
+}
+
+func (b *Budget) recordLocked(used Counts) error {
 	b.rollLocked()
 	day, month := b.day, b.month
 	for _, p := range []*periodCounts{&day, &month} {
@@ -236,6 +288,6 @@ func (b *Budget) Usage() Usage {
 	l := b.limits
 	u.Limits.Day = Counts{Calls: l.CallsPerDay, Tokens: l.TokensPerDay, Cost: l.CostPerDay}
 	u.Limits.Month = Counts{Calls: l.CallsPerMonth, Tokens: l.TokensPerMonth, Cost: l.CostPerMonth}
-	u.Exhausted, _ = b.exhaustedLocked()
+	u.Exhausted, _, _ = b.exhaustedLocked(Counts{})
 	return u
 }

@@ -105,7 +105,12 @@ func (o *offlineFirst) guard(p cloud.Provider) {
 	o.provider = reach.NewGuard(p, o.tracker)
 	o.gate = cascade.Gates{o.tracker}
 	if o.budget != nil {
-		o.provider = budget.NewGuard(o.provider, o.budget, o.log)
+		// The worst case of a call is reserved at the chain's highest prices.
+		var price cloud.Price
+		if c, ok := p.(*cloud.Chain); ok {
+			price = c.MaxPrice()
+		}
+		o.provider = budget.NewGuardWith(o.provider, o.budget, budget.GuardOptions{Price: price, Log: o.log})
 		o.gate = append(o.gate, o.budget)
 	}
 	if o.box != nil {

@@ -34,7 +34,8 @@ type File struct {
 	Params      Params               `json:"params"`
 	Scorers     map[string]ScorerFit `json:"scorers"`
 	// Combined is the stacked scorer's logistic regression over the other
-	// scorers, fitted on the same data; nil when it could not be fitted.
+	// scorers, fitted on part of the data (its fit's Certification says
+	// which: the rest certifies it); nil when it could not be fitted.
 	Combined *uq.Stack `json:"combined,omitempty"`
 }
 
@@ -58,6 +59,10 @@ type ScorerFit struct {
 	Error     string   `json:"error,omitempty"`
 	Map       Isotonic `json:"probability_map"`
 	AUROC     *float64 `json:"auroc"`
+	// Certification says which records the threshold, map and AUROC come
+	// from: all calibration records for a scorer with nothing fitted on
+	// them; for combined, the records held out from fitting its stack.
+	Certification string `json:"certification,omitempty"`
 }
 
 // Fit returns the fit for a scorer with a usable threshold, or an error

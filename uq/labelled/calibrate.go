@@ -3,6 +3,7 @@ package labelled
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edgecascade/edgecascade/probe"
@@ -69,15 +70,28 @@ func Calibrate(records []Record, scorers []string, primary string, spec Spec, me
 			f.Correct++
 		}
 	}
-	// The stacked scorer: a logistic regression over the other scores,
-	// added to every record so it gets a threshold and a map like the rest.
+	// The stacked scorer: a logistic regression over the other scores. It
+	// is fitted on one part of the records and certified (threshold, map,
+	// AUROC) on the other, disjoint part: certified on the records it was
+	// fitted on, its promise would be optimistic. Every record gets its
+	// combined score (for the caller); only the held-out ones calibrate it.
 	var stackInputs []string
 	for _, n := range scorers {
 		if n != uq.PregenProbe { // a signal before generation, not about the answer
 			stackInputs = append(stackInputs, n)
 		}
 	}
-	if stack, err := FitStack(records, stackInputs); err == nil {
+	fitIdx, certIdx := stackSplit(records)
+	fitRecs := make([]Record, 0, len(fitIdx))
+	for _, i := range fitIdx {
+		fitRecs = append(fitRecs, records[i])
+	}
+	var heldOut []Record
+	stack, err := FitStack(fitRecs, stackInputs)
+	if err == nil && len(certIdx) == 0 {
+		err = errors.New("combined: no records left to certify the stack on")
+	}
+	if err == nil {
 		f.Combined = stack
 		for i := range records {
 			v, err := stack.Apply(records[i].Scores)
@@ -86,16 +100,24 @@ func Calibrate(records []Record, scorers []string, primary string, spec Spec, me
 			}
 			records[i].Scores[uq.Combined] = v
 		}
+		for _, i := range certIdx {
+			heldOut = append(heldOut, records[i])
+		}
 		scorers = append(append([]string(nil), scorers...), uq.Combined)
 	} else if primary == uq.Combined {
 		return nil, fmt.Errorf("scorer combined: %w", err)
 	}
 	for _, name := range scorers {
-		samples, err := Samples(records, name)
+		recs, how := records, fmt.Sprintf("all %d calibration records (nothing of the scorer is fitted on them)", len(records))
+		split := fmt.Sprintf("the stack was fitted on %d records and certified on the other %d (disjoint)", len(fitIdx), len(certIdx))
+		if name == uq.Combined {
+			recs, how = heldOut, "held out: "+split
+		}
+		samples, err := Samples(recs, name)
 		if err != nil {
 			return nil, err
 		}
-		var fit calib.ScorerFit
+		fit := calib.ScorerFit{Certification: how}
 		if m, err := calib.FitIsotonic(samples); err == nil {
 			fit.Map = m
 		} else {
@@ -111,6 +133,9 @@ func Calibrate(records []Record, scorers []string, primary string, spec Spec, me
 			}
 			fit.Error = err.Error()
 		} else {
+			if name == uq.Combined {
+				res.Guarantee = strings.TrimSpace(res.Guarantee + " Certified on records held out from fitting the stack: " + split + ".")
+			}
 			t := res.Threshold
 			fit.Threshold, fit.Result = &t, &res
 		}
@@ -146,4 +171,27 @@ func FitStack(records []Record, scorers []string) (*uq.Stack, error) {
 		return nil, fmt.Errorf("combined: %w", err)
 	}
 	return &uq.Stack{Inputs: append([]string(nil), scorers...), Weights: m.Weights, Bias: m.Bias}, nil
+}
+
+// stackSplit splits records into the part the combined stack is fitted on
+// and the disjoint part its threshold, map and AUROC are computed on: about
+// half each, by a hash of the record's Index (deterministic, and blind to
+// the order or any pattern of the data set).
+func stackSplit(records []Record) (fit, certify []int) {
+	for i, r := range records {
+		if splitmix64(uint64(r.Index))&1 == 0 {
+			fit = append(fit, i)
+		} else {
+			certify = append(certify, i)
+		}
+	}
+	return fit, certify
+}
+
+// splitmix64 is a fixed 64-bit mix (SplitMix64's finalizer).
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
