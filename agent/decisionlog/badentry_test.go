@@ -13,7 +13,7 @@ import (
 // whole batch it was written with (0 of 10 kept). Now the other entries are
 // kept, and so is the bad one, without its non-finite numbers.
 func TestBadEntryKeepsTheBatch(t *testing.T) {
-	l, err := Open(filepath.Join(t.TempDir(), "decisions.db"), nil)
+	l, err := Open(filepath.Join(t.TempDir(), "decisions.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
