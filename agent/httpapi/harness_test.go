@@ -107,6 +107,7 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 type daemon struct {
 	*httptest.Server
 	cascade *cascade.Cascade
+	api     *httpapi.Server
 	// cloud counts the calls that reach the real cloud (test bed daemons);
 	// fake is the fake cloud (fake daemons).
 	cloud *countingProxy
@@ -262,7 +263,7 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	srv := httpapi.NewServer(c, sc, log)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &daemon{Server: hs, cascade: c, cloud: proxy}
+	return &daemon{Server: hs, cascade: c, api: srv, cloud: proxy}
 }
 
 // fakeDaemon serves the cascade of o's fakes.
@@ -289,9 +290,10 @@ func fakeDaemon(t *testing.T, o daemonOpts) *daemon {
 	if o.server != nil {
 		o.server(&sc)
 	}
-	hs := httptest.NewServer(httpapi.NewServer(c, sc, log).Handler())
+	srv := httpapi.NewServer(c, sc, log)
+	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &daemon{Server: hs, cascade: c, fake: o.cloud}
+	return &daemon{Server: hs, cascade: c, api: srv, fake: o.cloud}
 }
 
 type cascadeObj struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/edgecascade/edgecascade/configs/secret"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -54,6 +55,10 @@ type ServerConfig struct {
 	// IPs or AllowedHosts (set when listening on loopback).
 	CheckHost    bool
 	AllowedHosts []string
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (heap,
+	// goroutine, allocs, CPU profile, trace), behind the guard like every
+	// route.
+	Pprof bool
 }
 
 // Server is the HTTP API in front of a cascade.
@@ -98,26 +103,62 @@ func (s *Server) CloudStateChanged(st reach.Status) {
 // SetDecisions sets the decision log (before serving).
 func (s *Server) SetDecisions(d DecisionLog) { s.cfg.Decisions = d }
 
-// Handler returns the routes.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	mux.HandleFunc("GET /v1/models", s.handleModels)
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.HandleFunc("GET /v1/cascade/decisions", s.handleDecisions)
-	mux.HandleFunc("GET /v1/cascade/decisions/export", s.handleDecisionsExport)
-	mux.HandleFunc("GET /v1/cascade/deferred", s.handleDeferredStats)
-	mux.HandleFunc("GET /v1/cascade/deferred/{id}", s.handleDeferred)
-	mux.HandleFunc("GET /v1/cascade/events", s.handleEvents)
-	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
-	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
-	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
-	mux.HandleFunc("GET /api/version", s.handleOllamaVersion)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+// Route is one route of the API: a method ("" for any), a ServeMux
+// pattern and its handler.
+type Route struct {
+	Method, Pattern string
+	Handler         http.Handler
+}
+
+// Routes is the table of every route Handler serves, in one place so that
+// a test can walk them all through the guard (TestGuardEveryRoute). The
+// last is the catch-all 404.
+func (s *Server) Routes() []Route {
+	f := func(method, pattern string, h http.HandlerFunc) Route { return Route{method, pattern, h} }
+	routes := []Route{
+		f("POST", "/v1/chat/completions", s.handleChat),
+		f("GET", "/v1/models", s.handleModels),
+		f("GET", "/healthz", s.handleHealth),
+		{"GET", "/metrics", s.metrics.Handler()},
+		f("GET", "/v1/cascade/decisions", s.handleDecisions),
+		f("GET", "/v1/cascade/decisions/export", s.handleDecisionsExport),
+		f("GET", "/v1/cascade/deferred", s.handleDeferredStats),
+		f("GET", "/v1/cascade/deferred/{id}", s.handleDeferred),
+		f("GET", "/v1/cascade/events", s.handleEvents),
+		f("POST", "/api/chat", s.handleOllamaChat),
+		f("POST", "/api/generate", s.handleOllamaGenerate),
+		f("GET", "/api/tags", s.handleOllamaTags),
+		f("GET", "/api/version", s.handleOllamaVersion),
+	}
+	if s.cfg.Pprof {
+		// Behind the guard: with server.auth_token set, fetch a profile
+		// with the token (curl -H 'Authorization: Bearer …') and give the
+		// file to `go tool pprof`.
+		routes = append(routes,
+			f("GET", "/debug/pprof/", pprof.Index), // also every named profile: /debug/pprof/heap, …
+			f("GET", "/debug/pprof/cmdline", pprof.Cmdline),
+			f("GET", "/debug/pprof/profile", pprof.Profile),
+			f("GET", "/debug/pprof/symbol", pprof.Symbol),
+			f("GET", "/debug/pprof/trace", pprof.Trace),
+		)
+	}
+	return append(routes, f("", "/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
 			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
-	})
+	}))
+}
+
+// Handler serves the route table, every route behind the guard. Routes are
+// registered here and nowhere else (TestRoutesOnlyFromTable).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.Routes() {
+		pattern := rt.Pattern
+		if rt.Method != "" {
+			pattern = rt.Method + " " + pattern
+		}
+		mux.Handle(pattern, rt.Handler)
+	}
 	return recoverer(s.log, s.guard(mux))
 }
 
