@@ -100,9 +100,6 @@ func (s *Server) CloudStateChanged(st reach.Status) {
 	s.metrics.cloudUp.Set(boolGauge(st.State == reach.StateOnline))
 }
 
-// SetDecisions sets the decision log (before serving).
-func (s *Server) SetDecisions(d DecisionLog) { s.cfg.Decisions = d }
-
 // Route is one route of the API: a method ("" for any), a ServeMux
 // pattern and its handler.
 type Route struct {
