@@ -53,7 +53,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	content, finish := res.Content, res.FinishReason
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
-	writeJSON(w, http.StatusOK, chatResponse{
+	s.writeJSON(w, r, http.StatusOK, chatResponse{
 		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
 		Usage:   usageOf(res.Usage),
@@ -173,5 +173,5 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	for _, p := range cascade.Policies {
 		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
 	}
-	writeJSON(w, http.StatusOK, list)
+	s.writeJSON(w, r, http.StatusOK, list)
 }

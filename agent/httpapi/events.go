@@ -10,7 +10,7 @@ import (
 // handleEvents streams events as SSE until the client leaves.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Events == nil {
-		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: "events are off: the outbox is not configured", Type: "invalid_request_error", Code: "not_found"}})
+		s.notFound(w, r, "events are off: the outbox is not configured")
 		return
 	}
 	flusher, ok := w.(http.Flusher)

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -140,8 +141,7 @@ func (s *Server) Routes() []Route {
 		)
 	}
 	return append(routes, f("", "/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
-			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
+		s.notFound(w, r, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	}))
 }
 
@@ -156,30 +156,52 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, rt.Handler)
 	}
-	return recoverer(s.log, s.guard(mux))
+	return s.recoverer(s.guard(mux))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
 // the process keeps serving.
-func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("panic in handler", "path", r.URL.Path, "panic", v)
-				writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
+				s.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				s.writeJSON(w, r, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// ollamaPath reports whether path is a route of the Ollama-compatible API,
+// whose errors are {"error": "..."}.
+func ollamaPath(path string) bool { return strings.HasPrefix(path, "/api/") }
+
+// writeJSON writes v as JSON with status. v is encoded before anything is
+// written: when that fails (a NaN, say), the client gets a 500 in its API's
+// error shape (OpenAI's, or Ollama's under /api/) and the failure is logged;
+// never status with an empty or cut body.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "could not encode the response", "path", r.URL.Path, "status", status, "err", err)
+		msg := "internal error: could not encode the response: " + err.Error()
+		if ollamaPath(r.URL.Path) {
+			b, _ = json.Marshal(map[string]string{"error": msg})
+		} else {
+			b, _ = json.Marshal(apiError{Error: apiErrorBody{Message: msg, Type: "server_error", Code: "internal_error"}})
+		}
+		status = http.StatusInternalServerError
+		h := w.Header()
+		h.Del("X-Cascade-Route") // no answer was given
+		h.Del("X-Cascade-Confidence")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -190,7 +212,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
-	writeJSON(w, status, body)
+	s.writeJSON(w, r, status, body)
 }
 
 func newID() string {
