@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -84,6 +85,6 @@ func (s *Server) handleDecisionsExport(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if _, err := s.cfg.Decisions.Export(r.Context(), w); err != nil {
-		s.log.Warn("decision export failed", "err", err)
+		noteError(r.Context(), fmt.Errorf("decision export: %w", err))
 	}
 }

@@ -134,6 +134,7 @@ type daemonOpts struct {
 	maxBody   int64
 	admission *admission.Limiter          // when set, the local model sits behind it
 	server    func(*httpapi.ServerConfig) // security settings and the like
+	log       *slog.Logger                // the HTTP API's logger (fake daemons; default: discard)
 
 	// local and cloud, when set, replace the test bed: a daemon on the
 	// shared fakes, which needs no Ollama (newFakeDaemon).
@@ -289,6 +290,9 @@ func fakeDaemon(t *testing.T, o daemonOpts) *daemon {
 	sc := httpapi.ServerConfig{MaxBodyBytes: o.maxBody, Backend: "fake", LocalURL: "fake://local", CloudProvider: "openai", CloudURL: "fake://cloud", Admission: o.admission}
 	if o.server != nil {
 		o.server(&sc)
+	}
+	if o.log != nil {
+		log = o.log
 	}
 	srv := httpapi.NewServer(c, sc, log)
 	hs := httptest.NewServer(srv.Handler())

@@ -39,6 +39,7 @@ type ollamaGenerateResponse struct {
 func (s *Server) writeOllamaError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := statusOf(err)
 	setErrorHeaders(w.Header(), err)
+	noteError(r.Context(), err)
 	if status == 499 {
 		status = http.StatusBadRequest
 	}
@@ -176,6 +177,7 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		s.writeOllamaError(w, r, err)
 		return
 	}
+	info(r.Context()).policy = policy
 	stream := cr.Stream == nil || *cr.Stream
 	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
@@ -203,6 +205,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		s.writeOllamaError(w, r, err)
 		return
 	}
+	info(r.Context()).policy = policy
 	stream := gr.Stream == nil || *gr.Stream
 	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
@@ -236,7 +239,6 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {
-			s.log.Info("request failed", "path", r.URL.Path, "err", err)
 			s.writeOllamaError(w, r, err)
 			return
 		}
@@ -258,6 +260,8 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 			s.writeOllamaError(w, r, err)
 			return
 		}
+		// Headers are gone: report the error inside the stream.
+		noteError(r.Context(), err)
 		_, body := statusOf(err)
 		_ = e.write(map[string]string{"error": body.Error.Message})
 		return

@@ -113,7 +113,7 @@ func hostAllowed(hostport string, hosts map[string]bool) bool {
 // deny answers a refused request in the error shape of its API: Ollama's
 // {"error": "..."} under /api/, OpenAI's elsewhere.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	s.log.Info("request refused", "path", r.URL.Path, "status", status, "code", code)
+	noteError(r.Context(), fmt.Errorf("%s: %s", code, msg))
 	if ollamaPath(r.URL.Path) {
 		s.writeJSON(w, r, status, map[string]string{"error": msg})
 		return

@@ -156,7 +156,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, rt.Handler)
 	}
-	return s.recoverer(s.guard(mux))
+	return s.requestLog(s.recoverer(s.guard(mux)))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
@@ -169,6 +169,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				noteError(r.Context(), fmt.Errorf("panic: %v", v))
 				s.writeJSON(w, r, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
 			}
 		}()
@@ -195,6 +196,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 			b, _ = json.Marshal(apiError{Error: apiErrorBody{Message: msg, Type: "server_error", Code: "internal_error"}})
 		}
 		status = http.StatusInternalServerError
+		noteError(r.Context(), fmt.Errorf("encode the response: %w", err))
 		h := w.Header()
 		h.Del("X-Cascade-Route") // no answer was given
 		h.Del("X-Cascade-Confidence")
@@ -207,11 +209,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := statusOf(err)
 	setErrorHeaders(w.Header(), err)
-	lvl := slog.LevelInfo
-	if status >= 500 {
-		lvl = slog.LevelWarn
-	}
-	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
+	noteError(r.Context(), err)
 	s.writeJSON(w, r, status, body)
 }
 
