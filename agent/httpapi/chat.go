@@ -40,6 +40,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	info(r.Context()).policy = policy
 	if cr.Stream {
 		s.streamChat(w, r, cr, policy, req)
 		return
@@ -53,7 +54,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	content, finish := res.Content, res.FinishReason
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
-	writeJSON(w, http.StatusOK, chatResponse{
+	s.writeJSON(w, r, http.StatusOK, chatResponse{
 		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
 		Usage:   usageOf(res.Usage),
@@ -66,13 +67,8 @@ func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req casca
 	if s.cfg.Decisions != nil {
 		s.cfg.Decisions.Append(s.entry(policy, req, res))
 	}
-	d := res.Decision
-	attrs := []any{"policy", policy, "route", d.Route, "escalated", d.Escalated, "reason", d.Reason,
-		"local_ms", res.LocalLatency.Milliseconds(), "cloud_ms", res.CloudLatency.Milliseconds()}
-	if d.Confidence != nil {
-		attrs = append(attrs, "confidence", *d.Confidence)
-	}
-	s.log.InfoContext(ctx, "answered", attrs...)
+	ri := info(ctx) // the request log line says the rest
+	ri.policy, ri.res = policy, res
 }
 
 // sseEmitter writes OpenAI chat.completion.chunk events.
@@ -134,8 +130,8 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 			return
 		}
 		// Headers are gone: report the error inside the stream, as OpenAI does.
+		noteError(r.Context(), err)
 		_, body := statusOf(err)
-		s.log.Warn("stream failed", "err", err)
 		_ = e.write(body)
 		return
 	}
@@ -173,5 +169,5 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	for _, p := range cascade.Policies {
 		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
 	}
-	writeJSON(w, http.StatusOK, list)
+	s.writeJSON(w, r, http.StatusOK, list)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -50,16 +51,16 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 	return e
 }
 
-func (s *Server) decisionsOff(w http.ResponseWriter) bool {
+func (s *Server) decisionsOff(w http.ResponseWriter, r *http.Request) bool {
 	if s.cfg.Decisions == nil {
-		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: "the decision log is off", Type: "invalid_request_error", Code: "not_found"}})
+		s.notFound(w, r, "the decision log is off")
 		return true
 	}
 	return false
 }
 
 func (s *Server) handleDecisions(w http.ResponseWriter, r *http.Request) {
-	if s.decisionsOff(w) {
+	if s.decisionsOff(w, r) {
 		return
 	}
 	n := 20
@@ -75,15 +76,15 @@ func (s *Server) handleDecisions(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": entries})
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"object": "list", "data": entries})
 }
 
 func (s *Server) handleDecisionsExport(w http.ResponseWriter, r *http.Request) {
-	if s.decisionsOff(w) {
+	if s.decisionsOff(w, r) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if _, err := s.cfg.Decisions.Export(r.Context(), w); err != nil {
-		s.log.Warn("decision export failed", "err", err)
+		noteError(r.Context(), fmt.Errorf("decision export: %w", err))
 	}
 }

@@ -7,15 +7,15 @@ import (
 	"github.com/edgecascade/edgecascade/agent/outbox"
 )
 
-func notFound(w http.ResponseWriter, msg string) {
-	writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: msg, Type: "invalid_request_error", Code: "not_found"}})
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, msg string) {
+	s.writeJSON(w, r, http.StatusNotFound, apiError{Error: apiErrorBody{Message: msg, Type: "invalid_request_error", Code: "not_found"}})
 }
 
 // handleDeferred returns one deferred item: its state and, when done, the
 // cloud's answer.
 func (s *Server) handleDeferred(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Deferrals == nil {
-		notFound(w, "deferral is off: the outbox is not configured")
+		s.notFound(w, r, "deferral is off: the outbox is not configured")
 		return
 	}
 	id := r.PathValue("id")
@@ -25,20 +25,20 @@ func (s *Server) handleDeferred(w http.ResponseWriter, r *http.Request) {
 	}
 	it, err := s.cfg.Deferrals.Get(r.Context(), id)
 	if errors.Is(err, outbox.ErrNotFound) {
-		notFound(w, "no deferred item "+id+" (unknown, or pruned after the retention period)")
+		s.notFound(w, r, "no deferred item "+id+" (unknown, or pruned after the retention period)")
 		return
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, outbox.ItemView(it))
+	s.writeJSON(w, r, http.StatusOK, outbox.ItemView(it))
 }
 
 // handleDeferredStats counts deferred items by state.
 func (s *Server) handleDeferredStats(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Deferrals == nil {
-		notFound(w, "deferral is off: the outbox is not configured")
+		s.notFound(w, r, "deferral is off: the outbox is not configured")
 		return
 	}
 	st, err := s.cfg.Deferrals.Stats(r.Context())
@@ -46,7 +46,7 @@ func (s *Server) handleDeferredStats(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "cascade.deferred.stats", "counts": st})
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"object": "cascade.deferred.stats", "counts": st})
 }
 
 func truncate(s string, n int) string {

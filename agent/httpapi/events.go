@@ -30,7 +30,7 @@ type gapEvent struct {
 // that far, an event: gap precedes them.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Events == nil {
-		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{Message: "events are off: the outbox is not configured", Type: "invalid_request_error", Code: "not_found"}})
+		s.notFound(w, r, "events are off: the outbox is not configured")
 		return
 	}
 	flusher, ok := w.(http.Flusher)

@@ -107,6 +107,7 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 type daemon struct {
 	*httptest.Server
 	cascade *cascade.Cascade
+	api     *httpapi.Server
 	// cloud counts the calls that reach the real cloud (test bed daemons);
 	// fake is the fake cloud (fake daemons).
 	cloud *countingProxy
@@ -133,6 +134,7 @@ type daemonOpts struct {
 	maxBody   int64
 	admission *admission.Limiter          // when set, the local model sits behind it
 	server    func(*httpapi.ServerConfig) // security settings and the like
+	log       *slog.Logger                // the HTTP API's logger (fake daemons; default: discard)
 
 	// local and cloud, when set, replace the test bed: a daemon on the
 	// shared fakes, which needs no Ollama (newFakeDaemon).
@@ -262,7 +264,7 @@ func newDaemon(t *testing.T, o daemonOpts) *daemon {
 	srv := httpapi.NewServer(c, sc, log)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &daemon{Server: hs, cascade: c, cloud: proxy}
+	return &daemon{Server: hs, cascade: c, api: srv, cloud: proxy}
 }
 
 // fakeDaemon serves the cascade of o's fakes.
@@ -289,9 +291,13 @@ func fakeDaemon(t *testing.T, o daemonOpts) *daemon {
 	if o.server != nil {
 		o.server(&sc)
 	}
-	hs := httptest.NewServer(httpapi.NewServer(c, sc, log).Handler())
+	if o.log != nil {
+		log = o.log
+	}
+	srv := httpapi.NewServer(c, sc, log)
+	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &daemon{Server: hs, cascade: c, fake: o.cloud}
+	return &daemon{Server: hs, cascade: c, api: srv, fake: o.cloud}
 }
 
 type cascadeObj struct {

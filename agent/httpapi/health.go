@@ -111,7 +111,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		h.Status = "down"
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, h)
+	s.writeJSON(w, r, status, h)
 }
 
 // Reachability reports the cloud's reachability (cloud/reach.Tracker).

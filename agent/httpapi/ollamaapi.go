@@ -36,13 +36,14 @@ type ollamaGenerateResponse struct {
 	Cascade *cascade.Decision `json:"cascade,omitempty"`
 }
 
-func writeOllamaError(w http.ResponseWriter, err error) {
+func (s *Server) writeOllamaError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := statusOf(err)
 	setErrorHeaders(w.Header(), err)
+	noteError(r.Context(), err)
 	if status == 499 {
 		status = http.StatusBadRequest
 	}
-	writeJSON(w, status, map[string]string{"error": body.Error.Message})
+	s.writeJSON(w, r, status, map[string]string{"error": body.Error.Message})
 }
 
 // ollamaPolicy accepts "auto", "auto:latest" and so on.
@@ -173,9 +174,10 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		policy, err = policyFromHeader(r.Header, policy)
 	}
 	if err != nil {
-		writeOllamaError(w, err)
+		s.writeOllamaError(w, r, err)
 		return
 	}
+	info(r.Context()).policy = policy
 	stream := cr.Stream == nil || *cr.Stream
 	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
@@ -200,9 +202,10 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		policy, err = policyFromHeader(r.Header, policy)
 	}
 	if err != nil {
-		writeOllamaError(w, err)
+		s.writeOllamaError(w, r, err)
 		return
 	}
+	info(r.Context()).policy = policy
 	stream := gr.Stream == nil || *gr.Stream
 	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
@@ -230,34 +233,35 @@ type ollamaFrame func(content string, done bool, res *cascade.Result, d *cascade
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
 	var err error
 	if req.NoDefer, err = noDefer(r.Header, nil); err != nil {
-		writeOllamaError(w, err)
+		s.writeOllamaError(w, r, err)
 		return
 	}
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {
-			s.log.Info("request failed", "path", r.URL.Path, "err", err)
-			writeOllamaError(w, err)
+			s.writeOllamaError(w, r, err)
 			return
 		}
 		s.logResult(r.Context(), policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
-		writeJSON(w, http.StatusOK, frame(res.Content, true, res, &d))
+		s.writeJSON(w, r, http.StatusOK, frame(res.Content, true, res, &d))
 		return
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeOllamaError(w, errors.New("streaming unsupported by the connection"))
+		s.writeOllamaError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
 	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
-			writeOllamaError(w, err)
+			s.writeOllamaError(w, r, err)
 			return
 		}
+		// Headers are gone: report the error inside the stream.
+		noteError(r.Context(), err)
 		_, body := statusOf(err)
 		_ = e.write(map[string]string{"error": body.Error.Message})
 		return
@@ -301,15 +305,15 @@ func (e *ndjsonEmitter) Begin(d cascade.Decision) error {
 
 func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, false, nil, nil)) }
 
-func (s *Server) handleOllamaTags(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleOllamaTags(w http.ResponseWriter, r *http.Request) {
 	var list api.ListResponse
 	for _, p := range cascade.Policies {
 		list.Models = append(list.Models, api.ListModelResponse{Name: string(p), Model: string(p), ModifiedAt: time.Unix(0, 0).UTC(),
 			Details: api.ModelDetails{Family: "edgecascade"}})
 	}
-	writeJSON(w, http.StatusOK, list)
+	s.writeJSON(w, r, http.StatusOK, list)
 }
 
-func (s *Server) handleOllamaVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"version": OllamaVersion})
+func (s *Server) handleOllamaVersion(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"version": OllamaVersion})
 }

@@ -113,12 +113,12 @@ func hostAllowed(hostport string, hosts map[string]bool) bool {
 // deny answers a refused request in the error shape of its API: Ollama's
 // {"error": "..."} under /api/, OpenAI's elsewhere.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	s.log.Info("request refused", "path", r.URL.Path, "status", status, "code", code)
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeJSON(w, status, map[string]string{"error": msg})
+	noteError(r.Context(), fmt.Errorf("%s: %s", code, msg))
+	if ollamaPath(r.URL.Path) {
+		s.writeJSON(w, r, status, map[string]string{"error": msg})
 		return
 	}
-	writeJSON(w, status, apiError{Error: apiErrorBody{Message: msg, Type: "invalid_request_error", Code: code}})
+	s.writeJSON(w, r, status, apiError{Error: apiErrorBody{Message: msg, Type: "invalid_request_error", Code: code}})
 }
 
 // policyFromHeader combines the body's policy with the X-Cascade-Policy

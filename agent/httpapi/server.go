@@ -17,6 +17,8 @@ import (
 	"github.com/edgecascade/edgecascade/configs/secret"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -54,6 +56,10 @@ type ServerConfig struct {
 	// IPs or AllowedHosts (set when listening on loopback).
 	CheckHost    bool
 	AllowedHosts []string
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (heap,
+	// goroutine, allocs, CPU profile, trace), behind the guard like every
+	// route.
+	Pprof bool
 }
 
 // Server is the HTTP API in front of a cascade.
@@ -95,64 +101,116 @@ func (s *Server) CloudStateChanged(st reach.Status) {
 	s.metrics.cloudUp.Set(boolGauge(st.State == reach.StateOnline))
 }
 
-// SetDecisions sets the decision log (before serving).
-func (s *Server) SetDecisions(d DecisionLog) { s.cfg.Decisions = d }
+// Route is one route of the API: a method ("" for any), a ServeMux
+// pattern and its handler.
+type Route struct {
+	Method, Pattern string
+	Handler         http.Handler
+}
 
-// Handler returns the routes.
+// Routes is the table of every route Handler serves, in one place so that
+// a test can walk them all through the guard (TestGuardEveryRoute). The
+// last is the catch-all 404.
+func (s *Server) Routes() []Route {
+	f := func(method, pattern string, h http.HandlerFunc) Route { return Route{method, pattern, h} }
+	routes := []Route{
+		f("POST", "/v1/chat/completions", s.handleChat),
+		f("GET", "/v1/models", s.handleModels),
+		f("GET", "/healthz", s.handleHealth),
+		{"GET", "/metrics", s.metrics.Handler()},
+		f("GET", "/v1/cascade/decisions", s.handleDecisions),
+		f("GET", "/v1/cascade/decisions/export", s.handleDecisionsExport),
+		f("GET", "/v1/cascade/deferred", s.handleDeferredStats),
+		f("GET", "/v1/cascade/deferred/{id}", s.handleDeferred),
+		f("GET", "/v1/cascade/events", s.handleEvents),
+		f("POST", "/api/chat", s.handleOllamaChat),
+		f("POST", "/api/generate", s.handleOllamaGenerate),
+		f("GET", "/api/tags", s.handleOllamaTags),
+		f("GET", "/api/version", s.handleOllamaVersion),
+	}
+	if s.cfg.Pprof {
+		// Behind the guard: with server.auth_token set, fetch a profile
+		// with the token (curl -H 'Authorization: Bearer …') and give the
+		// file to `go tool pprof`.
+		routes = append(routes,
+			f("GET", "/debug/pprof/", pprof.Index), // also every named profile: /debug/pprof/heap, …
+			f("GET", "/debug/pprof/cmdline", pprof.Cmdline),
+			f("GET", "/debug/pprof/profile", pprof.Profile),
+			f("GET", "/debug/pprof/symbol", pprof.Symbol),
+			f("GET", "/debug/pprof/trace", pprof.Trace),
+		)
+	}
+	return append(routes, f("", "/", func(w http.ResponseWriter, r *http.Request) {
+		s.notFound(w, r, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	}))
+}
+
+// Handler serves the route table, every route behind the guard. Routes are
+// registered here and nowhere else (TestRoutesOnlyFromTable).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	mux.HandleFunc("GET /v1/models", s.handleModels)
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.HandleFunc("GET /v1/cascade/decisions", s.handleDecisions)
-	mux.HandleFunc("GET /v1/cascade/decisions/export", s.handleDecisionsExport)
-	mux.HandleFunc("GET /v1/cascade/deferred", s.handleDeferredStats)
-	mux.HandleFunc("GET /v1/cascade/deferred/{id}", s.handleDeferred)
-	mux.HandleFunc("GET /v1/cascade/events", s.handleEvents)
-	mux.HandleFunc("POST /api/chat", s.handleOllamaChat)
-	mux.HandleFunc("POST /api/generate", s.handleOllamaGenerate)
-	mux.HandleFunc("GET /api/tags", s.handleOllamaTags)
-	mux.HandleFunc("GET /api/version", s.handleOllamaVersion)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiError{Error: apiErrorBody{
-			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path), Type: "invalid_request_error", Code: "not_found"}})
-	})
-	return recoverer(s.log, s.guard(mux))
+	for _, rt := range s.Routes() {
+		pattern := rt.Pattern
+		if rt.Method != "" {
+			pattern = rt.Method + " " + pattern
+		}
+		mux.Handle(pattern, rt.Handler)
+	}
+	return s.requestLog(s.recoverer(s.guard(mux)))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;
 // the process keeps serving.
-func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("panic in handler", "path", r.URL.Path, "panic", v)
-				writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
+				s.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				noteError(r.Context(), fmt.Errorf("panic: %v", v))
+				s.writeJSON(w, r, http.StatusInternalServerError, apiError{Error: apiErrorBody{Message: "internal error", Type: "server_error", Code: "internal_error"}})
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// ollamaPath reports whether path is a route of the Ollama-compatible API,
+// whose errors are {"error": "..."}.
+func ollamaPath(path string) bool { return strings.HasPrefix(path, "/api/") }
+
+// writeJSON writes v as JSON with status. v is encoded before anything is
+// written: when that fails (a NaN, say), the client gets a 500 in its API's
+// error shape (OpenAI's, or Ollama's under /api/) and the failure is logged;
+// never status with an empty or cut body.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "could not encode the response", "path", r.URL.Path, "status", status, "err", err)
+		msg := "internal error: could not encode the response: " + err.Error()
+		if ollamaPath(r.URL.Path) {
+			b, _ = json.Marshal(map[string]string{"error": msg})
+		} else {
+			b, _ = json.Marshal(apiError{Error: apiErrorBody{Message: msg, Type: "server_error", Code: "internal_error"}})
+		}
+		status = http.StatusInternalServerError
+		noteError(r.Context(), fmt.Errorf("encode the response: %w", err))
+		h := w.Header()
+		h.Del("X-Cascade-Route") // no answer was given
+		h.Del("X-Cascade-Confidence")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := statusOf(err)
 	setErrorHeaders(w.Header(), err)
-	lvl := slog.LevelInfo
-	if status >= 500 {
-		lvl = slog.LevelWarn
-	}
-	s.log.Log(r.Context(), lvl, "request failed", "path", r.URL.Path, "status", status, "err", err)
-	writeJSON(w, status, body)
+	noteError(r.Context(), err)
+	s.writeJSON(w, r, status, body)
 }
 
 func newID() string {

@@ -64,17 +64,16 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 		Backend:      cfg.Local.Backend, LocalURL: cfg.LocalURL(),
 		CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 		Admission: d.deps.admission,
+		Pprof:     cfg.Server.Pprof,
 	}
 	if d.decisions != nil {
 		sc.Decisions = d.decisions
 	}
 	d.api = httpapi.NewServer(d.cascade, d.off.serverConfig(sc), log)
-	handler := d.api.Handler()
 	if cfg.Server.Pprof {
-		handler = withPprof(handler)
-		log.Info("serving runtime profiles", "path", "/debug/pprof/")
+		log.Info("serving runtime profiles behind the guard", "path", "/debug/pprof/")
 	}
-	d.http = httpServer(cfg.Server, handler)
+	d.http = httpServer(cfg.Server, d.api.Handler())
 	d.off.run(ctx)
 	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
@@ -427,5 +429,65 @@ func TestLocalNeverLeavesDevice(t *testing.T) {
 	}
 	if n := conns.Load(); n != 0 {
 		t.Fatalf("the cloud received %d connections", n)
+	}
+}
+
+// TestServePprofGuarded runs the real binary with server.pprof and a token:
+// the profiles sit behind the same guard as the API (issue 14, item 1), so
+// a page that rebinds a name of its own to 127.0.0.1 cannot read them.
+func TestServePprofGuarded(t *testing.T) {
+	const token = "pprof-test-token-0123456789"
+	d := startServe(t, map[string]string{"EDGECASCADE_SERVER_AUTH_TOKEN": token},
+		"--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+	port := d.url[strings.LastIndex(d.url, ":"):]
+	paths := []string{"/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", "/debug/pprof/symbol", "/v1/models"}
+	// Every GET route of the table (the profiles' included) refuses too.
+	var refusedOnly []string
+	for _, rt := range httpapi.NewServer(nil, httpapi.ServerConfig{Pprof: true}, nil).Routes() {
+		if rt.Method == "GET" && !strings.Contains(rt.Pattern, "{") {
+			refusedOnly = append(refusedOnly, rt.Pattern)
+		}
+	}
+	if !slices.Contains(refusedOnly, "/debug/pprof/trace") {
+		t.Fatalf("the route table lacks the profiles: %v", refusedOnly)
+	}
+	for _, path := range append(paths, refusedOnly...) {
+		for _, tc := range []struct {
+			name        string
+			token, host string
+			origin      string
+			status      int
+		}{
+			{"no token", "", "", "", http.StatusUnauthorized},
+			{"wrong token", token + "x", "", "", http.StatusUnauthorized},
+			{"foreign host", token, "evil.example" + port, "", http.StatusForbidden},
+			{"foreign origin", token, "", "https://evil.example", http.StatusForbidden},
+			{"token", token, "", "", http.StatusOK},
+		} {
+			if tc.status == http.StatusOK && !slices.Contains(paths, path) {
+				continue // served with the token: not every route is quick (profile, trace)
+			}
+			t.Run(path+"/"+tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest("GET", d.url+path, nil)
+				if tc.token != "" {
+					req.Header.Set("Authorization", "Bearer "+tc.token)
+				}
+				if tc.host != "" {
+					req.Host = tc.host
+				}
+				if tc.origin != "" {
+					req.Header.Set("Origin", tc.origin)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.status, b)
+				}
+			})
+		}
 	}
 }
