@@ -422,11 +422,17 @@ func (e *env) finish(ctx context.Context, rep *report, recs []record) (bool, err
 		return false, err
 	}
 	say("wrote %s", filepath.Join(e.o.out, "soak.md"))
+	var failed []string
 	for _, v := range rep.verdicts {
 		if !v.OK() {
-			return false, nil
+			failed = append(failed, fmt.Sprintf("%s (%d, e.g. %s)", v.Name, len(v.Fails), v.Fails[0]))
 		}
 	}
+	if len(failed) > 0 {
+		say("FAILED: %s", strings.Join(failed, "; "))
+		return false, nil
+	}
+	say("every invariant held")
 	return true, nil
 }
 

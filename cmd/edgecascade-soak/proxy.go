@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -227,10 +229,19 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, chat, cut bool, 
 		return
 	}
 	req.Header = r.Header.Clone()
+	// Counted once the request is on the wire to cloudsim: from then on the
+	// provider has it (and bills it), whatever happens to the answer.
+	var wrote atomic.Bool
 	if chat {
-		p.mu.Lock()
-		p.counts.Forwarded[p.now().UTC().Format(time.DateOnly)]++
-		p.mu.Unlock()
+		day := p.now().UTC().Format(time.DateOnly)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				if info.Err == nil && !wrote.Swap(true) {
+					p.mu.Lock()
+					p.counts.Forwarded[day]++
+					p.mu.Unlock()
+				}
+			}}))
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
@@ -238,7 +249,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, chat, cut bool, 
 		if r.Context().Err() != nil {
 			why = "the daemon hung up before the answer"
 		}
-		p.unfinished(chat, why)
+		if wrote.Load() {
+			p.unfinished(chat, why)
+		}
 		drop(w)
 		return
 	}
