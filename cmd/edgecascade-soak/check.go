@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -343,6 +344,33 @@ func checkLog(log string) verdict {
 		}
 	}
 	v.Detail = fmt.Sprintf("%d lines, %d at level ERROR (expected under chaos: the full disk, the cloud down)", v.Checked, errors)
+	return v
+}
+
+// lostAnswerRE matches the drain's log line when the cloud answered a
+// deferred item and the answer could not be stored (agent/drain.go).
+var lostAnswerRE = regexp.MustCompile(`store the answer of (dfr_[0-9a-f]+)`)
+
+// checkLostAnswers: a cloud answer to a deferred item is never thrown away
+// (issue 14, item 3: a failed write leaves the item in sending until a
+// restart queues it again, and the cloud is asked a second time).
+func checkLostAnswers(log string, items map[string]deferredView) verdict {
+	v := verdict{Name: "no cloud answer to a deferred item thrown away"}
+	seen := map[string]bool{}
+	for _, m := range lostAnswerRE.FindAllStringSubmatch(log, -1) {
+		id := m[1]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		v.Checked++
+		after := "not seen by a client"
+		if it, ok := items[id]; ok {
+			after = fmt.Sprintf("at the end %s after %d attempts", it.State, it.Attempts)
+		}
+		v.fail("%s: the cloud answered, storing the answer failed (log: %q); %s", id, m[0], after)
+	}
+	v.Detail = "the daemon log's failed writes of a cloud answer"
 	return v
 }
 

@@ -201,3 +201,17 @@ func TestCheckShutdown(t *testing.T) {
 		t.Fatal("only exit status 0 passes")
 	}
 }
+
+func TestCheckLostAnswers(t *testing.T) {
+	log := `time=1 level=INFO msg="deferred item answered" id=dfr_aa attempts=1
+time=2 level=ERROR msg="drain the outbox" err="store the answer of dfr_bb: complete deferred item: write DIR/outbox.db: no space left on device"
+time=3 level=INFO msg="deferred item answered" id=dfr_bb attempts=2
+`
+	v := checkLostAnswers(log, map[string]deferredView{"dfr_bb": {State: "done", Attempts: 2}})
+	if len(v.Fails) != 1 || !strings.Contains(v.Fails[0], "dfr_bb") || !strings.Contains(v.Fails[0], "done after 2 attempts") {
+		t.Fatalf("fails = %v", v.Fails)
+	}
+	if v := checkLostAnswers("time=1 level=INFO msg=answered\n", nil); !v.OK() {
+		t.Fatal(v.Fails)
+	}
+}

@@ -53,7 +53,7 @@ func main() {
 	flag.DurationVar(&o.deadline, "deadline", 60*time.Second, "each request's deadline")
 	flag.DurationVar(&o.drainWait, "drain-wait", 8*time.Minute, "how long to wait for the outbox to drain at the end")
 	flag.IntVar(&o.workers, "workers", 6, "concurrent clients")
-	flag.IntVar(&o.callsPerDay, "calls-per-day", 0, "budget.calls_per_day (0: 12 a second of the run's duration)")
+	flag.IntVar(&o.callsPerDay, "calls-per-day", 0, "budget.calls_per_day (0: 6 a second of the run's duration)")
 	flag.StringVar(&o.tmpfsSize, "tmpfs-size", "64m", "size of the tmpfs holding the data folder")
 	flag.StringVar(&o.rev, "rev", "", "the revision under test, for the report")
 	flag.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "seed of the load and the chaos")
@@ -66,7 +66,7 @@ func main() {
 		o.out = abs
 	}
 	if o.callsPerDay == 0 {
-		o.callsPerDay = max(20, int(o.duration.Seconds()*12))
+		o.callsPerDay = max(20, int(o.duration.Seconds()*6))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -407,6 +407,7 @@ func (e *env) finish(ctx context.Context, rep *report, recs []record) (bool, err
 		checkDeferred(recs, items),
 		checkLocalAnswers(recs, items),
 		checkStuckSending(rep.stuck),
+		checkLostAnswers(string(logText), items),
 		checkOutbox(rep.outbox, rep.drained),
 		billed,
 		checkBudget("budget: calls answered in full ≤ daily cap", e.o.callsPerDay, rep.capped.Answered),
