@@ -54,7 +54,7 @@ func main() {
 	flag.DurationVar(&o.drainWait, "drain-wait", 8*time.Minute, "how long to wait for the outbox to drain at the end")
 	flag.IntVar(&o.workers, "workers", 6, "concurrent clients")
 	flag.IntVar(&o.callsPerDay, "calls-per-day", 0, "budget.calls_per_day (0: 6 a second of the run's duration)")
-	flag.StringVar(&o.tmpfsSize, "tmpfs-size", "64m", "size of the tmpfs holding the data folder")
+	flag.StringVar(&o.tmpfsSize, "tmpfs-size", "", "size of the tmpfs holding the data folder (default: 8 MiB a minute of the run, at least 64m; the decision log grows about 1.6 MiB a minute)")
 	flag.StringVar(&o.rev, "rev", "", "the revision under test, for the report")
 	flag.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "seed of the load and the chaos")
 	flag.Parse()
@@ -64,6 +64,9 @@ func main() {
 	}
 	if abs, err := filepath.Abs(o.out); err == nil {
 		o.out = abs
+	}
+	if o.tmpfsSize == "" {
+		o.tmpfsSize = fmt.Sprintf("%dm", max(64, int(o.duration.Minutes()*8)))
 	}
 	if o.callsPerDay == 0 {
 		o.callsPerDay = max(20, int(o.duration.Seconds()*6))
