@@ -244,9 +244,9 @@ func (e *env) get(ctx context.Context, path string, v any) (int, string, error) 
 func (e *env) idleStats(ctx context.Context, idle time.Duration) (runtimeStats, error) {
 	e.client.CloseIdleConnections()
 	sleep(ctx, idle)
-	if _, _, err := e.get(ctx, "/debug/pprof/heap?gc=1", nil); err != nil {
-		return runtimeStats{}, err
-	}
+	// A GC through pprof (server.pprof), so that the heap is live data only;
+	// best effort: without it the heap check is only looser.
+	_, _, _ = e.get(ctx, "/debug/pprof/heap?gc=1", nil)
 	e.client.CloseIdleConnections()
 	sleep(ctx, time.Second)
 	_, text, err := e.get(ctx, "/metrics", nil)
