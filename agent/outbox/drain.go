@@ -307,7 +307,7 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 	err = d.store(sctx, func(ctx context.Context) error {
 		done, err := d.box.Complete(ctx, it, answer)
 		if err != nil {
-			return fmt.Errorf("store the answer of %s (kept in memory, stored once a write works): %w", it.ID, err)
+			return fmt.Errorf("store the answer of %s (attempt %d; kept in memory, stored once a write works): %w", it.ID, it.Attempts, err)
 		}
 		d.result("done")
 		d.log.Info("deferred item answered", "id", it.ID, "provider", resp.Provider, "attempts", it.Attempts)
