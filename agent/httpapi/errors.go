@@ -61,6 +61,13 @@ func statusOf(err error) (int, apiError) {
 	switch {
 	case errors.As(err, &de):
 		return http.StatusServiceUnavailable, body(err.Error(), "server_error", "deferred")
+	case errors.Is(err, cloud.ErrOverCap):
+		// One call whose worst case passes a budget cap by itself: waiting
+		// cannot help; a smaller max_tokens (or a larger cap) can.
+		b := body(err.Error(), "invalid_request_error", "cloud_budget_exceeded_by_request")
+		p := "max_tokens"
+		b.Error.Param = &p
+		return http.StatusBadRequest, b
 	case errors.As(err, &nc):
 		code := "cloud_offline"
 		if errors.Is(err, cloud.ErrBudget) {

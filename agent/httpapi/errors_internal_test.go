@@ -37,6 +37,12 @@ func TestCloudErrorStatus(t *testing.T) {
 		{"one provider rate-limited, one down", chain(rl(5*time.Second), down), 502, "cloud_error", ""},
 		{"500", &cloud.Error{Provider: "openai", Status: 500, Err: errors.New("boom")}, 502, "cloud_error", ""},
 		{"unreachable", down, 502, "cloud_error", ""},
+		{"offline", &cloud.NotCalledError{Err: cloud.ErrOffline, Reason: "offline mode is on"}, 503, "cloud_offline", ""},
+		{"budget spent", &cloud.NotCalledError{Err: cloud.ErrBudget, Reason: "daily cloud call cap reached"}, 503, "cloud_budget_exhausted", ""},
+		// One call whose worst case passes a cap by itself: waiting cannot
+		// help, a smaller max_tokens can.
+		{"one call over a cap", fmt.Errorf("cloud answer: %w", &cloud.NotCalledError{Err: cloud.ErrOverCap,
+			Reason: "the daily cloud token cap is 1000 (budget.tokens_per_day), and this call may use up to 4200 tokens"}), 400, "cloud_budget_exceeded_by_request", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
