@@ -22,7 +22,7 @@ import (
 // corsMethods and corsHeaders are what a preflight allows.
 const (
 	corsMethods = "GET, POST, OPTIONS"
-	corsHeaders = "Authorization, Content-Type, X-Cascade-Policy, X-Cascade-Defer"
+	corsHeaders = "Authorization, Content-Type, X-Cascade-Policy, X-Cascade-Defer, Last-Event-ID"
 	corsExpose  = "X-Cascade-Route, X-Cascade-Confidence"
 )
 

@@ -133,7 +133,7 @@ func TestGuard(t *testing.T) {
 		{name: "preflight", method: "OPTIONS", path: "/v1/chat/completions",
 			hdr:    map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type, x-cascade-policy"},
 			status: 204, want: map[string]string{"Access-Control-Allow-Origin": "https://app.example", "Access-Control-Allow-Methods": "POST",
-				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Cascade-Policy, X-Cascade-Defer", "Vary": "Origin"}},
+				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Cascade-Policy, X-Cascade-Defer, Last-Event-ID", "Vary": "Origin"}},
 		{name: "preflight, foreign origin", method: "OPTIONS", path: "/v1/chat/completions",
 			hdr:    map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
 			status: 403, code: "origin_not_allowed", absent: []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods"}},
