@@ -138,15 +138,24 @@ func Docs() ([]SettingDoc, error) {
 	return out, nil
 }
 
-// settingType names the Go type of the Config field at key.
-func settingType(key string) (string, error) {
+// fieldType is the Go type of the Config field at key (by mapstructure tag).
+func fieldType(key string) (reflect.Type, error) {
 	t := reflect.TypeOf(Config{})
 	for _, part := range strings.Split(key, ".") {
 		f, ok := fieldByTag(t, part)
 		if !ok {
-			return "", fmt.Errorf("setting %s: no field of Config has this key", key)
+			return nil, fmt.Errorf("setting %s: no field of Config has this key", key)
 		}
 		t = f.Type
+	}
+	return t, nil
+}
+
+// settingType names the Go type of the Config field at key.
+func settingType(key string) (string, error) {
+	t, err := fieldType(key)
+	if err != nil {
+		return "", err
 	}
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
