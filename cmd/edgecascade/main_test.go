@@ -45,6 +45,10 @@ func testMain(m *testing.M) int {
 	// Routing in tests must not depend on this machine's battery or heat:
 	// the power and heat rules are tested with fake sysfs trees.
 	os.Setenv("EDGECASCADE_RESOURCES_ENABLED", "false")
+	// Nor on a config file of this machine's user: the search finds none
+	// in an empty XDG_CONFIG_HOME (cli_test.go tests the search).
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	os.Unsetenv("EDGECASCADE_CONFIG")
 	args := []string{"build", "-o", binary}
 	if engineBuilt { // the binary gets the same engine as the tests
 		args = append(args, "-tags", "llamacpp")
