@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/edgecascade/edgecascade/configs"
 )
 
 // TestConfigFileSearch: with no --config, EDGECASCADE_CONFIG and then
@@ -169,5 +171,40 @@ func TestBuildVersion(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestUnitsConfigInSearchOrder: the systemd units name the config file the
+// search finds (the system unit /etc/edgecascade/config.yaml, the user unit
+// the one under XDG_CONFIG_HOME, which systemd passes as %E).
+func TestUnitsConfigInSearchOrder(t *testing.T) {
+	xdg := t.TempDir()
+	userFile := filepath.Join(xdg, "edgecascade", "config.yaml")
+	os.MkdirAll(filepath.Dir(userFile), 0o755)
+	os.WriteFile(userFile, nil, 0o600)
+	for path, want := range map[string]string{
+		"../../configs/systemd/edgecascade.service":      "/etc/edgecascade/config.yaml",
+		"../../configs/systemd/user/edgecascade.service": userFile,
+	} {
+		start := unitDirectives(t, path)["Service"]["ExecStart"]
+		if len(start) != 1 {
+			t.Fatalf("%s: ExecStart %q", path, start)
+		}
+		_, config, ok := strings.Cut(start[0], "--config ")
+		config, _, _ = strings.Cut(config, " ")
+		config = strings.ReplaceAll(config, "%E", xdg)
+		if !ok || config != want {
+			t.Errorf("%s: --config %q, want %q", path, config, want)
+		}
+		if strings.Contains(path, "/user/") {
+			got, err := configs.Find("", func(k string) string { return map[string]string{"XDG_CONFIG_HOME": xdg}[k] })
+			if err != nil || got != config {
+				t.Errorf("%s: the search finds %q (%v), the unit names %q", path, got, err, config)
+			}
+		}
+	}
+	out, _, err := run(t, nil, "completion", "bash")
+	if err != nil || !strings.Contains(out, "__edgecascade") {
+		t.Errorf("completion bash: %v, %.80q", err, out)
 	}
 }
