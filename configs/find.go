@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/pflag"
 )
@@ -23,9 +24,11 @@ const SearchOrder = "--config, $" + ConfigEnv + ", $XDG_CONFIG_HOME/edgecascade/
 // ~/.config/edgecascade/config.yaml when XDG_CONFIG_HOME is unset) and
 // /etc/edgecascade/config.yaml, and returns the first that exists. A file
 // named explicitly (flag or environment) that does not exist is an error
-// naming it; the implicit places are skipped when absent, but one that
-// exists and cannot be used (not a regular file, cannot be examined) is an
-// error naming it. getenv reads the environment (os.Getenv).
+// naming it; the implicit places are skipped when absent (or out of sight: a
+// folder on the way that is a file or that this user may not search), but
+// one that exists and cannot be used (not a regular file, not readable) is
+// an error naming it, as is one Load then finds invalid. getenv reads the
+// environment (os.Getenv).
 func Find(explicit string, getenv func(string) string) (string, error) {
 	return findIn("/", explicit, getenv)
 }
@@ -48,13 +51,18 @@ func findIn(root, explicit string, getenv func(string) string) (string, error) {
 	for _, p := range implicit {
 		fi, err := os.Stat(p)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrPermission):
+			continue // absent, or out of this user's sight
 		case err != nil:
 			return "", fmt.Errorf("read config %s: %w", p, err)
 		case !fi.Mode().IsRegular():
 			return "", fmt.Errorf("read config %s: not a regular file", p)
 		}
+		f, err := os.Open(p)
+		if err != nil {
+			return "", fmt.Errorf("read config %s: %w", p, err)
+		}
+		f.Close()
 		return p, nil
 	}
 	return "", nil

@@ -48,6 +48,7 @@ func TestFind(t *testing.T) {
 		{"etc last", root, "", map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "nothing"), "HOME": filepath.Join(dir, "nohome")}, etcFile, ""},
 		{"xdg set but absent: not home", root, "", map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "nothing"), "HOME": filepath.Join(dir, "home")}, etcFile, ""},
 		{"none: built-in defaults", emptyRoot, "", nil, "", ""},
+		{"xdg under a file: skipped", root, "", map[string]string{"XDG_CONFIG_HOME": flagFile}, etcFile, ""},
 		{"explicit missing", root, missing, nil, "", missing},
 		{"env missing", root, "", map[string]string{ConfigEnv: missing}, "", ConfigEnv},
 		{"explicit folder", root, dir, nil, "", dir},

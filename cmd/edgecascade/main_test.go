@@ -517,7 +517,7 @@ func TestServePprof(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	on := startServe(t, nil, "--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+	on := startServe(t, nil, "--server.pprof=true", "--local.url", "http://127.0.0.1:9")
 	if code, body := get(on.url + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
 		t.Fatalf("heap profile: %d %.200s", code, body)
 	}
