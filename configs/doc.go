@@ -130,8 +130,8 @@ func Docs() ([]SettingDoc, error) {
 			d.Flag = "none (a secret)"
 		case s.fileOnly():
 			d.Env, d.Flag = "none (file only)", "none (file only)"
-		case s.Key == "offline":
-			d.Flag = "`--offline` (alone: true)"
+		case typ == "bool": // --offline alone turns it on
+			d.Flag = "`--" + s.Key + "` (alone: true)"
 		}
 		out = append(out, d)
 	}
@@ -293,7 +293,7 @@ embedded in the binary). Each can be set, in increasing order of precedence:
 3. by a flag of the same name (` + "`--cascade.threshold 0.4`" + `) on every command that loads
    the configuration, typed as the setting (` + "`--help`" + ` shows ` + "`float`, `int`, `duration`, `strings`" + `;
    a bad value is an error naming the flag; lists: comma-separated or the flag repeated; a
-   boolean alone means true, e.g. ` + "`--offline`" + `). Shell completion (` + "`edgecascade completion bash`" + `)
+   boolean alone means true, e.g. ` + "`--offline`" + `; off: ` + "`--outbox.enabled=false`" + `, with the ` + "`=`" + `). Shell completion (` + "`edgecascade completion bash`" + `)
    offers the allowed values of ` + "`local.backend`, `cloud.provider`, `cascade.scorer`," + `
    ` + "`uq.fallback_scorer` and `log.level`" + `.
 
