@@ -405,8 +405,8 @@ func (c *Config) Validate() error {
 	if c.Local.MaxQueue < 0 {
 		return bad("local.max_queue", "want 0 or more, got %d", c.Local.MaxQueue)
 	}
-	if c.Cloud.Provider != "openai" && c.Cloud.Provider != "anthropic" {
-		return bad("cloud.provider", "want openai or anthropic, got %q", c.Cloud.Provider)
+	if !oneOf("cloud.provider", c.Cloud.Provider) {
+		return bad("cloud.provider", "want %s, got %q", orList("cloud.provider"), c.Cloud.Provider)
 	}
 	if c.Cloud.BaseURL != "" {
 		if err := checkURL(c.Cloud.BaseURL); err != nil {
@@ -428,8 +428,8 @@ func (c *Config) Validate() error {
 	for i, f := range c.Cloud.Providers {
 		key := fmt.Sprintf("cloud.providers[%d]", i)
 		switch {
-		case f.Provider != "openai" && f.Provider != "anthropic":
-			return bad(key, "provider: want openai or anthropic, got %q", f.Provider)
+		case !oneOf("cloud.provider", f.Provider):
+			return bad(key, "provider: want %s, got %q", orList("cloud.provider"), f.Provider)
 		case strings.TrimSpace(f.Model) == "":
 			return bad(key, "model must not be empty")
 		case f.BaseURL != "" && checkURL(f.BaseURL) != nil:
@@ -441,7 +441,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Cascade.Scorer {
-	case "mean_logprob", "min_logprob", "entropy", "selfref":
 	case "probe":
 		if c.Probe.Path == "" {
 			return bad("probe.path", "cascade.scorer probe needs a probe file (edgecascade probe train)")
@@ -451,7 +450,9 @@ func (c *Config) Validate() error {
 			return bad("cascade.calibration", "cascade.scorer combined needs a calibration file (edgecascade calibrate fits the combination)")
 		}
 	default:
-		return bad("cascade.scorer", "want mean_logprob, min_logprob, entropy, selfref, probe or combined, got %q", c.Cascade.Scorer)
+		if !oneOf("cascade.scorer", c.Cascade.Scorer) {
+			return bad("cascade.scorer", "want %s, got %q", orList("cascade.scorer"), c.Cascade.Scorer)
+		}
 	}
 	if (c.Probe.Path != "" || c.Probe.PregenPath != "") && c.Probe.ONNXRuntimeLib == "" {
 		return bad("probe.onnxruntime_lib", "probes need onnxruntime: set the path of libonnxruntime.so.1 (scripts/install-onnxruntime.sh prints it)")
@@ -462,10 +463,8 @@ func (c *Config) Validate() error {
 	if len(c.UQ.SelfRef.Tokens) != 2 || c.UQ.SelfRef.Tokens[0] == "" || c.UQ.SelfRef.Tokens[1] == "" || c.UQ.SelfRef.Tokens[0] == c.UQ.SelfRef.Tokens[1] {
 		return bad("uq.selfref.tokens", "want two different non-empty tokens, got %q", c.UQ.SelfRef.Tokens)
 	}
-	switch c.UQ.FallbackScorer {
-	case "mean_logprob", "min_logprob", "entropy":
-	default:
-		return bad("uq.fallback_scorer", "want mean_logprob, min_logprob or entropy, got %q", c.UQ.FallbackScorer)
+	if !oneOf("uq.fallback_scorer", c.UQ.FallbackScorer) {
+		return bad("uq.fallback_scorer", "want %s, got %q", orList("uq.fallback_scorer"), c.UQ.FallbackScorer)
 	}
 	// entropy renormalizes each position over the alternatives the model
 	// returned: with one alternative (the chosen token) every position is
@@ -505,7 +504,7 @@ func (c *Config) Validate() error {
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
-		return bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+		return bad("log.level", "want %s, got %q", orList("log.level"), c.Log.Level)
 	}
 	if c.Log.Retention <= 0 {
 		return bad("log.retention", "must be positive")
@@ -558,6 +557,9 @@ func (c *Config) LocalURL() string {
 // validateLocal checks the local.* keys that depend on local.backend.
 func (c *Config) validateLocal() error {
 	l := c.Local
+	if !oneOf("local.backend", l.Backend) {
+		return &KeyError{Key: "local.backend", Reason: fmt.Sprintf("want %s, got %q", orList("local.backend"), l.Backend)}
+	}
 	switch l.Backend {
 	case BackendOllama, BackendLlamaServer:
 		if err := checkURL(l.URL); err != nil {
@@ -581,8 +583,6 @@ func (c *Config) validateLocal() error {
 				return &KeyError{Key: "local.chat_template", Reason: err.Error()}
 			}
 		}
-	default:
-		return &KeyError{Key: "local.backend", Reason: fmt.Sprintf("want %s, %s or %s, got %q", BackendOllama, BackendLlamaServer, BackendLlamaCpp, l.Backend)}
 	}
 	return nil
 }

@@ -130,23 +130,32 @@ func Docs() ([]SettingDoc, error) {
 			d.Flag = "none (a secret)"
 		case s.fileOnly():
 			d.Env, d.Flag = "none (file only)", "none (file only)"
-		case s.Key == "offline":
-			d.Flag = "`--offline` (alone: true)"
+		case typ == "bool": // --offline alone turns it on
+			d.Flag = "`--" + s.Key + "` (alone: true)"
 		}
 		out = append(out, d)
 	}
 	return out, nil
 }
 
-// settingType names the Go type of the Config field at key.
-func settingType(key string) (string, error) {
+// fieldType is the Go type of the Config field at key (by mapstructure tag).
+func fieldType(key string) (reflect.Type, error) {
 	t := reflect.TypeOf(Config{})
 	for _, part := range strings.Split(key, ".") {
 		f, ok := fieldByTag(t, part)
 		if !ok {
-			return "", fmt.Errorf("setting %s: no field of Config has this key", key)
+			return nil, fmt.Errorf("setting %s: no field of Config has this key", key)
 		}
 		t = f.Type
+	}
+	return t, nil
+}
+
+// settingType names the Go type of the Config field at key.
+func settingType(key string) (string, error) {
+	t, err := fieldType(key)
+	if err != nil {
+		return "", err
 	}
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
@@ -273,16 +282,26 @@ go test ./configs -run TestConfigDoc -update -->
 Every setting has a built-in default ([` + "`configs/default.yaml`" + `](../configs/default.yaml),
 embedded in the binary). Each can be set, in increasing order of precedence:
 
-1. in a YAML file passed with ` + "`--config FILE`" + ` (keys nested as in ` + "`default.yaml`" + `);
+1. in a YAML file (keys nested as in ` + "`default.yaml`" + `): the first that exists of
+   ` + "`--config FILE`" + `, ` + "`$EDGECASCADE_CONFIG`" + `, ` + "`$XDG_CONFIG_HOME/edgecascade/config.yaml`" + `
+   (` + "`~/.config/edgecascade/config.yaml`" + ` when ` + "`XDG_CONFIG_HOME`" + ` is unset) and
+   ` + "`/etc/edgecascade/config.yaml`" + `; none: the defaults alone. A file named by ` + "`--config`" + ` or
+   ` + "`EDGECASCADE_CONFIG`" + ` that does not exist is an error, and so is one found that cannot be
+   read or is invalid (it is not skipped);
 2. by an environment variable: ` + "`EDGECASCADE_`" + ` + the key upper-cased with ` + "`.`" + ` → ` + "`_`" + `
    (lists: comma-separated);
 3. by a flag of the same name (` + "`--cascade.threshold 0.4`" + `) on every command that loads
-   the configuration.
+   the configuration, typed as the setting (` + "`--help`" + ` shows ` + "`float`, `int`, `duration`, `strings`" + `;
+   a bad value is an error naming the flag; lists: comma-separated or the flag repeated; a
+   boolean alone means true, e.g. ` + "`--offline`" + `; off: ` + "`--outbox.enabled=false`" + `, with the ` + "`=`" + `). Shell completion (` + "`edgecascade completion bash`" + `)
+   offers the allowed values of ` + "`local.backend`, `cloud.provider`, `cascade.scorer`," + `
+   ` + "`uq.fallback_scorer` and `log.level`" + `.
 
 Secrets (` + "`cloud.api_key`, `server.auth_token`" + `) are never flags (command lines show up in
 ` + "`ps`" + ` and shell history); lists of objects (` + "`cloud.providers`, `resources.rules`" + `) only a
 file can express. An unknown key in a file is an error naming the key; a bad value is an
-error naming the key and its environment variable. ` + "`edgecascade config`" + ` validates and prints the table;
+error naming the key and its environment variable. ` + "`edgecascade config`" + ` validates and prints the file in
+force and the table;
 ` + "`edgecascade config validate`" + ` only validates (no network, no files the configuration
 names; exit status 0 when valid); ` + "`edgecascade doctor`" + ` also checks what the settings
 point at.

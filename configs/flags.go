@@ -1,21 +1,57 @@
 package configs
 
-import "github.com/spf13/pflag"
+import (
+	"fmt"
+	"reflect"
+	"time"
 
-// AddFlags adds a flag for each setting key to fs, so that
+	"github.com/spf13/pflag"
+)
+
+// AddFlags adds a flag for each setting key to fs, typed as its Config field
+// (bool, float64, int, int64, duration, string, string slice), so that
 // `--cascade.threshold 0.4` overrides file and environment when the flags
-// that were set are given to Load. Secrets get no flag: they do not belong
-// on command lines (ps, shell history).
+// that were set are given to Load, and a bad value is refused naming the
+// flag. Secrets get no flag: they do not belong on command lines (ps, shell
+// history); nor do lists of objects, which only a file can express. A bool
+// flag alone means true (`--offline`).
 func AddFlags(fs *pflag.FlagSet) {
 	for _, s := range Settings {
-		if s.Key == "cloud.api_key" || s.Key == "server.auth_token" {
+		if s.secret() || s.fileOnly() {
 			continue
 		}
-		fs.String(s.Key, "", s.Description+" (env "+s.Env()+")")
-		if s.Key == "offline" {
-			fs.Lookup(s.Key).NoOptDefVal = "true" // --offline alone turns it on
+		if err := addFlag(fs, s); err != nil {
+			panic(fmt.Sprintf("configs: %v", err)) // a build defect: TestAddFlags covers every setting
 		}
 	}
+}
+
+// addFlag adds the flag of one setting, typed by its Config field.
+func addFlag(fs *pflag.FlagSet, s Setting) error {
+	t, err := fieldType(s.Key)
+	if err != nil {
+		return err
+	}
+	usage := s.Description + " (env " + s.Env() + ")"
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		fs.Duration(s.Key, 0, usage)
+	case t.Kind() == reflect.Bool:
+		fs.Bool(s.Key, false, usage)
+	case t.Kind() == reflect.Float64:
+		fs.Float64(s.Key, 0, usage)
+	case t.Kind() == reflect.Int:
+		fs.Int(s.Key, 0, usage)
+	case t.Kind() == reflect.Int64:
+		fs.Int64(s.Key, 0, usage)
+	case t.Kind() == reflect.String:
+		fs.String(s.Key, "", usage)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		fs.StringSlice(s.Key, nil, usage+"; comma-separated or repeated")
+	default:
+		return fmt.Errorf("setting %s: no flag for a field of type %s", s.Key, t)
+	}
+	return nil
 }
 
 // ChangedFlags is the set of fs's flags that were set on the command line:

@@ -107,7 +107,7 @@ func benchDirectVsDaemon(ctx context.Context, rep io.Writer, userCfg *configs.Co
 	// decision log.
 	args := append([]string{"serve"}, user...)
 	args = append(args, "--listen", "127.0.0.1:0", "--local.url", localURL, "--local.model", model,
-		"--cascade.scorer", uq.MeanLogprob, "--cascade.threshold", "0", "--cascade.calibration", "", "--probe.path", "", "--probe.pregen_path", "", "--log.decisions", "false")
+		"--cascade.scorer", uq.MeanLogprob, "--cascade.threshold", "0", "--cascade.calibration", "", "--probe.path", "", "--probe.pregen_path", "", "--log.decisions=false")
 	d, err := startDaemon(ctx, exe, args, nil)
 	if err != nil {
 		return fmt.Errorf("edgecascade serve: %w", err)

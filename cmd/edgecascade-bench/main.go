@@ -65,7 +65,7 @@ them, and given to the daemon of section 1.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := configs.Load(f.config, configs.ChangedFlags(cmd.Flags()))
+			cfg, config, err := configs.FindAndLoad(f.config, os.Getenv, configs.ChangedFlags(cmd.Flags()))
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ them, and given to the daemon of section 1.`,
 			fmt.Fprintf(&rep, "# edgecascade bench\n\n%s, %s/%s, %d CPUs, %s; `edgecascade-bench --n %d`\n\n",
 				time.Now().UTC().Format(time.DateOnly), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), f.n)
 			idle := rssMB()
-			if err := benchDirectVsDaemon(cmd.Context(), &rep, cfg, exe, userArgs(cmd, f.config), f.n); err != nil {
+			if err := benchDirectVsDaemon(cmd.Context(), &rep, cfg, exe, userArgs(cmd, config), f.n); err != nil {
 				fmt.Fprintf(&rep, "## 1. Ollama direct vs. through the daemon\n\nskipped: %v\n\n", err)
 			}
 			benchOverhead(&rep)
@@ -98,7 +98,8 @@ them, and given to the daemon of section 1.`,
 	cmd.Flags().StringVar(&f.out, "out", "", "also write the report to this file")
 	cmd.Flags().StringVar(&f.heapOut, "heap-profile", "", "write the idle daemon's heap profile (pprof format) to this file")
 	cmd.Flags().StringVar(&f.daemon, "daemon", "", "the edgecascade binary to measure (default: edgecascade next to this binary, else on PATH)")
-	cmd.Flags().StringVar(&f.config, "config", "", "YAML config file (keys as in configs/default.yaml)")
+	cmd.Flags().StringVar(&f.config, "config", "", "YAML config file (keys as in configs/default.yaml); default: "+
+		strings.TrimPrefix(configs.SearchOrder, "--config, "))
 	configs.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -126,7 +127,8 @@ func daemonBinaryPath(path string) (string, error) {
 }
 
 // userArgs are the settings given on this command line, as edgecascade
-// flags: --config and every setting flag that was set.
+// flags: --config (the file in force) and every setting flag that was set
+// (a list: the flag once per element).
 func userArgs(cmd *cobra.Command, config string) []string {
 	var args []string
 	if config != "" {
@@ -134,9 +136,16 @@ func userArgs(cmd *cobra.Command, config string) []string {
 	}
 	configs.ChangedFlags(cmd.Flags()).VisitAll(func(fl *pflag.Flag) {
 		for _, s := range configs.Settings {
-			if s.Key == fl.Name {
-				args = append(args, "--"+fl.Name+"="+fl.Value.String())
+			if s.Key != fl.Name {
+				continue
 			}
+			if sv, ok := fl.Value.(pflag.SliceValue); ok {
+				for _, v := range sv.GetSlice() {
+					args = append(args, "--"+fl.Name+"="+v)
+				}
+				continue
+			}
+			args = append(args, "--"+fl.Name+"="+fl.Value.String())
 		}
 	})
 	return args

@@ -234,7 +234,7 @@ func daemonIdle(ctx context.Context, cfg *configs.Config, exe string) (*daemonMe
 		exe = p
 	}
 	d, err := startDaemon(ctx, exe, []string{"serve", "--listen", "127.0.0.1:0", "--local.url", cfg.Local.URL, "--local.model", cfg.Local.Model,
-		"--cascade.calibration", "", "--cascade.scorer", uq.MeanLogprob, "--server.pprof", "true"},
+		"--cascade.calibration", "", "--cascade.scorer", uq.MeanLogprob, "--server.pprof=true"},
 		[]string{"EDGECASCADE_PROBE_PATH=", "EDGECASCADE_PROBE_PREGEN_PATH="})
 	if err != nil {
 		return nil, err

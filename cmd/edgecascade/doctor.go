@@ -76,16 +76,12 @@ The exit status is non-zero when any check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := &doctor{out: a.stdout, count: map[status]int{}}
-			cfg, err := a.loadConfig(cmd)
+			cfg, src, err := a.loadConfigFrom(cmd)
 			if err != nil {
 				d.report(statusFail, "config", "%v", err)
 				return errors.New("doctor: the configuration is invalid")
 			}
 			d.cfg = cfg
-			src := "built-in defaults"
-			if a.configPath != "" {
-				src = a.configPath
-			}
 			d.report(statusOK, "config", "valid (%s)", src)
 			d.run(cmd.Context())
 			fmt.Fprintf(d.out, "\n%d OK, %d WARN, %d FAIL\n", d.count[statusOK], d.count[statusWarn], d.count[statusFail])

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -24,10 +26,12 @@ import (
 	"github.com/edgecascade/edgecascade/models/ollama"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=...";
+// without it, main takes it from the module's build info (buildVersion).
 var version = "dev"
 
 func main() {
+	version = buildVersion(version, debug.ReadBuildInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
@@ -36,26 +40,66 @@ func main() {
 	}
 }
 
+// buildVersion is the version --version prints: set, the one given with
+// -ldflags; left at "dev", the main module's version from the build info
+// (a tagged `go install ...@v1.2.3`), with the VCS revision and a
+// "+dirty" mark when the build recorded them (a build in a checkout).
+func buildVersion(set string, info func() (*debug.BuildInfo, bool)) string {
+	if set != "dev" {
+		return set
+	}
+	bi, ok := info()
+	if !ok {
+		return set
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = set
+	}
+	var rev string
+	var modified bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" || strings.Contains(v, rev[:min(12, len(rev))]) {
+		return v // a pseudo-version already names its revision
+	}
+	v += " (" + rev
+	if modified {
+		v += "+dirty"
+	}
+	return v + ")"
+}
+
 // app carries what every subcommand shares.
 type app struct {
 	configPath string
-	stdout     io.Writer
-	stderr     io.Writer
+	// getenv reads the environment (os.Getenv), for the config file search.
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := &cobra.Command{
 		Use:           "edgecascade",
 		Short:         "Answer with a small local LLM; call a cloud LLM only when the local answer is not good enough",
-		Version:       version,
+		Version:       buildVersion(version, debug.ReadBuildInfo),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml)")
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "YAML config file (keys as in configs/default.yaml); default: "+
+		strings.TrimPrefix(configs.SearchOrder, "--config, "))
 	root.AddCommand(a.serveCmd(), a.askCmd(), a.configCmd(), a.calibrateCmd(), a.evalCmd(), a.probeCmd(), a.logCmd(), a.doctorCmd())
+	completeChoices(root)
 	return root
 }
 
@@ -63,9 +107,44 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 // overrides file and environment.
 func settingFlags(fs *pflag.FlagSet) { configs.AddFlags(fs) }
 
+// completeChoices makes shell completion offer the allowed values of the
+// settings that take one of a fixed list (configs.Choices), on every
+// command of the tree that has their flags.
+func completeChoices(cmd *cobra.Command) {
+	for _, s := range configs.Settings {
+		vals := configs.Choices(s.Key)
+		if vals == nil || cmd.Flags().Lookup(s.Key) == nil {
+			continue
+		}
+		complete := func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			var out []string
+			for _, v := range vals {
+				if strings.HasPrefix(v, prefix) {
+					out = append(out, v)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		}
+		if err := cmd.RegisterFlagCompletionFunc(s.Key, complete); err != nil {
+			panic(fmt.Sprintf("completion of --%s: %v", s.Key, err)) // registered twice: a defect
+		}
+	}
+	for _, c := range cmd.Commands() {
+		completeChoices(c)
+	}
+}
+
 // loadConfig loads the configuration; flags that were not set do not override.
 func (a *app) loadConfig(cmd *cobra.Command) (*configs.Config, error) {
-	return configs.Load(a.configPath, configs.ChangedFlags(cmd.Flags()))
+	cfg, _, err := a.loadConfigFrom(cmd)
+	return cfg, err
+}
+
+// loadConfigFrom is loadConfig that also says where the configuration came
+// from: the config file in force (configs.Find), or "built-in defaults".
+func (a *app) loadConfigFrom(cmd *cobra.Command) (*configs.Config, string, error) {
+	cfg, path, err := configs.FindAndLoad(a.configPath, a.getenv, configs.ChangedFlags(cmd.Flags()))
+	return cfg, cmp.Or(path, "built-in defaults"), err
 }
 
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
@@ -124,11 +203,11 @@ func (a *app) configCmd() *cobra.Command {
 		Use:   "config",
 		Short: "Validate the configuration and print the settings in force",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig(cmd)
+			cfg, src, err := a.loadConfigFrom(cmd)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "configuration is valid\n\n%-24s %-36s %s\n", "KEY", "ENV", "DESCRIPTION")
+			fmt.Fprintf(a.stdout, "configuration is valid\nconfig file: %s\n\n%-24s %-36s %s\n", src, "KEY", "ENV", "DESCRIPTION")
 			for _, s := range configs.Settings {
 				fmt.Fprintf(a.stdout, "%-24s %-36s %s\n", s.Key, s.Env(), s.Description)
 			}
@@ -153,13 +232,9 @@ func (a *app) configValidateCmd() *cobra.Command {
 		Short: "Validate the configuration only (no network, no files it names): exit status 0 when valid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig(cmd)
+			cfg, src, err := a.loadConfigFrom(cmd)
 			if err != nil {
 				return err
-			}
-			src := "built-in defaults"
-			if a.configPath != "" {
-				src = a.configPath
 			}
 			fmt.Fprintf(a.stdout, "%s: configuration is valid (local %s %s, cloud %s %s, scorer %s)\n",
 				src, cfg.Local.Backend, cfg.Local.Model, cfg.Cloud.Provider, cfg.Cloud.Model, cfg.Cascade.Scorer)

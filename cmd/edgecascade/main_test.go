@@ -45,6 +45,10 @@ func testMain(m *testing.M) int {
 	// Routing in tests must not depend on this machine's battery or heat:
 	// the power and heat rules are tested with fake sysfs trees.
 	os.Setenv("EDGECASCADE_RESOURCES_ENABLED", "false")
+	// Nor on a config file of this machine's user: the search finds none
+	// in an empty XDG_CONFIG_HOME (cli_test.go tests the search).
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	os.Unsetenv("EDGECASCADE_CONFIG")
 	args := []string{"build", "-o", binary}
 	if engineBuilt { // the binary gets the same engine as the tests
 		args = append(args, "-tags", "llamacpp")
@@ -513,7 +517,7 @@ func TestServePprof(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	on := startServe(t, nil, "--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+	on := startServe(t, nil, "--server.pprof=true", "--local.url", "http://127.0.0.1:9")
 	if code, body := get(on.url + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
 		t.Fatalf("heap profile: %d %.200s", code, body)
 	}
