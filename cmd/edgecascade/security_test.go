@@ -438,7 +438,7 @@ func TestLocalNeverLeavesDevice(t *testing.T) {
 func TestServePprofGuarded(t *testing.T) {
 	const token = "pprof-test-token-0123456789"
 	d := startServe(t, map[string]string{"EDGECASCADE_SERVER_AUTH_TOKEN": token},
-		"--server.pprof", "true", "--local.url", "http://127.0.0.1:9")
+		"--server.pprof=true", "--local.url", "http://127.0.0.1:9")
 	port := d.url[strings.LastIndex(d.url, ":"):]
 	paths := []string{"/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", "/debug/pprof/symbol", "/v1/models"}
 	// Every GET route of the table (the profiles' included) refuses too.
