@@ -256,3 +256,38 @@ func capsOf(cs ...string) []model.Capability {
 	}
 	return out
 }
+
+// TestDiscoveryWithoutDescriber: a backend that cannot describe itself is
+// shown by its name, its context length when known and completion; /api/ps
+// lists it while it answers; POST / is no route.
+func TestDiscoveryWithoutDescriber(t *testing.T) {
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5})
+	u, _ := url.Parse(d.URL)
+	c := api.NewClient(u, http.DefaultClient)
+	ctx := context.Background()
+	show, err := c.Show(ctx, &api.ShowRequest{Model: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if show.Details.ParentModel != fakeLocalName || !slices.Equal(show.Capabilities, capsOf("completion")) || show.ModelInfo["general.architecture"] != "local" {
+		t.Fatalf("show = %+v", show)
+	}
+	ps, err := c.ListRunning(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps.Models) != 1 || ps.Models[0].Name != "local" || ps.Models[0].Model != fakeLocalName {
+		t.Fatalf("ps = %+v", ps.Models)
+	}
+	for _, body := range []string{`{"model":"local","verbose":true}`, `{"model":"local","system":"x"}`, `{"model":"local","bogus":1}`} {
+		if resp, raw := send(t, "POST", d.URL+"/api/show", "", nil, body); resp.StatusCode != 400 {
+			t.Fatalf("show %s: %d %s", body, resp.StatusCode, raw)
+		}
+	}
+	if resp, raw := send(t, "POST", d.URL+"/", "", nil, `{}`); resp.StatusCode != 404 {
+		t.Fatalf("POST /: %d %s", resp.StatusCode, raw)
+	}
+	if resp, raw := send(t, "POST", d.URL+"/v1/embeddings", "", nil, `{"model":"local","input":"x"}`); resp.StatusCode != 501 {
+		t.Fatalf("embeddings without an embedder: %d %s", resp.StatusCode, raw)
+	}
+}

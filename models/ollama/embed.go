@@ -123,18 +123,6 @@ func (c *Client) Loaded(ctx context.Context) ([]models.Loaded, error) {
 	return out, nil
 }
 
-// SameModel reports whether Ollama names a and b the same model (a missing
-// tag is :latest).
-func SameModel(a, b string) bool {
-	tag := func(s string) string {
-		if !strings.Contains(s[strings.LastIndex(s, "/")+1:], ":") {
-			return s + ":latest"
-		}
-		return s
-	}
-	return tag(a) == tag(b)
-}
-
 // contextLength is the model's num_ctx parameter when set, else Ollama's
 // default capped at the length the model was trained for.
 func contextLength(show *api.ShowResponse) int {
