@@ -133,9 +133,16 @@ func TestEmbeddingsRefusals(t *testing.T) {
 		{"/api/embed", `{"model":"local","input":"x","mystery":true}`, 400, "", "mystery"},
 		{"/api/embeddings", `{"model":"nope","prompt":"x"}`, 404, "", "does not exist"},
 		{"/api/embeddings", `{"model":"local","prompt":"x","truncate":true}`, 400, "", "truncate"},
+		{"/v1/embeddings", `{"model":"auto","input":"x","policy":"cloud"}`, 400, "X-Cascade-Policy", ""},
+		{"/api/embed", `{"model":"auto","input":"x","policy":"cloud"}`, 400, "", "device only"},
 	} {
 		t.Run(tc.path+" "+tc.body, func(t *testing.T) {
-			resp, raw := send(t, "POST", d.URL+tc.path, "", nil, tc.body)
+			var hdr map[string]string
+			if strings.Contains(tc.body, `"policy":"cloud"`) { // the header, not a body field
+				tc.body = strings.Replace(tc.body, `,"policy":"cloud"`, "", 1)
+				hdr = map[string]string{"X-Cascade-Policy": "cloud"}
+			}
+			resp, raw := send(t, "POST", d.URL+tc.path, "", hdr, tc.body)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
 			}
@@ -289,5 +296,22 @@ func TestDiscoveryWithoutDescriber(t *testing.T) {
 	}
 	if resp, raw := send(t, "POST", d.URL+"/v1/embeddings", "", nil, `{"model":"local","input":"x"}`); resp.StatusCode != 501 {
 		t.Fatalf("embeddings without an embedder: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestOllamaEmbedEmptyInput: as Ollama, an empty string or array is no
+// input and gets no vectors; the legacy route's empty prompt an empty
+// embedding.
+func TestOllamaEmbedEmptyInput(t *testing.T) {
+	d := newFakeDaemon(t, daemonOpts{threshold: 0.5, server: func(c *httpapi.ServerConfig) { c.Embedder = &mock.Embedder{} }})
+	for _, tc := range []struct{ path, body, want string }{
+		{"/api/embed", `{"model":"local","input":""}`, `"embeddings":[]`},
+		{"/api/embed", `{"model":"local","input":[]}`, `"embeddings":[]`},
+		{"/api/embeddings", `{"model":"local","prompt":""}`, `{"embedding":[]}`},
+	} {
+		resp, raw := send(t, "POST", d.URL+tc.path, "", nil, tc.body)
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), tc.want) {
+			t.Fatalf("%s %s: %d %s", tc.path, tc.body, resp.StatusCode, raw)
+		}
 	}
 }

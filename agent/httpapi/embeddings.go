@@ -66,9 +66,15 @@ func (e *embedModelError) Error() string {
 }
 
 // checkEmbedModel accepts auto, local and the embed model (with or without
-// :latest); cloud is a 400, anything else a 404.
-func (s *Server) checkEmbedModel(model string) error {
+// :latest); cloud is a 400, anything else a 404. The X-Cascade-Policy
+// header may say auto or local; cloud there is a 400 naming it.
+func (s *Server) checkEmbedModel(h http.Header, model string) error {
 	embed := s.embedModel()
+	if p, err := policyFromHeader(h, cascade.PolicyAuto); err != nil {
+		return err
+	} else if p == cascade.PolicyCloud {
+		return &BadRequestError{Msg: fmt.Sprintf("header %s: cloud: embeddings are computed on the device only", PolicyHeader), Param: PolicyHeader}
+	}
 	switch {
 	case model == "":
 		return &BadRequestError{Msg: "missing model: use local, auto or " + embed, Param: "model"}
@@ -164,10 +170,13 @@ func embedInput(raw json.RawMessage, allowEmpty bool) ([]string, error) {
 	}
 	var one string
 	if err := json.Unmarshal(raw, &one); err == nil {
-		if one == "" && !allowEmpty {
-			return nil, bad("input must not be an empty string")
+		switch {
+		case one != "":
+			return []string{one}, nil
+		case allowEmpty: // Ollama: an empty string is no input
+			return []string{}, nil
 		}
-		return []string{one}, nil
+		return nil, bad("input must not be an empty string")
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
@@ -261,7 +270,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	err := s.readStrict(w, r, &er)
 	var inputs []string
 	if err == nil {
-		err = s.checkEmbedModel(er.Model)
+		err = s.checkEmbedModel(r.Header, er.Model)
 	}
 	if err == nil {
 		inputs, err = embedInput(er.Input, false)
@@ -323,7 +332,7 @@ func (s *Server) handleOllamaEmbed(w http.ResponseWriter, r *http.Request) {
 	err := s.readStrict(w, r, &er)
 	var inputs []string
 	if err == nil {
-		err = s.checkEmbedModel(er.Model)
+		err = s.checkEmbedModel(r.Header, er.Model)
 	}
 	if err == nil {
 		inputs, err = embedInput(er.Input, true)
@@ -353,7 +362,7 @@ func (s *Server) handleOllamaEmbeddings(w http.ResponseWriter, r *http.Request) 
 	var er api.EmbeddingRequest
 	err := s.readStrict(w, r, &er)
 	if err == nil {
-		err = s.checkEmbedModel(er.Model)
+		err = s.checkEmbedModel(r.Header, er.Model)
 	}
 	if err != nil {
 		s.writeEmbedError(w, r, err)
