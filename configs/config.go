@@ -94,6 +94,9 @@ type LocalConfig struct {
 	// llamacpp): a known name or a Go text/template; empty: detected from
 	// the GGUF's own template.
 	ChatTemplate string `mapstructure:"chat_template"`
+	// EmbedModel is the backend's model for embeddings (/v1/embeddings,
+	// /api/embed, /api/embeddings); empty: Model.
+	EmbedModel string `mapstructure:"embed_model"`
 }
 
 // Local backends (local.backend).
@@ -187,6 +190,7 @@ var Settings = []Setting{
 	{"local.max_concurrent", "calls (generations, probe forward passes) running at once on the local model, at least 1; match the backend's parallelism (Ollama: OLLAMA_NUM_PARALLEL, default 1)"},
 	{"local.max_queue", "calls allowed to wait for the local model, 0 or more (0: no waiting); beyond it a request gets 503 with Retry-After under policy local and goes to the cloud under auto"},
 	{"local.chat_template", "backend llamacpp: chat template, a known name (chatml, llama3) or a Go text/template over .Messages (.Role, .Content); empty: detected from the GGUF's tokenizer.chat_template"},
+	{"local.embed_model", "the local backend's model for embeddings (/v1/embeddings, /api/embed, /api/embeddings), answered on the device, never by the cloud; empty: local.model"},
 	{"cloud.provider", "cloud provider: openai (any OpenAI-compatible server) or anthropic"},
 	{"cloud.base_url", "the provider's base URL; empty: the provider's own (openai: https://api.openai.com/v1, anthropic: https://api.anthropic.com)"},
 	{"cloud.model", "cloud model name"},
@@ -554,6 +558,15 @@ func (c *Config) LocalURL() string {
 	return c.Local.URL
 }
 
+// EmbedModel is the local backend's model for embeddings: local.embed_model,
+// else local.model.
+func (c *Config) EmbedModel() string {
+	if c.Local.EmbedModel != "" {
+		return c.Local.EmbedModel
+	}
+	return c.Local.Model
+}
+
 // validateLocal checks the local.* keys that depend on local.backend.
 func (c *Config) validateLocal() error {
 	l := c.Local
@@ -568,6 +581,9 @@ func (c *Config) validateLocal() error {
 		if strings.TrimSpace(l.Model) == "" {
 			return &KeyError{Key: "local.model", Reason: "must not be empty"}
 		}
+		if l.EmbedModel != "" && strings.TrimSpace(l.EmbedModel) != l.EmbedModel {
+			return &KeyError{Key: "local.embed_model", Reason: fmt.Sprintf("must not have leading or trailing spaces, got %q", l.EmbedModel)}
+		}
 		if l.ChatTemplate != "" {
 			return &KeyError{Key: "local.chat_template", Reason: fmt.Sprintf("only used by local.backend llamacpp (the %s server applies the model's own template)", l.Backend)}
 		}
@@ -577,6 +593,9 @@ func (c *Config) validateLocal() error {
 		}
 		if st, err := os.Stat(l.Model); err != nil || st.IsDir() {
 			return &KeyError{Key: "local.model", Reason: fmt.Sprintf("local.backend llamacpp needs the path of a GGUF file; %q is not a readable file", l.Model)}
+		}
+		if l.EmbedModel != "" {
+			return &KeyError{Key: "local.embed_model", Reason: "the in-process engine (local.backend llamacpp) computes no embeddings; leave it empty"}
 		}
 		if l.ChatTemplate != "" {
 			if _, err := chattemplate.Parse(l.ChatTemplate); err != nil {

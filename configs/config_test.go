@@ -112,6 +112,8 @@ func TestValidateNamesBadKey(t *testing.T) {
 		{"local: {backend: llamacpp, model: ../testdata/testbed/models}", "local.model"},
 		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: vicuna}", "local.chat_template"},
 		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, chat_template: '{{range .Messages}'}", "local.chat_template"},
+		{"local: {embed_model: ' nomic-embed-text'}", "local.embed_model"},
+		{"local: {backend: llamacpp, model: ../testdata/testbed/models/weak.gguf, embed_model: nomic-embed-text}", "local.embed_model"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeFile(t, tc.yaml), nil)
@@ -346,5 +348,21 @@ func TestCORSOriginsFromEnv(t *testing.T) {
 	var ke *KeyError
 	if _, err := Load("", nil); !errors.As(err, &ke) || ke.Key != "server.cors_origins" {
 		t.Fatalf("wildcard origin: %v", err)
+	}
+}
+
+// TestEmbedModel: local.embed_model when set, else local.model.
+func TestEmbedModel(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"local: {model: chat}", "chat"},
+		{"local: {model: chat, embed_model: nomic-embed-text}", "nomic-embed-text"},
+	} {
+		c, err := Load(writeFile(t, tc.yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.EmbedModel(); got != tc.want {
+			t.Errorf("%q: EmbedModel %q, want %q", tc.yaml, got, tc.want)
+		}
 	}
 }

@@ -33,6 +33,7 @@ var allowed = map[string]string{
 	"local.max_concurrent":             "1 or more",
 	"local.max_queue":                  "0 or more",
 	"local.chat_template":              "backend `llamacpp` only: empty, `chatml`, `llama3` or a Go `text/template` ending where the answer begins (as an Ollama Modelfile `TEMPLATE`); empty is an error when the GGUF has no template (the test bed GGUFs: use `chatml`)",
+	"local.embed_model":                "empty (`local.model`) or a model name of the backend, without surrounding spaces; backend `llamacpp`: empty (the in-process engine computes no embeddings)",
 	"cloud.provider":                   "`openai`, `anthropic`",
 	"cloud.base_url":                   "empty or an `http(s)://` URL (OpenAI-compatible servers: ending in `/v1`)",
 	"cloud.model":                      "not empty",

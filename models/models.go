@@ -139,3 +139,77 @@ type ContextSizer interface {
 type AnswerScorer interface {
 	ScoreAnswer(ctx context.Context, msgs []Message, answer string, topLogprobs int) ([]TokenLogprob, error)
 }
+
+// EmbedRequest asks a backend for embeddings.
+type EmbedRequest struct {
+	// Model is the embedding model; "" means the backend's own model.
+	Model string
+	// Input is the texts to embed, one vector each.
+	Input []string
+	// Raw returns the vectors as the model computes them; otherwise they are
+	// L2-normalized (Ollama's /api/embed and OpenAI normalize; Ollama's
+	// legacy /api/embeddings does not).
+	Raw bool
+	// Truncate, when set, says whether an input longer than the model's
+	// context is cut (true) or an error (false); nil: the backend's default.
+	Truncate *bool
+	// Options are backend-specific model options (Ollama's options) and
+	// KeepAlive how long the backend keeps the model loaded; a backend
+	// without them refuses them with ErrBadRequest.
+	Options   map[string]any
+	KeepAlive *time.Duration
+}
+
+// Embeddings is the answer to an EmbedRequest.
+type Embeddings struct {
+	// Model is the model that computed the vectors.
+	Model string
+	// Vectors holds one vector per input, in order.
+	Vectors [][]float32
+	// PromptTokens is how many input tokens were read (0: unknown).
+	PromptTokens int
+}
+
+// Embedder computes embeddings with the backend. Embeddings never leave the
+// device: there is no cloud embedder.
+type Embedder interface {
+	Embed(ctx context.Context, req EmbedRequest) (*Embeddings, error)
+}
+
+// Description is what a backend knows of a model (as Ollama's /api/show
+// tells it).
+type Description struct {
+	Model string
+	// Format, Family, Families, ParameterSize and QuantizationLevel are
+	// Ollama's model details; ParentModel the model it was made from.
+	Format, Family, ParentModel, ParameterSize, QuantizationLevel string
+	Families                                                      []string
+	// ContextLength is the context the model is run with (0: unknown).
+	ContextLength int
+	// Capabilities are the backend's words: completion, tools, vision,
+	// embedding, insert, thinking.
+	Capabilities []string
+	// Template is the model's chat template; Parameters its parameter
+	// lines; ModelInfo the backend's metadata (GGUF keys for Ollama).
+	Template, Parameters string
+	ModelInfo            map[string]any
+	ModifiedAt           time.Time
+}
+
+// Loaded is a model the backend holds in memory.
+type Loaded struct {
+	Description
+	Digest    string
+	Size      int64
+	SizeVRAM  int64
+	ExpiresAt time.Time
+}
+
+// Describer tells what the backend knows of its model and which models it
+// holds in memory.
+type Describer interface {
+	// Describe describes the named model ("" : the backend's own model).
+	Describe(ctx context.Context, model string) (*Description, error)
+	// Loaded lists the models the backend holds in memory now.
+	Loaded(ctx context.Context) ([]Loaded, error)
+}

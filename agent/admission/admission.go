@@ -305,3 +305,23 @@ func (l admittedFeatures) Features(ctx context.Context, text string) ([]float32,
 	defer release()
 	return l.f.Features(ctx, text)
 }
+
+// AdmitEmbedder returns e behind the limiter a: each Embed takes a slot for
+// its whole run, as it runs on the same backend as the generations.
+func AdmitEmbedder(e models.Embedder, a *Limiter) models.Embedder {
+	return admittedEmbedder{e: e, a: a}
+}
+
+type admittedEmbedder struct {
+	e models.Embedder
+	a *Limiter
+}
+
+func (l admittedEmbedder) Embed(ctx context.Context, req models.EmbedRequest) (*models.Embeddings, error) {
+	release, err := l.a.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return l.e.Embed(ctx, req)
+}

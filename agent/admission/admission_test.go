@@ -422,3 +422,38 @@ func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmitEmbedder: an Embed holds a slot for its whole run; with it
+// taken and no queue, the next is refused busy, and the slot is free again
+// once it ends.
+func TestAdmitEmbedder(t *testing.T) {
+	a, err := admission.New(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, finish := make(chan struct{}), make(chan struct{})
+	e := admission.AdmitEmbedder(&mock.Embedder{EmbedFunc: func(ctx context.Context, req models.EmbedRequest) (*models.Embeddings, error) {
+		close(started)
+		<-finish
+		return &models.Embeddings{}, nil
+	}}, a)
+	done := make(chan error)
+	go func() {
+		_, err := e.Embed(context.Background(), models.EmbedRequest{Input: []string{"a"}})
+		done <- err
+	}()
+	<-started
+	var busy *admission.BusyError
+	if _, err := e.Embed(context.Background(), models.EmbedRequest{Input: []string{"b"}}); !errors.As(err, &busy) {
+		t.Fatalf("second embed while the first runs: %v, want busy", err)
+	}
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	release, err := a.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("slot not freed: %v", err)
+	}
+	release()
+}

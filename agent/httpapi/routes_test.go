@@ -14,6 +14,8 @@ func routePath(pattern string) string {
 	switch {
 	case pattern == "/":
 		return "/no/such/route"
+	case pattern == "/{$}":
+		return "/"
 	case strings.HasSuffix(pattern, "/"):
 		return pattern // a subtree: its root
 	}

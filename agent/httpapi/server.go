@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/configs/secret"
+	"github.com/edgecascade/edgecascade/models"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -56,6 +57,15 @@ type ServerConfig struct {
 	// IPs or AllowedHosts (set when listening on loopback).
 	CheckHost    bool
 	AllowedHosts []string
+	// Embedder computes the embeddings of /v1/embeddings, /api/embed and
+	// /api/embeddings with EmbedModel (empty: the local model); nil: the
+	// cascade's local model when it is a models.Embedder. The daemon sets
+	// it to the backend behind the admission limiter.
+	Embedder   models.Embedder
+	EmbedModel string
+	// Describer answers /api/show and /api/ps for the local model; nil: the
+	// cascade's local model when it is a models.Describer.
+	Describer models.Describer
 	// Pprof serves Go's runtime profiles under /debug/pprof/ (heap,
 	// goroutine, allocs, CPU profile, trace), behind the guard like every
 	// route.
@@ -127,6 +137,13 @@ func (s *Server) Routes() []Route {
 		f("POST", "/api/generate", s.handleOllamaGenerate),
 		f("GET", "/api/tags", s.handleOllamaTags),
 		f("GET", "/api/version", s.handleOllamaVersion),
+		f("POST", "/v1/embeddings", s.handleEmbeddings),
+		f("POST", "/api/embed", s.handleOllamaEmbed),
+		f("POST", "/api/embeddings", s.handleOllamaEmbeddings),
+		f("GET", "/{$}", s.handleRoot), // and HEAD: "Ollama is running"
+		f("POST", "/api/show", s.handleOllamaShow),
+		f("GET", "/api/ps", s.handleOllamaPS),
+		f("GET", "/v1/models/{id}", s.handleModel),
 	}
 	if s.cfg.Pprof {
 		// Behind the guard: with server.auth_token set, fetch a profile

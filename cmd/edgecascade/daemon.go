@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/edgecascade/edgecascade/agent/admission"
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/configs"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // daemon is the running service, built from one configuration: the
@@ -68,6 +70,13 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	}
 	if d.decisions != nil {
 		sc.Decisions = d.decisions
+	}
+	sc.EmbedModel = cfg.EmbedModel()
+	if e, ok := d.deps.backend.(models.Embedder); ok {
+		sc.Embedder = admission.AdmitEmbedder(e, d.deps.admission)
+	}
+	if ds, ok := d.deps.backend.(models.Describer); ok {
+		sc.Describer = ds
 	}
 	d.api = httpapi.NewServer(d.cascade, d.off.serverConfig(sc), log)
 	if cfg.Server.Pprof {

@@ -22,7 +22,11 @@ import (
 // deps are the parts loaded once per process: the local model, and the
 // probes with their onnxruntime (a process-wide environment).
 type deps struct {
-	local   models.Model
+	local models.Model
+	// backend is the local model without the limiter (build keeps it), for
+	// what the HTTP API asks of the backend beside generations: embeddings
+	// (admitted on their own) and its model's description.
+	backend models.Model
 	runtime *probe.Runtime
 	answer  *probe.Probe // probe.path
 	pregen  *probe.Probe // probe.pregen_path
@@ -150,6 +154,7 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		d.close()
 		return nil, nil, fmt.Errorf("local.max_concurrent, local.max_queue: %w", err)
 	}
+	d.backend = d.local
 	d.local = admission.Admit(d.local, d.admission)
 	opts := cascade.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
 	var provider cloud.Provider

@@ -2,6 +2,7 @@ package mock
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 
 	"github.com/edgecascade/edgecascade/models"
@@ -88,4 +89,74 @@ func (c ContextSizer) ContextLength(context.Context) (int, error) {
 		return 4096, nil
 	}
 	return c.Length, nil
+}
+
+// Embedder is a fake models.Embedder.
+type Embedder struct {
+	// EmbedFunc answers Embed. Nil: for each input a 4-value vector made
+	// from its length (L2-normalized unless Raw) and its byte count as the
+	// prompt tokens.
+	EmbedFunc func(ctx context.Context, req models.EmbedRequest) (*models.Embeddings, error)
+
+	calls atomic.Int64
+}
+
+var _ models.Embedder = (*Embedder)(nil)
+
+// EmbedCalls is how many Embed calls the fake received.
+func (e *Embedder) EmbedCalls() int { return int(e.calls.Load()) }
+
+// Embed implements models.Embedder.
+func (e *Embedder) Embed(ctx context.Context, req models.EmbedRequest) (*models.Embeddings, error) {
+	e.calls.Add(1)
+	if e.EmbedFunc != nil {
+		return e.EmbedFunc(ctx, req)
+	}
+	out := &models.Embeddings{Model: req.Model}
+	for _, in := range req.Input {
+		n := float32(len(in))
+		v := []float32{n + 1, 2, 3, 4}
+		if !req.Raw {
+			var sum float64
+			for _, x := range v {
+				sum += float64(x * x)
+			}
+			for i := range v {
+				v[i] /= float32(math.Sqrt(sum))
+			}
+		}
+		out.Vectors = append(out.Vectors, v)
+		out.PromptTokens += len(in)
+	}
+	return out, nil
+}
+
+// Describer is a fake models.Describer.
+type Describer struct {
+	// DescribeFunc answers Describe. Nil: Description with the model's name
+	// ("mock" for "") and capability completion.
+	DescribeFunc func(ctx context.Context, model string) (*models.Description, error)
+	// LoadedFunc answers Loaded. Nil: nothing loaded.
+	LoadedFunc func(ctx context.Context) ([]models.Loaded, error)
+}
+
+var _ models.Describer = Describer{}
+
+// Describe implements models.Describer.
+func (d Describer) Describe(ctx context.Context, model string) (*models.Description, error) {
+	if d.DescribeFunc != nil {
+		return d.DescribeFunc(ctx, model)
+	}
+	if model == "" {
+		model = "mock"
+	}
+	return &models.Description{Model: model, Capabilities: []string{"completion"}}, nil
+}
+
+// Loaded implements models.Describer.
+func (d Describer) Loaded(ctx context.Context) ([]models.Loaded, error) {
+	if d.LoadedFunc != nil {
+		return d.LoadedFunc(ctx)
+	}
+	return nil, nil
 }

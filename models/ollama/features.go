@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/ollama/ollama/api"
 
@@ -67,21 +65,5 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, c.wrap(ctx, err)
 	}
-	for _, line := range strings.Split(show.Parameters, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == "num_ctx" {
-			if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
-				return n, nil
-			}
-		}
-	}
-	n := ollamaDefaultContext
-	for k, v := range show.ModelInfo {
-		if strings.HasSuffix(k, ".context_length") {
-			if f, ok := v.(float64); ok && f > 0 && int(f) < n {
-				n = int(f)
-			}
-		}
-	}
-	return n, nil
+	return contextLength(show), nil
 }
