@@ -1,0 +1,125 @@
+package cloudtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// Question is the request the suite asks: a system prompt and a user
+// question, a token cap and temperature 0.
+func Question() cloud.Request {
+	temp := 0.0
+	return cloud.Request{
+		Messages: []models.Message{
+			{Role: "system", Content: "Be brief."},
+			{Role: "user", Content: "Capital of France?"},
+		},
+		MaxTokens:   64,
+		Temperature: &temp,
+	}
+}
+
+// RefusedURL returns an http://127.0.0.1 URL where nothing listens.
+func RefusedURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return "http://" + addr
+}
+
+// CheckError checks that err is a *cloud.Error naming provider, with the
+// HTTP status (0: no answer came), classified as every provider must:
+// cloud.ErrUnavailable when there was no answer, a 429 or a 5xx, and not for
+// another 4xx (a rejection of the request itself). The message names the
+// provider and the status.
+func CheckError(t testing.TB, err error, provider string, status int) *cloud.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatal("want error, got nil")
+	}
+	var ce *cloud.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *cloud.Error, got %T: %v", err, err)
+	}
+	if ce.Provider != provider {
+		t.Errorf("provider = %q, want %s", ce.Provider, provider)
+	}
+	if ce.Status != status {
+		t.Errorf("status = %d, want %d (err: %v)", ce.Status, status, err)
+	}
+	wantUnavailable := status == 0 || status == 429 || status >= 500
+	if errors.Is(err, cloud.ErrUnavailable) != wantUnavailable {
+		t.Errorf("errors.Is(err, cloud.ErrUnavailable) = %v, want %v: %v", !wantUnavailable, wantUnavailable, err)
+	}
+	if !strings.Contains(err.Error(), provider) {
+		t.Errorf("message does not name the provider: %v", err)
+	}
+	if status != 0 && !strings.Contains(err.Error(), fmt.Sprint(status)) {
+		t.Errorf("message does not name the status: %v", err)
+	}
+	return ce
+}
+
+// NoSecret fails if secret appears in err's message, anywhere in its chain,
+// or in err formatted with %v, %+v or %#v.
+func NoSecret(t testing.TB, err error, secret string) {
+	t.Helper()
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if strings.Contains(e.Error(), secret) {
+			t.Errorf("API key in error message: %q", e.Error())
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	for _, s := range []string{fmt.Sprint(err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+		if strings.Contains(s, secret) {
+			t.Errorf("API key in formatted error: %s", s)
+		}
+	}
+}
+
+// Echo describes a request, its headers (credentials included) sorted: what
+// a fake server that leaks what it was sent puts in its error message.
+func Echo(r *http.Request) string {
+	var hs []string
+	for k, v := range r.Header {
+		hs = append(hs, k+": "+strings.Join(v, ","))
+	}
+	sort.Strings(hs)
+	return "rejected request " + r.Method + " " + r.URL.Path + " with headers " + strings.Join(hs, "; ")
+}
+
+// Refuse closes a request's connection without an answer, as a server
+// that is going away does.
+func Refuse(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
