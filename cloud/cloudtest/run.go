@@ -87,7 +87,7 @@ func Run(t *testing.T, newTarget NewFunc) {
 			t.Fatal(err)
 		}
 		checkResponse(t, resp, want(tg, "length"))
-		resp, err = tg.Provider.Stream(context.Background(), Question(), nil)
+		resp, err = tg.Provider.Stream(context.Background(), Question(), func(string) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
