@@ -1,8 +1,9 @@
 package anthropic
 
 // Streaming, timeout and connection tests, against anthropictest
-// (helpers_test.go) (Anthropic's documented SSE format: "event:" and "data:" lines,
-// ended by message_stop), because no real key exists here. 127.0.0.1 only.
+// (helpers_test.go; Anthropic's documented SSE format: "event:" and "data:"
+// lines, ended by message_stop), because no real key exists here. 127.0.0.1
+// only.
 
 import (
 	"context"
