@@ -15,7 +15,6 @@
 package cloudtest
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
@@ -71,9 +70,9 @@ type Fake interface {
 	// Attempts counts the answer calls (not pings) since the last Set; for
 	// several servers, the most any one of them saw.
 	Attempts() int
-	// Last returns the headers and body of the last request received (the
-	// first server's, for several).
-	Last() (http.Header, []byte)
+	// Last returns the last request received (the first server's, for
+	// several).
+	Last() *Request
 }
 
 // Config is how the suite wants a provider built.
@@ -132,4 +131,4 @@ func (j joined) Attempts() int {
 	return n
 }
 
-func (j joined) Last() (http.Header, []byte) { return j[0].Last() }
+func (j joined) Last() *Request { return j[0].Last() }

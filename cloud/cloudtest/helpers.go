@@ -94,9 +94,18 @@ func NoSecret(t testing.TB, err error, secret string) {
 		}
 	}
 	walk(err)
-	for _, s := range []string{fmt.Sprint(err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-		if strings.Contains(s, secret) {
-			t.Errorf("API key in formatted error: %s", s)
+	NotFormatted(t, secret, err)
+}
+
+// NotFormatted fails if secret appears in any of values formatted with %v,
+// %+v or %#v.
+func NotFormatted(t testing.TB, secret string, values ...any) {
+	t.Helper()
+	for _, v := range values {
+		for _, s := range []string{fmt.Sprint(v), fmt.Sprintf("%+v", v), fmt.Sprintf("%#v", v)} {
+			if strings.Contains(s, secret) {
+				t.Errorf("API key printed: %s", s)
+			}
 		}
 	}
 }

@@ -49,12 +49,12 @@ func Run(t *testing.T, newTarget NewFunc) {
 		if n := tg.Fake.Attempts(); n != 1 {
 			t.Errorf("%d attempts for one answer, want 1", n)
 		}
-		h, body := tg.Fake.Last()
-		if !strings.Contains(fmt.Sprint(h), tg.Keys[0]) {
-			t.Errorf("the server did not receive the API key: %v", h)
+		r := lastRequest(t, tg.Fake)
+		if !strings.Contains(fmt.Sprint(r.Header), tg.Keys[0]) {
+			t.Errorf("the server did not receive the API key: %v", r.Header)
 		}
-		if !strings.Contains(string(body), "Capital of France?") || !strings.Contains(string(body), "Be brief.") {
-			t.Errorf("the request body lacks the conversation: %s", body)
+		if r.LastMessage() != "Capital of France?" || !strings.Contains(string(r.Body), "Be brief.") {
+			t.Errorf("the request body lacks the conversation: %s", r.Body)
 		}
 	})
 
@@ -73,8 +73,8 @@ func Run(t *testing.T, newTarget NewFunc) {
 		if strings.Join(deltas, "|") != strings.Join(pieces, "|") {
 			t.Errorf("deltas %q, want %q: one per piece the server sent", deltas, pieces)
 		}
-		if _, body := tg.Fake.Last(); !strings.Contains(string(body), `"stream":true`) {
-			t.Errorf("the request did not ask to stream: %s", body)
+		if r := lastRequest(t, tg.Fake); !r.Stream() {
+			t.Errorf("the request did not ask to stream: %s", r.Body)
 		}
 	})
 
@@ -363,7 +363,7 @@ func runKeys(t *testing.T, start startFunc) {
 			if err == nil {
 				t.Fatal("want an error")
 			}
-			if h, _ := tg.Fake.Last(); !strings.Contains(fmt.Sprint(h), tg.Keys[0]) {
+			if h := lastRequest(t, tg.Fake).Header; !strings.Contains(fmt.Sprint(h), tg.Keys[0]) {
 				t.Fatalf("the server did not receive the key: %v", h)
 			}
 			for _, k := range tg.Keys {
@@ -371,6 +371,15 @@ func runKeys(t *testing.T, start startFunc) {
 			}
 		})
 	}
+}
+
+func lastRequest(t *testing.T, f Fake) *Request {
+	t.Helper()
+	r := f.Last()
+	if r == nil {
+		t.Fatal("the server received no request")
+	}
+	return r
 }
 
 // checkResponse compares an answer with want, the cost aside (a chain

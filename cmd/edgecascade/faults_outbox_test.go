@@ -233,7 +233,7 @@ func runOutboxKill9(t *testing.T, _ *faultFixtures) string {
 	for k := 0; k < 3; k++ {
 		select {
 		case r := <-cloud.Arrived():
-			inFlight = r.LastUser()
+			inFlight = r.LastMessage()
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("the drain sent %d items in 2 minutes: %s", k, a.logs)
 		}

@@ -21,7 +21,7 @@ func newDrainCloud(t *testing.T) *openaitest.Server {
 	t.Helper()
 	f := openaitest.New(t, openaitest.Config{
 		Model:            "fake-strong",
-		Answer:           func(r *openaitest.Request) []string { return []string{"answer to: " + r.LastUser()} },
+		Answer:           func(r *openaitest.Request) []string { return []string{"answer to: " + r.LastMessage()} },
 		PromptTokens:     10,
 		CompletionTokens: 5,
 	})

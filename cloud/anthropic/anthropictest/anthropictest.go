@@ -21,8 +21,6 @@
 package anthropictest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -107,27 +105,18 @@ type Fault struct {
 }
 
 // Request is what the server received.
-type Request struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                []byte
-	// JSON is the body decoded, nil when it is not a JSON object.
-	JSON map[string]any
-}
+type Request = cloudtest.Request
 
-// Stream says whether the request asked for a stream.
-func (r *Request) Stream() bool { return r.JSON["stream"] == true }
-
-// Server is a fake Anthropic API. It is safe for concurrent use.
+// Server is a fake Anthropic API. It is safe for concurrent use. Its Log
+// counts the /v1/messages requests as attempts and keeps every request
+// (Requests, Last).
 type Server struct {
 	*httptest.Server
+	cloudtest.Log
 	cfg Config
 
-	mu       sync.Mutex
-	fault    Fault
-	n        int // requests since the last Set
-	attempts int // /v1/messages requests since the last Set
-	requests []*Request
+	mu    sync.Mutex
+	fault Fault
 }
 
 // New starts a server, closed when the test ends. URL is the base URL the
@@ -156,51 +145,17 @@ func New(t testing.TB, cfg Config) *Server {
 // Attempts and of Config.Handler's n.
 func (s *Server) Set(f Fault) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.fault = f
-	s.n, s.attempts = 0, 0
-}
-
-// Attempts counts the /v1/messages requests since the last Set.
-func (s *Server) Attempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.attempts
-}
-
-// Requests returns every request received, in order.
-func (s *Server) Requests() []*Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*Request(nil), s.requests...)
-}
-
-// Last returns the last request received (nil before any).
-func (s *Server) Last() *Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.requests) == 0 {
-		return nil
-	}
-	return s.requests[len(s.requests)-1]
+	s.mu.Unlock()
+	s.Reset()
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	req := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
-	_ = json.Unmarshal(body, &req.JSON)
 	messages := r.Method == http.MethodPost && r.URL.Path == "/v1/messages"
-
 	s.mu.Lock()
 	f := s.fault
-	s.n++
-	n := s.n
-	s.requests = append(s.requests, req)
-	if messages && !f.Refuse {
-		s.attempts++
-	}
 	s.mu.Unlock()
+	req, n, _ := s.Record(r, messages && !f.Refuse)
 
 	if s.cfg.Handler != nil {
 		s.cfg.Handler(w, r, n)
@@ -284,12 +239,14 @@ func (s *Server) answer(f Fault) (pieces []string, stopReason string) {
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, f Fault) {
 	pieces, stop := s.answer(f)
-	sse := NewSSE(w)
-	sse.Send(MessageStart(s.cfg.Model, s.cfg.PromptTokens))
-	sse.Send(BlockStart(0))
-	sse.Send(Ping())
+	w.Header().Set("request-id", "req_011stream")
+	sse := cloudtest.NewSSE(w)
+	send := func(e Event) { sse.Send(e.Type, e.Data) }
+	send(MessageStart(s.cfg.Model, s.cfg.PromptTokens))
+	send(BlockStart(0))
+	send(Ping())
 	for i, p := range pieces {
-		sse.Send(TextDelta(0, p))
+		send(TextDelta(0, p))
 		if i == 0 {
 			switch {
 			case f.Cut:
@@ -299,7 +256,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f Fault) {
 				if f.EchoHeaders {
 					bad = fmt.Sprintf(`{"type": %q`, f.Message)
 				}
-				sse.Send(Event{"content_block_delta", bad})
+				send(Event{"content_block_delta", bad})
 			case f.ErrorEvent:
 				typ, msg := f.Type, f.Message
 				if typ == "" {
@@ -308,7 +265,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f Fault) {
 				if msg == "" {
 					msg = "Overloaded"
 				}
-				sse.Send(ErrorEvent(typ, msg))
+				send(ErrorEvent(typ, msg))
 				return
 			case f.Stall:
 				<-r.Context().Done()
@@ -319,9 +276,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f Fault) {
 			time.Sleep(f.Gap)
 		}
 	}
-	sse.Send(BlockStop(0))
-	sse.Send(MessageDelta(stop, s.cfg.CompletionTokens))
-	sse.Send(MessageStop())
+	send(BlockStop(0))
+	send(MessageDelta(stop, s.cfg.CompletionTokens))
+	send(MessageStop())
 }
 
 func (s *Server) writeModels(w http.ResponseWriter) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
 )
 
 // Message is a "message" object with one text block.
@@ -83,41 +85,11 @@ func ErrorEvent(typ, msg string) Event {
 	return Event{"error", fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":%q}}`, typ, msg)}
 }
 
-// SSE writes Server-Sent Events, flushing after each.
-type SSE struct {
-	w  http.ResponseWriter
-	fl http.Flusher
-}
-
-// NewSSE sends the headers of an event stream (status 200, request-id
-// req_011stream).
-func NewSSE(w http.ResponseWriter) *SSE {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("request-id", "req_011stream")
-	w.WriteHeader(http.StatusOK)
-	fl, _ := w.(http.Flusher)
-	s := &SSE{w: w, fl: fl}
-	s.flush()
-	return s
-}
-
-// Send sends one event.
-func (s *SSE) Send(e Event) {
-	fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", e.Type, e.Data)
-	s.flush()
-}
-
-func (s *SSE) flush() {
-	if s.fl != nil {
-		s.fl.Flush()
-	}
-}
-
-// WriteSSE sends the events as a new stream.
+// WriteSSE sends the events as a new stream (request-id req_011stream).
 func WriteSSE(w http.ResponseWriter, events ...Event) {
-	s := NewSSE(w)
+	w.Header().Set("request-id", "req_011stream")
+	s := cloudtest.NewSSE(w)
 	for _, e := range events {
-		s.Send(e)
+		s.Send(e.Type, e.Data)
 	}
 }

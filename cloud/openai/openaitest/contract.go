@@ -1,17 +1,13 @@
 package openaitest
 
-import (
-	"net/http"
-
-	"github.com/edgecascade/edgecascade/cloud/cloudtest"
-)
+import "github.com/edgecascade/edgecascade/cloud/cloudtest"
 
 // Fake adapts the server to the cloud contract suite: it says what the
 // suite asks in OpenAI's wire format. The suite expects the server's
 // default usage (Config's token counts left zero).
 func (s *Server) Fake() cloudtest.Fake { return contract{s} }
 
-type contract struct{ s *Server }
+type contract struct{ *Server }
 
 func (c contract) Set(b cloudtest.Behavior) {
 	f := Fault{
@@ -22,15 +18,5 @@ func (c contract) Set(b cloudtest.Behavior) {
 	if b.Length {
 		f.Finish = "length"
 	}
-	c.s.Set(f)
-}
-
-func (c contract) Attempts() int { return c.s.Attempts() }
-
-func (c contract) Last() (http.Header, []byte) {
-	r := c.s.Last()
-	if r == nil {
-		return nil, nil
-	}
-	return r.Header, r.Body
+	c.Server.Set(f)
 }

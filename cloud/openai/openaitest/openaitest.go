@@ -20,8 +20,6 @@
 package openaitest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -123,43 +121,20 @@ type Fault struct {
 }
 
 // Request is what the server received.
-type Request struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                []byte
-	// JSON is the body decoded, nil when it is not a JSON object.
-	JSON map[string]any
-}
-
-// Stream says whether the request asked for a stream.
-func (r *Request) Stream() bool { return r.JSON["stream"] == true }
-
-// LastUser is the content of the request's last message.
-func (r *Request) LastUser() string {
-	var req struct {
-		Messages []struct {
-			Content string `json:"content"`
-		} `json:"messages"`
-	}
-	if json.Unmarshal(r.Body, &req) != nil || len(req.Messages) == 0 {
-		return ""
-	}
-	return req.Messages[len(req.Messages)-1].Content
-}
+type Request = cloudtest.Request
 
 // Server is a fake OpenAI-compatible API. It is safe for concurrent use.
+// Its Log counts the chat completion requests as attempts (Attempts,
+// CallsFor) and keeps every request (Requests, Last).
 type Server struct {
 	*httptest.Server
+	cloudtest.Log
 	cfg     Config
 	arrived chan *Request
 
-	mu       sync.Mutex
-	fault    Fault
-	n        int // requests since the last Set
-	attempts int // chat completion requests since the last Set
-	requests []*Request
-	calls    map[string]int // chat requests by last message, all time
-	release  chan struct{}
+	mu      sync.Mutex
+	fault   Fault
+	release chan struct{}
 }
 
 // New starts a server; it is closed (held requests released first) when
@@ -178,7 +153,7 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.PromptTokens == 0 && cfg.CompletionTokens == 0 {
 		cfg.PromptTokens, cfg.CompletionTokens = DefaultPromptTokens, DefaultCompletionTokens
 	}
-	s := &Server{cfg: cfg, arrived: make(chan *Request, 256), calls: map[string]int{}, release: make(chan struct{})}
+	s := &Server{cfg: cfg, arrived: make(chan *Request, 256), release: make(chan struct{})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
 		s.Release()
@@ -194,9 +169,9 @@ func (s *Server) BaseURL() string { return s.URL + "/v1" }
 // Attempts and of Config.Handler's n. It does not release held requests.
 func (s *Server) Set(f Fault) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.fault = f
-	s.n, s.attempts = 0, 0
+	s.mu.Unlock()
+	s.Reset()
 }
 
 // Release lets held, hanging and stalled requests go on (held ones answer,
@@ -211,61 +186,16 @@ func (s *Server) Release() {
 	}
 }
 
-// Attempts counts the chat completion requests since the last Set.
-func (s *Server) Attempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.attempts
-}
-
-// CallsFor counts the chat completion requests whose last message is q,
-// since the server started.
-func (s *Server) CallsFor(q string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[q]
-}
-
-// Requests returns every request received, in order.
-func (s *Server) Requests() []*Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*Request(nil), s.requests...)
-}
-
-// Last returns the last request received (nil before any).
-func (s *Server) Last() *Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.requests) == 0 {
-		return nil
-	}
-	return s.requests[len(s.requests)-1]
-}
-
 // Arrived receives each chat completion request as it arrives, before it
 // is answered (when its buffer of 256 has room).
 func (s *Server) Arrived() <-chan *Request { return s.arrived }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	req := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
-	_ = json.Unmarshal(body, &req.JSON)
 	chat := r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions"
-
 	s.mu.Lock()
-	f := s.fault
-	s.n++
-	n := s.n
-	s.requests = append(s.requests, req)
-	if chat && !f.Refuse {
-		s.attempts++
-		s.calls[req.LastUser()]++
-	}
-	attempt := s.attempts
-	release := s.release
+	f, release := s.fault, s.release
 	s.mu.Unlock()
+	req, n, attempt := s.Record(r, chat && !f.Refuse)
 
 	if s.cfg.Handler != nil {
 		s.cfg.Handler(w, r, n)
@@ -386,10 +316,10 @@ func (s *Server) complete(w http.ResponseWriter, f Fault, pieces []string, wait 
 }
 
 func (s *Server) stream(w http.ResponseWriter, f Fault, pieces []string, wait func() bool) {
-	sse := NewSSE(w)
-	sse.Data(RoleChunk(s.cfg.Model))
+	sse := cloudtest.NewSSE(w)
+	sse.Send("", RoleChunk(s.cfg.Model))
 	for i, p := range pieces {
-		sse.Data(Chunk(s.cfg.Model, p, ""))
+		sse.Send("", Chunk(s.cfg.Model, p, ""))
 		if i == 0 {
 			switch {
 			case f.Cut:
@@ -399,10 +329,10 @@ func (s *Server) stream(w http.ResponseWriter, f Fault, pieces []string, wait fu
 				if f.EchoHeaders {
 					bad = fmt.Sprintf(`{"choices": %q`, f.Message)
 				}
-				sse.Data(bad)
+				sse.Send("", bad)
 			case f.ErrorEvent:
 				msg, typ, code := errorBody(Fault{Status: http.StatusInternalServerError, Message: f.Message, Type: f.Type, Code: f.Code})
-				sse.Data(ErrorJSON(msg, typ, code))
+				sse.Send("", ErrorJSON(msg, typ, code))
 				return
 			case f.Stall:
 				wait()
@@ -413,9 +343,9 @@ func (s *Server) stream(w http.ResponseWriter, f Fault, pieces []string, wait fu
 			time.Sleep(f.Gap)
 		}
 	}
-	sse.Data(Chunk(s.cfg.Model, "", s.finish(f)))
-	sse.Data(UsageChunk(s.cfg.Model, s.cfg.PromptTokens, s.cfg.CompletionTokens))
-	sse.Data("[DONE]")
+	sse.Send("", Chunk(s.cfg.Model, "", s.finish(f)))
+	sse.Send("", UsageChunk(s.cfg.Model, s.cfg.PromptTokens, s.cfg.CompletionTokens))
+	sse.Send("", "[DONE]")
 }
 
 // errorBody fills in OpenAI's message, type and code for a status.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
 )
 
 // Completion is a chat.completion object with one choice.
@@ -73,39 +75,10 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 	_, _ = io.WriteString(w, body)
 }
 
-// SSE writes Server-Sent Events, flushing after each.
-type SSE struct {
-	w  http.ResponseWriter
-	fl http.Flusher
-}
-
-// NewSSE sends the headers of an event stream (status 200).
-func NewSSE(w http.ResponseWriter) *SSE {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	fl, _ := w.(http.Flusher)
-	s := &SSE{w: w, fl: fl}
-	s.flush()
-	return s
-}
-
-// Data sends one event "data: <data>".
-func (s *SSE) Data(data string) {
-	fmt.Fprintf(s.w, "data: %s\n\n", data)
-	s.flush()
-}
-
-func (s *SSE) flush() {
-	if s.fl != nil {
-		s.fl.Flush()
-	}
-}
-
 // WriteSSE sends each data as one event of a new stream.
 func WriteSSE(w http.ResponseWriter, data ...string) {
-	s := NewSSE(w)
+	s := cloudtest.NewSSE(w)
 	for _, d := range data {
-		s.Data(d)
+		s.Send("", d)
 	}
 }
