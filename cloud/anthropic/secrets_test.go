@@ -15,60 +15,16 @@ import (
 	"github.com/edgecascade/edgecascade/cloud/anthropic/anthropictest"
 )
 
-func TestPing(t *testing.T) {
+// TestPingWireFormat: Ping asks for one model. Its answers and failures
+// (401, 5xx and 529 not retried) are in the contract (contract_test.go).
+func TestPingWireFormat(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		handler    handler
-		wantStatus int
-		wantErr    bool
-	}{
-		{
-			name: "ok",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = io.WriteString(w, `{"data":[{"type":"model","id":"claude-test","display_name":"Claude Test",`+
-					`"created_at":"2026-01-01T00:00:00Z"}],"has_more":true,"first_id":"claude-test","last_id":"claude-test"}`)
-			},
-		},
-		{
-			name: "bad key",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				anthropictest.WriteError(w, 401, "authentication_error", "invalid x-api-key")
-			},
-			wantStatus: 401,
-			wantErr:    true,
-		},
-		{
-			name: "529 is not retried by ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				anthropictest.WriteError(w, 529, "overloaded_error", "Overloaded")
-			},
-			wantStatus: 529,
-			wantErr:    true,
-		},
+	f := anthropictest.New(t, anthropictest.Config{})
+	if err := newTestClient(t, f.URL, nil).Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.URL, nil)
-			err := c.Ping(context.Background())
-			if got := lastRequest(f); got.path != "/v1/models" || got.query != "limit=1" {
-				t.Errorf("request = %s?%s, want /v1/models?limit=1", got.path, got.query)
-			}
-			if got := len(f.Requests()); got != 1 {
-				t.Errorf("attempts = %d, want 1", got)
-			}
-			if !tt.wantErr {
-				if err != nil {
-					t.Fatalf("Ping: %v", err)
-				}
-				return
-			}
-			asCloudError(t, err, tt.wantStatus)
-			noKey(t, err)
-		})
+	if r := f.Last(); len(f.Requests()) != 1 || r.Method != "GET" || r.Path != "/v1/models" || r.Query != "limit=1" {
+		t.Errorf("ping sent %d requests, the last %s %s?%s; want one GET /v1/models?limit=1", len(f.Requests()), r.Method, r.Path, r.Query)
 	}
 }
 

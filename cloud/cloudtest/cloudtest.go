@@ -73,6 +73,9 @@ type Fake interface {
 	// Last returns the last request received (the first server's, for
 	// several).
 	Last() *Request
+	// Requests returns every request received, pings included (the first
+	// server's, for several).
+	Requests() []*Request
 }
 
 // Config is how the suite wants a provider built.
@@ -132,3 +135,5 @@ func (j joined) Attempts() int {
 }
 
 func (j joined) Last() *Request { return j[0].Last() }
+
+func (j joined) Requests() []*Request { return j[0].Requests() }

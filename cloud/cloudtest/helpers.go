@@ -76,24 +76,22 @@ func CheckError(t testing.TB, err error, provider string, status int) *cloud.Err
 // or in err formatted with %v, %+v or %#v.
 func NoSecret(t testing.TB, err error, secret string) {
 	t.Helper()
-	var walk func(error)
-	walk = func(e error) {
+	for stack := []error{err}; len(stack) > 0; {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		if e == nil {
-			return
+			continue
 		}
 		if strings.Contains(e.Error(), secret) {
 			t.Errorf("API key in error message: %q", e.Error())
 		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
+		if u, ok := e.(interface{ Unwrap() error }); ok {
+			stack = append(stack, u.Unwrap())
+		}
+		if u, ok := e.(interface{ Unwrap() []error }); ok {
+			stack = append(stack, u.Unwrap()...)
 		}
 	}
-	walk(err)
 	NotFormatted(t, secret, err)
 }
 

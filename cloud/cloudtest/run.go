@@ -196,6 +196,7 @@ func runErrors(t *testing.T, start startFunc) {
 		{name: "refused", refused: true},
 		{name: "500 retried", b: Behavior{Status: 500}, status: 500, attempts: 2},
 		{name: "503 retried", b: Behavior{Status: 503}, status: 503, attempts: 2},
+		{name: "529 retried", b: Behavior{Status: 529}, status: 529, attempts: 2},
 		{name: "429 waiting longer than the retry cap", b: Behavior{Status: 429, RetryAfter: "30"}, status: 429, attempts: 1, wait: 30 * time.Second},
 		{name: "400 not retried", b: Behavior{Status: 400}, status: 400, attempts: 1},
 		{name: "401 not retried", b: Behavior{Status: 401}, status: 401, attempts: 1},
@@ -211,7 +212,10 @@ func runErrors(t *testing.T, start startFunc) {
 					tg.Fake.Set(tt.b)
 				}
 				var deltas []string
-				began := time.Now()
+				began, before := time.Now(), 0
+				if tg.Fake != nil {
+					before = len(tg.Fake.Requests())
+				}
 				resp, err := c.do(context.Background(), tg.Provider, &deltas)
 				if d := time.Since(began); d > 4*time.Second {
 					t.Errorf("%s took %s", c.name, d)
@@ -224,6 +228,9 @@ func runErrors(t *testing.T, start startFunc) {
 					NoSecret(t, err, k)
 				}
 				if c.name == "Ping" {
+					if tg.Fake != nil && len(tg.Fake.Requests())-before != 1 {
+						t.Errorf("Ping: %d requests, want 1: a ping is not retried", len(tg.Fake.Requests())-before)
+					}
 					continue
 				}
 				if tt.wait != 0 && ce.RetryAfter != tt.wait {

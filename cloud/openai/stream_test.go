@@ -207,59 +207,17 @@ func TestStreamTimeoutMidBody(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
+// TestPingWireFormat: Ping lists the models. Its answers and failures
+// (401, 5xx not retried) are in the contract (contract_test.go).
+func TestPingWireFormat(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		handler    handler
-		wantStatus int
-		wantErr    bool
-	}{
-		{
-			name: "ok",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = io.WriteString(w, `{"object":"list","data":[{"id":"gpt-test","object":"model","created":1686935002,"owned_by":"openai"}]}`)
-			},
-		},
-		{
-			name: "bad key",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				openaitest.WriteError(w, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-			},
-			wantStatus: 401,
-			wantErr:    true,
-		},
-		{
-			name: "503 is not retried by ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				openaitest.WriteError(w, 503, "overloaded", "server_error", "")
-			},
-			wantStatus: 503,
-			wantErr:    true,
-		},
+	f := openaitest.New(t, openaitest.Config{})
+	if err := newTestClient(t, f.URL, nil).Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.URL, nil)
-			err := c.Ping(context.Background())
-			if _, _, path := last(f); path != "/v1/models" {
-				t.Errorf("path = %q, want /v1/models", path)
-			}
-			if got := len(f.Requests()); got != 1 {
-				t.Errorf("attempts = %d, want 1", got)
-			}
-			if !tt.wantErr {
-				if err != nil {
-					t.Fatalf("Ping: %v", err)
-				}
-				return
-			}
-			asCloudError(t, err, tt.wantStatus)
-			noKey(t, err)
-		})
+	if r := f.Last(); len(f.Requests()) != 1 || r.Method != "GET" || r.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer "+testKey {
+		t.Errorf("ping sent %d requests, the last %s %s with Authorization %q; want one GET /v1/models with the key",
+			len(f.Requests()), r.Method, r.Path, r.Header.Get("Authorization"))
 	}
 }
 
