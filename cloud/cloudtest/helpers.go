@@ -130,3 +130,46 @@ func Refuse(w http.ResponseWriter) {
 	}
 	panic(http.ErrAbortHandler)
 }
+
+// Outcome is what a provider's own test table expects of one call.
+type Outcome struct {
+	Provider string          // the provider's name, in its errors
+	Key      string          // its API key, which no error may show
+	Want     *cloud.Response // the answer, when the call succeeds
+	Status   int             // the *cloud.Error's HTTP status, when it fails
+	Err      string          // text the error contains, when it fails
+	FnErr    error           // the delta func's error, when that ends the call
+}
+
+// CheckOutcome checks a call's answer and error against o: the delta func's
+// error as it is (not a provider failure); or a provider failure as
+// CheckError says, without the key, and no partial answer; or the answer.
+func CheckOutcome(t testing.TB, resp *cloud.Response, err error, o Outcome) {
+	t.Helper()
+	switch {
+	case o.FnErr != nil:
+		if !errors.Is(err, o.FnErr) {
+			t.Fatalf("err = %v, want %v", err, o.FnErr)
+		}
+		var ce *cloud.Error
+		if errors.As(err, &ce) {
+			t.Errorf("a delta func error is not a provider failure: %v", err)
+		}
+	case o.Err != "" || o.Status != 0:
+		if resp != nil {
+			t.Errorf("partial response returned with the error: %+v", resp)
+		}
+		CheckError(t, err, o.Provider, o.Status)
+		if !strings.Contains(err.Error(), o.Err) {
+			t.Errorf("error %q does not contain %q", err, o.Err)
+		}
+		NoSecret(t, err, o.Key)
+	default:
+		if err != nil {
+			t.Fatalf("call: %v", err)
+		}
+		if *resp != *o.Want {
+			t.Errorf("response = %+v, want %+v", *resp, *o.Want)
+		}
+	}
+}

@@ -160,32 +160,8 @@ func TestStream(t *testing.T) {
 			if so, _ := body["stream_options"].(map[string]any); so["include_usage"] != true {
 				t.Errorf("stream_options = %v, want include_usage", body["stream_options"])
 			}
-			switch {
-			case tt.fnErr != nil:
-				if !errors.Is(err, tt.fnErr) {
-					t.Fatalf("err = %v, want %v", err, tt.fnErr)
-				}
-				var ce *cloud.Error
-				if errors.As(err, &ce) {
-					t.Errorf("a delta func error is not a provider failure: %v", err)
-				}
-			case tt.wantErr != "" || tt.wantStatus != 0:
-				if resp != nil {
-					t.Errorf("partial response returned with the error: %+v", resp)
-				}
-				asCloudError(t, err, tt.wantStatus)
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("error %q does not contain %q", err, tt.wantErr)
-				}
-				noKey(t, err)
-			default:
-				if err != nil {
-					t.Fatalf("Stream: %v", err)
-				}
-				if *resp != *tt.want {
-					t.Errorf("response = %+v, want %+v", *resp, *tt.want)
-				}
-			}
+			cloudtest.CheckOutcome(t, resp, err, cloudtest.Outcome{Provider: ProviderName, Key: testKey,
+				Want: tt.want, Status: tt.wantStatus, Err: tt.wantErr, FnErr: tt.fnErr})
 		})
 	}
 }
