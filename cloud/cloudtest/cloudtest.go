@@ -9,9 +9,11 @@
 // cloud/openai/openaitest (OpenAI chat completions, streamed as Server-Sent
 // Events ended by "data: [DONE]") and cloud/anthropic/anthropictest
 // (Anthropic Messages, streamed as typed SSE events ended by message_stop).
-// Each provider's test supplies a small adapter, a Fake, that tells its
-// server what to do in the suite's words (answer these pieces, fail with
-// this status, cut the stream, ...).
+// Each fake supplies a small adapter, a Fake (openaitest.Server.Fake,
+// anthropictest.Server.Fake), that tells it what to do in the suite's words
+// (answer these pieces, fail with this status, cut the stream, ...); each
+// provider's test builds the provider against it (contract_test.go in
+// cloud/openai and cloud/anthropic, chain_test.go in cloud).
 package cloudtest
 
 import (
