@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgecascade/edgecascade/cloud/cloudtest"
 	"github.com/edgecascade/edgecascade/cloud/anthropic/anthropictest"
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
 )
 
 // TestPingWireFormat: Ping asks for one model. Its answers and failures

@@ -366,4 +366,3 @@ func TestCallerCancel(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
-

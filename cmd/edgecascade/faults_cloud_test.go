@@ -37,7 +37,6 @@ func newFakeCloud(t *testing.T) *openaitest.Server {
 	return openaitest.New(t, openaitest.Config{Model: fakeCloudModel, Pieces: []string{fakeCutAfter, "pe", "lo"}})
 }
 
-
 // cloudDaemon is a daemon whose cloud is the fake (or a closed port).
 type cloudDaemon struct {
 	d    *daemonProc
