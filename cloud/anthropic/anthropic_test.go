@@ -1,10 +1,9 @@
 package anthropic
 
-// These tests run against fake servers (fake_test.go) that follow Anthropic's
-// documented wire format for /v1/messages (JSON, and SSE events ended by
-// message_stop), /v1/models and the error body
-// {"type":"error","error":{"type","message"}}, because no real key exists
-// here. They use 127.0.0.1 only.
+// These tests run against anthropictest (helpers_test.go), the fake server
+// that follows Anthropic's documented wire format, because no real key
+// exists here. They use 127.0.0.1 only. The contract every provider meets is
+// in contract_test.go.
 
 import (
 	"context"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/cloud/anthropic/anthropictest"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -99,7 +99,7 @@ func TestComplete(t *testing.T) {
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "1")
-					writeError(w, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
+					anthropictest.WriteError(w, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
 					return
 				}
 				writeMessage(w, "Paris.", "end_turn")
@@ -115,7 +115,7 @@ func TestComplete(t *testing.T) {
 			name: "429 with a Retry-After beyond the wait cap is returned at once",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("Retry-After", "30")
-				writeError(w, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
+				anthropictest.WriteError(w, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
 			},
 			wantStatus:     429,
 			wantErr:        "rate_limit_error: Number of request tokens",
@@ -127,7 +127,7 @@ func TestComplete(t *testing.T) {
 			name: "529 overloaded is retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
-					writeError(w, 529, "overloaded_error", "Overloaded")
+					anthropictest.WriteError(w, 529, "overloaded_error", "Overloaded")
 					return
 				}
 				writeMessage(w, "Paris.", "end_turn")
@@ -139,7 +139,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "529 until retries are exhausted",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 529, "overloaded_error", "Overloaded")
+				anthropictest.WriteError(w, 529, "overloaded_error", "Overloaded")
 			},
 			wantStatus:   529,
 			wantErr:      "overloaded_error: Overloaded (request req_011err) (3 attempts)",
@@ -150,7 +150,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "500 api_error",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 500, "api_error", "Internal server error")
+				anthropictest.WriteError(w, 500, "api_error", "Internal server error")
 			},
 			mut:          func(c *Config) { c.MaxRetries = 1 },
 			wantStatus:   500,
@@ -160,7 +160,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "400 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 400, "invalid_request_error", "messages: text content blocks must be non-empty")
+				anthropictest.WriteError(w, 400, "invalid_request_error", "messages: text content blocks must be non-empty")
 			},
 			wantStatus:   400,
 			wantErr:      "invalid_request_error: messages: text content blocks must be non-empty",
@@ -170,7 +170,7 @@ func TestComplete(t *testing.T) {
 			name: "400 marked x-should-retry is still not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("X-Should-Retry", "true")
-				writeError(w, 400, "invalid_request_error", "bad")
+				anthropictest.WriteError(w, 400, "invalid_request_error", "bad")
 			},
 			wantStatus:   400,
 			wantAttempts: 1,
@@ -178,7 +178,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "409 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 409, "invalid_request_error", "conflict")
+				anthropictest.WriteError(w, 409, "invalid_request_error", "conflict")
 			},
 			wantStatus:   409,
 			wantAttempts: 1,
@@ -186,7 +186,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "401 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "authentication_error", "invalid x-api-key")
+				anthropictest.WriteError(w, 401, "authentication_error", "invalid x-api-key")
 			},
 			wantStatus:   401,
 			wantErr:      "authentication_error: invalid x-api-key",
@@ -239,11 +239,11 @@ func TestComplete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, tt.mut)
+			c := newTestClient(t, f.URL, tt.mut)
 			start := time.Now()
 			resp, err := c.Complete(context.Background(), testRequest())
 			elapsed := time.Since(start)
-			if got := int(f.attempts.Load()); got != tt.wantAttempts {
+			if got := len(f.Requests()); got != tt.wantAttempts {
 				t.Errorf("attempts = %d, want %d", got, tt.wantAttempts)
 			}
 			if elapsed < tt.minElapsed {
@@ -275,11 +275,11 @@ func TestComplete(t *testing.T) {
 func TestCompleteRequestWireFormat(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeMessage(w, "ok", "end_turn") })
-	c := newTestClient(t, f.srv.URL, nil)
+	c := newTestClient(t, f.URL, nil)
 	if _, err := c.Complete(context.Background(), testRequest()); err != nil {
 		t.Fatal(err)
 	}
-	got := f.lastRequest()
+	got := lastRequest(f)
 	if got.path != "/v1/messages" {
 		t.Errorf("path = %q", got.path)
 	}
@@ -381,7 +381,7 @@ func TestMessageMapping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeMessage(w, "ok", "end_turn") })
-			c := newTestClient(t, f.srv.URL, func(c *Config) { c.MaxTokens = tt.cfgMax })
+			c := newTestClient(t, f.URL, func(c *Config) { c.MaxTokens = tt.cfgMax })
 			_, err := c.Complete(context.Background(), cloud.Request{Messages: tt.msgs, MaxTokens: tt.reqMax})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -391,7 +391,7 @@ func TestMessageMapping(t *testing.T) {
 				if errors.As(err, &ce) {
 					t.Errorf("a bad request is not a provider failure: %v", err)
 				}
-				if n := f.attempts.Load(); n != 0 {
+				if n := len(f.Requests()); n != 0 {
 					t.Errorf("a bad request reached the server (%d attempts)", n)
 				}
 				return
@@ -399,7 +399,7 @@ func TestMessageMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := f.lastRequest().body
+			b := lastRequest(f).body
 			if got := fmt.Sprint(b["system"]); got != tt.wantSystem {
 				t.Errorf("system = %q, want %q", got, tt.wantSystem)
 			}
@@ -435,193 +435,14 @@ func TestNoAPIKeyIgnoresEnvironment(t *testing.T) {
 	t.Setenv("ANTHROPIC_CUSTOM_HEADERS", "X-From-Environment: yes")
 	t.Setenv("ANTHROPIC_PROFILE", "no-such-profile")
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeMessage(w, "ok", "end_turn") })
-	c := newTestClient(t, f.srv.URL, func(c *Config) { c.APIKey = "" })
+	c := newTestClient(t, f.URL, func(c *Config) { c.APIKey = "" })
 	if _, err := c.Complete(context.Background(), testRequest()); err != nil {
 		t.Fatal(err)
 	}
-	h := f.lastRequest().header
+	h := lastRequest(f).header
 	for _, name := range []string{"Authorization", "X-Api-Key", "X-From-Environment"} {
 		if v := h.Get(name); v != "" {
 			t.Errorf("%s = %q, want none", name, v)
-		}
-	}
-}
-
-func TestPing(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name       string
-		handler    handler
-		wantStatus int
-		wantErr    bool
-	}{
-		{
-			name: "ok",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = io.WriteString(w, `{"data":[{"type":"model","id":"claude-test","display_name":"Claude Test",`+
-					`"created_at":"2026-01-01T00:00:00Z"}],"has_more":true,"first_id":"claude-test","last_id":"claude-test"}`)
-			},
-		},
-		{
-			name: "bad key",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "authentication_error", "invalid x-api-key")
-			},
-			wantStatus: 401,
-			wantErr:    true,
-		},
-		{
-			name: "529 is not retried by ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 529, "overloaded_error", "Overloaded")
-			},
-			wantStatus: 529,
-			wantErr:    true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, nil)
-			err := c.Ping(context.Background())
-			if got := f.lastRequest(); got.path != "/v1/models" || got.query != "limit=1" {
-				t.Errorf("request = %s?%s, want /v1/models?limit=1", got.path, got.query)
-			}
-			if got := f.attempts.Load(); got != 1 {
-				t.Errorf("attempts = %d, want 1", got)
-			}
-			if !tt.wantErr {
-				if err != nil {
-					t.Fatalf("Ping: %v", err)
-				}
-				return
-			}
-			asCloudError(t, err, tt.wantStatus)
-			noKey(t, err)
-		})
-	}
-}
-
-// Servers may echo what they were sent, the credential header included; the
-// key must not reach any error message.
-func TestAPIKeyNeverInErrors(t *testing.T) {
-	t.Parallel()
-	echo := func(r *http.Request) string {
-		return "you sent " + r.Header.Get("Authorization") + r.Header.Get("X-Api-Key")
-	}
-	stream := func(c *Client) error { _, err := c.Stream(context.Background(), testRequest(), nil); return err }
-	tests := []struct {
-		name    string
-		handler handler
-		call    func(c *Client) error
-	}{
-		{
-			name: "error body message",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "authentication_error", echo(r))
-			},
-		},
-		{
-			name: "error body type and request id",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.WriteHeader(403)
-				_, _ = fmt.Fprintf(w, `{"type":"error","error":{"type":%q,"message":"no"},"request_id":%q}`, echo(r), echo(r))
-			},
-		},
-		{
-			name: "bare string error",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.WriteHeader(400)
-				_, _ = fmt.Fprintf(w, `{"error":%q}`, echo(r))
-			},
-		},
-		{
-			name: "plain-text body",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "text/plain")
-				w.WriteHeader(403)
-				_, _ = io.WriteString(w, echo(r))
-			},
-		},
-		{
-			name: "request-id header",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("request-id", echo(r))
-				w.WriteHeader(400)
-			},
-		},
-		{
-			name: "error event mid-stream",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(), errorEvent("overloaded_error", echo(r)))
-			},
-			call: stream,
-		},
-		{
-			name: "undecodable error event",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(), sse{"error", echo(r)})
-			},
-			call: stream,
-		},
-		{
-			name: "malformed event",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, sse{"message_start", fmt.Sprintf(`{"type": %q`, echo(r))})
-			},
-			call: stream,
-		},
-		{
-			name: "ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "authentication_error", echo(r))
-			},
-			call: func(c *Client) error { return c.Ping(context.Background()) },
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, func(c *Config) { c.MaxRetries = 0 })
-			call := tt.call
-			if call == nil {
-				call = func(c *Client) error { _, err := c.Complete(context.Background(), testRequest()); return err }
-			}
-			err := call(c)
-			if err == nil {
-				t.Fatal("want error")
-			}
-			if auth := f.lastRequest().header.Get("Authorization"); !strings.Contains(auth, testKey) {
-				t.Fatalf("the fake did not receive the key (Authorization %q)", auth)
-			}
-			noKey(t, err)
-			var ae *APIError
-			if errors.As(err, &ae) && strings.Contains(ae.Type+ae.Message+ae.RequestID, testKey) {
-				t.Errorf("API key in APIError fields: %+v", *ae)
-			}
-			for _, s := range []string{fmt.Sprint(err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-				if strings.Contains(s, testKey) {
-					t.Errorf("API key in formatted error: %s", s)
-				}
-			}
-		})
-	}
-}
-
-func TestConfigDoesNotPrintKey(t *testing.T) {
-	t.Parallel()
-	cfg := Config{BaseURL: "https://api.anthropic.com", Model: "m", APIKey: testKey}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg),
-		fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), cfg.LogValue().String()} {
-		if strings.Contains(s, testKey) {
-			t.Errorf("API key printed: %s", s)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 package anthropic
 
-// Streaming, timeout and connection tests, against the fake server of
-// fake_test.go (Anthropic's documented SSE format: "event:" and "data:" lines,
-// ended by message_stop), because no real key exists here. 127.0.0.1 only.
+// Streaming, timeout and connection tests, against anthropictest
+// (helpers_test.go; Anthropic's documented SSE format: "event:" and "data:"
+// lines, ended by message_stop), because no real key exists here. 127.0.0.1
+// only.
 
 import (
 	"context"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/cloud/anthropic/anthropictest"
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
 )
 
 func TestStream(t *testing.T) {
@@ -34,7 +37,7 @@ func TestStream(t *testing.T) {
 	}{
 		{
 			name:         "success with ping events and usage",
-			handler:      func(w http.ResponseWriter, r *http.Request, n int) { writeSSE(w, fullStream()...) },
+			handler:      func(w http.ResponseWriter, r *http.Request, n int) { anthropictest.WriteSSE(w, fullStream()...) },
 			want:         paris,
 			wantDeltas:   parisDeltas,
 			wantAttempts: 1,
@@ -42,14 +45,14 @@ func TestStream(t *testing.T) {
 		{
 			name: "max_tokens is length; thinking deltas and unknown events are skipped",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(),
-					sse{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`},
-					sse{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Paris, surely"}}`},
-					sse{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}`},
-					blockStop(0),
-					sse{"future_event", `{"type":"future_event","x":1}`},
-					blockStart(1), textDelta(1, "Par"), blockStop(1),
-					messageDelta("max_tokens", 64), messageStop())
+				anthropictest.WriteSSE(w, messageStart(),
+					sse{Type: "content_block_start", Data: `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`},
+					sse{Type: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Paris, surely"}}`},
+					sse{Type: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}`},
+					anthropictest.BlockStop(0),
+					sse{Type: "future_event", Data: `{"type":"future_event","x":1}`},
+					anthropictest.BlockStart(1), anthropictest.TextDelta(1, "Par"), anthropictest.BlockStop(1),
+					anthropictest.MessageDelta("max_tokens", 64), anthropictest.MessageStop())
 			},
 			want: &cloud.Response{Provider: "anthropic", Model: "claude-test-20260101", Content: "Par",
 				FinishReason: "length", Usage: cloud.Usage{PromptTokens: 12, CompletionTokens: 64}},
@@ -61,10 +64,10 @@ func TestStream(t *testing.T) {
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "0")
-					writeError(w, 429, "rate_limit_error", "rate limited")
+					anthropictest.WriteError(w, 429, "rate_limit_error", "rate limited")
 					return
 				}
-				writeSSE(w, fullStream()...)
+				anthropictest.WriteSSE(w, fullStream()...)
 			},
 			want:         paris,
 			wantDeltas:   parisDeltas,
@@ -75,10 +78,10 @@ func TestStream(t *testing.T) {
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After-Ms", "10")
-					writeError(w, 529, "overloaded_error", "Overloaded")
+					anthropictest.WriteError(w, 529, "overloaded_error", "Overloaded")
 					return
 				}
-				writeSSE(w, fullStream()...)
+				anthropictest.WriteSSE(w, fullStream()...)
 			},
 			want:         paris,
 			wantDeltas:   parisDeltas,
@@ -87,7 +90,7 @@ func TestStream(t *testing.T) {
 		{
 			name: "400 before the stream",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 400, "invalid_request_error", "max_tokens: must be at least 1")
+				anthropictest.WriteError(w, 400, "invalid_request_error", "max_tokens: must be at least 1")
 			},
 			wantStatus:   400,
 			wantErr:      "invalid_request_error: max_tokens: must be at least 1",
@@ -96,7 +99,7 @@ func TestStream(t *testing.T) {
 		{
 			name: "cut off before message_stop",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(), blockStart(0), textDelta(0, "The capital"), textDelta(0, " is"))
+				anthropictest.WriteSSE(w, messageStart(), anthropictest.BlockStart(0), anthropictest.TextDelta(0, "The capital"), anthropictest.TextDelta(0, " is"))
 			},
 			wantDeltas:   []string{"The capital", " is"},
 			wantErr:      "stream ended before message_stop after 14 bytes",
@@ -106,7 +109,7 @@ func TestStream(t *testing.T) {
 			name: "cut off after message_delta",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				all := fullStream()
-				writeSSE(w, all[:len(all)-1]...)
+				anthropictest.WriteSSE(w, all[:len(all)-1]...)
 			},
 			wantDeltas:   parisDeltas,
 			wantErr:      "ended before message_stop",
@@ -121,8 +124,8 @@ func TestStream(t *testing.T) {
 				}
 				defer conn.Close()
 				fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 4096\r\n\r\n")
-				for _, e := range []sse{messageStart(), textDelta(0, "The capital")} {
-					fmt.Fprintf(buf, "event: %s\ndata: %s\n\n", e.event, e.data)
+				for _, e := range []sse{messageStart(), anthropictest.TextDelta(0, "The capital")} {
+					fmt.Fprintf(buf, "event: %s\ndata: %s\n\n", e.Type, e.Data)
 				}
 				_ = buf.Flush()
 			},
@@ -133,9 +136,9 @@ func TestStream(t *testing.T) {
 		{
 			name: "malformed event JSON",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(), textDelta(0, "The capital"),
-					sse{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" is`},
-					messageStop())
+				anthropictest.WriteSSE(w, messageStart(), anthropictest.TextDelta(0, "The capital"),
+					sse{Type: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" is`},
+					anthropictest.MessageStop())
 			},
 			wantDeltas:   []string{"The capital"},
 			wantErr:      "malformed event",
@@ -144,8 +147,8 @@ func TestStream(t *testing.T) {
 		{
 			name: "error event mid-stream",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, messageStart(), blockStart(0), textDelta(0, "The capital"), ping(),
-					errorEvent("overloaded_error", "Overloaded"))
+				anthropictest.WriteSSE(w, messageStart(), anthropictest.BlockStart(0), anthropictest.TextDelta(0, "The capital"), anthropictest.Ping(),
+					anthropictest.ErrorEvent("overloaded_error", "Overloaded"))
 			},
 			wantDeltas:   []string{"The capital"},
 			wantErr:      "error event: overloaded_error: Overloaded (request req_011stream)",
@@ -161,7 +164,7 @@ func TestStream(t *testing.T) {
 		},
 		{
 			name:         "delta func error stops the stream",
-			handler:      func(w http.ResponseWriter, r *http.Request, n int) { writeSSE(w, fullStream()...) },
+			handler:      func(w http.ResponseWriter, r *http.Request, n int) { anthropictest.WriteSSE(w, fullStream()...) },
 			fnErr:        errStop,
 			wantDeltas:   []string{"The capital"},
 			wantAttempts: 1,
@@ -171,55 +174,31 @@ func TestStream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, nil)
+			c := newTestClient(t, f.URL, nil)
 			var deltas []string
 			resp, err := c.Stream(context.Background(), testRequest(), func(d string) error {
 				deltas = append(deltas, d)
 				return tt.fnErr
 			})
-			if got := int(f.attempts.Load()); got != tt.wantAttempts {
+			if got := len(f.Requests()); got != tt.wantAttempts {
 				t.Errorf("attempts = %d, want %d", got, tt.wantAttempts)
 			}
 			if strings.Join(deltas, "|") != strings.Join(tt.wantDeltas, "|") {
 				t.Errorf("deltas = %q, want %q", deltas, tt.wantDeltas)
 			}
-			got := f.lastRequest()
+			got := lastRequest(f)
 			if got.path != "/v1/messages" || got.body["stream"] != true || got.body["max_tokens"] != float64(64) {
 				t.Errorf("request = %s %v, want a streaming /v1/messages", got.path, got.body)
 			}
-			switch {
-			case tt.fnErr != nil:
-				if !errors.Is(err, tt.fnErr) {
-					t.Fatalf("err = %v, want %v", err, tt.fnErr)
-				}
-				var ce *cloud.Error
-				if errors.As(err, &ce) {
-					t.Errorf("a delta func error is not a provider failure: %v", err)
-				}
-			case tt.wantErr != "" || tt.wantStatus != 0:
-				if resp != nil {
-					t.Errorf("partial response returned with the error: %+v", resp)
-				}
-				asCloudError(t, err, tt.wantStatus)
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("error %q does not contain %q", err, tt.wantErr)
-				}
-				noKey(t, err)
-			default:
-				if err != nil {
-					t.Fatalf("Stream: %v", err)
-				}
-				if *resp != *tt.want {
-					t.Errorf("response = %+v, want %+v", *resp, *tt.want)
-				}
-			}
+			cloudtest.CheckOutcome(t, resp, err, cloudtest.Outcome{Provider: ProviderName, Key: testKey,
+				Want: tt.want, Status: tt.wantStatus, Err: tt.wantErr, FnErr: tt.fnErr})
 		})
 	}
 }
 
 func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, refusedURL(t), func(c *Config) { c.MaxRetries = 0 })
+	c := newTestClient(t, cloudtest.RefusedURL(t), func(c *Config) { c.MaxRetries = 0 })
 	calls := []struct {
 		name string
 		call func() error
@@ -243,7 +222,7 @@ func TestConnectionRefused(t *testing.T) {
 // A connection error is retried like a 5xx.
 func TestConnectionRefusedRetried(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, refusedURL(t), func(c *Config) { c.MaxRetries = 1 })
+	c := newTestClient(t, cloudtest.RefusedURL(t), func(c *Config) { c.MaxRetries = 1 })
 	_, err := c.Complete(context.Background(), testRequest())
 	asCloudError(t, err, 0)
 	if !strings.Contains(err.Error(), "(2 attempts)") {
@@ -271,7 +250,7 @@ func TestTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, hang)
-			c := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 200 * time.Millisecond })
+			c := newTestClient(t, f.URL, func(c *Config) { c.Timeout = 200 * time.Millisecond })
 			start := time.Now()
 			err := tt.call(c)
 			// Generous for a loaded machine; without the timeout it is 10s.
@@ -283,7 +262,7 @@ func TestTimeout(t *testing.T) {
 				t.Errorf("error = %v, want a timeout", err)
 			}
 			// A timed-out attempt is not retried (MaxRetries is 2).
-			if got := f.attempts.Load(); got != 1 {
+			if got := len(f.Requests()); got != 1 {
 				t.Errorf("attempts = %d, want 1", got)
 			}
 		})
@@ -297,7 +276,7 @@ func TestTimeoutIsPerAttempt(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After-Ms", "1900")
-			writeError(w, 529, "overloaded_error", "Overloaded")
+			anthropictest.WriteError(w, 529, "overloaded_error", "Overloaded")
 			return
 		}
 		time.Sleep(2300 * time.Millisecond)
@@ -305,23 +284,23 @@ func TestTimeoutIsPerAttempt(t *testing.T) {
 	})
 	// 1.9s of wait and 2.3s of the second attempt exceed 4s together, but
 	// neither attempt does (with room for a loaded machine).
-	c := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 4 * time.Second })
+	c := newTestClient(t, f.URL, func(c *Config) { c.Timeout = 4 * time.Second })
 	resp, err := c.Complete(context.Background(), testRequest())
 	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	if resp.Content != "Paris." || f.attempts.Load() != 2 {
-		t.Errorf("content %q after %d attempts", resp.Content, f.attempts.Load())
+	if resp.Content != "Paris." || len(f.Requests()) != 2 {
+		t.Errorf("content %q after %d attempts", resp.Content, len(f.Requests()))
 	}
 }
 
 func TestStreamTimeoutMidBody(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		writeSSE(w, messageStart(), blockStart(0), textDelta(0, "The capital"))
+		anthropictest.WriteSSE(w, messageStart(), anthropictest.BlockStart(0), anthropictest.TextDelta(0, "The capital"))
 		<-r.Context().Done()
 	})
-	c := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 300 * time.Millisecond })
+	c := newTestClient(t, f.URL, func(c *Config) { c.Timeout = 300 * time.Millisecond })
 	var deltas []string
 	resp, err := c.Stream(context.Background(), testRequest(), func(d string) error {
 		deltas = append(deltas, d)
@@ -337,7 +316,7 @@ func TestStreamTimeoutMidBody(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Errorf("error = %v, want a timeout", err)
 	}
-	if got := f.attempts.Load(); got != 1 {
+	if got := len(f.Requests()); got != 1 {
 		t.Errorf("attempts = %d, want 1", got)
 	}
 }
@@ -345,7 +324,7 @@ func TestStreamTimeoutMidBody(t *testing.T) {
 func TestCallerCancel(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { <-r.Context().Done() })
-	c := newTestClient(t, f.srv.URL, nil)
+	c := newTestClient(t, f.URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := c.Stream(ctx, testRequest(), nil)

@@ -1,15 +1,13 @@
 package openai
 
-// These tests run against fake servers (fake_test.go) that follow OpenAI's
-// documented wire format for /v1/chat/completions (JSON, and SSE chunks ended
-// by "data: [DONE]"), /v1/models and the error body
-// {"error":{"message","type","code"}}, because a paid API cannot be called
-// here. They use 127.0.0.1 only.
+// These tests run against openaitest (helpers_test.go), the fake server
+// that follows OpenAI's documented wire format, because a paid API cannot be
+// called here. They use 127.0.0.1 only. The contract every provider meets is
+// in contract_test.go.
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -82,7 +82,7 @@ func TestComplete(t *testing.T) {
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "1")
-					writeError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
+					openaitest.WriteError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
 					return
 				}
 				writeCompletion(w, "Paris.")
@@ -97,7 +97,7 @@ func TestComplete(t *testing.T) {
 			name: "429 with a Retry-After beyond the wait cap is returned at once",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("Retry-After", "30")
-				writeError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
+				openaitest.WriteError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
 			},
 			wantStatus:     429,
 			wantErr:        "Rate limit reached",
@@ -108,7 +108,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "500 until retries are exhausted",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 500, "The server had an error while processing your request.", "server_error", "")
+				openaitest.WriteError(w, 500, "The server had an error while processing your request.", "server_error", "")
 			},
 			wantStatus:   500,
 			wantErr:      "server had an error while processing your request. (3 attempts)",
@@ -119,7 +119,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "400 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 400, "Invalid value for 'temperature'.", "invalid_request_error", "invalid_value")
+				openaitest.WriteError(w, 400, "Invalid value for 'temperature'.", "invalid_request_error", "invalid_value")
 			},
 			wantStatus:   400,
 			wantErr:      "Invalid value",
@@ -129,7 +129,7 @@ func TestComplete(t *testing.T) {
 			name: "400 marked x-should-retry is still not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("X-Should-Retry", "true")
-				writeError(w, 400, "bad", "invalid_request_error", "")
+				openaitest.WriteError(w, 400, "bad", "invalid_request_error", "")
 			},
 			wantStatus:   400,
 			wantAttempts: 1,
@@ -137,7 +137,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "409 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 409, "conflict", "invalid_request_error", "")
+				openaitest.WriteError(w, 409, "conflict", "invalid_request_error", "")
 			},
 			wantStatus:   409,
 			wantAttempts: 1,
@@ -145,7 +145,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "401 is not retried",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+				openaitest.WriteError(w, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
 			},
 			wantStatus:   401,
 			wantErr:      "Incorrect API key",
@@ -188,11 +188,11 @@ func TestComplete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, tt.mut)
+			c := newTestClient(t, f.URL, tt.mut)
 			start := time.Now()
 			resp, err := c.Complete(context.Background(), testRequest())
 			elapsed := time.Since(start)
-			if got := int(f.attempts.Load()); got != tt.wantAttempts {
+			if got := len(f.Requests()); got != tt.wantAttempts {
 				t.Errorf("attempts = %d, want %d", got, tt.wantAttempts)
 			}
 			if elapsed < tt.minElapsed {
@@ -226,11 +226,11 @@ func TestComplete(t *testing.T) {
 func TestCompleteRequestWireFormat(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeCompletion(w, "ok") })
-	c := newTestClient(t, f.srv.URL, nil)
+	c := newTestClient(t, f.URL, nil)
 	if _, err := c.Complete(context.Background(), testRequest()); err != nil {
 		t.Fatal(err)
 	}
-	body, auth, path := f.last()
+	body, auth, path := last(f)
 	if path != "/v1/chat/completions" {
 		t.Errorf("path = %q", path)
 	}
@@ -258,18 +258,18 @@ func TestNoAPIKeySendsNoAuthorization(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-from-environment")
 	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeCompletion(w, "ok") })
-	c := newTestClient(t, f.srv.URL, func(c *Config) { c.APIKey = "" })
+	c := newTestClient(t, f.URL, func(c *Config) { c.APIKey = "" })
 	if _, err := c.Complete(context.Background(), testRequest()); err != nil {
 		t.Fatal(err)
 	}
-	if _, auth, _ := f.last(); auth != "" {
+	if _, auth, _ := last(f); auth != "" {
 		t.Errorf("Authorization = %q, want none", auth)
 	}
 }
 
 func TestCompleteBadRequest(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, refusedURL(t), nil)
+	c := newTestClient(t, cloudtest.RefusedURL(t), nil)
 	tests := []struct {
 		name string
 		req  cloud.Request
@@ -295,7 +295,7 @@ func TestCompleteBadRequest(t *testing.T) {
 
 func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, refusedURL(t), func(c *Config) { c.MaxRetries = 0 })
+	c := newTestClient(t, cloudtest.RefusedURL(t), func(c *Config) { c.MaxRetries = 0 })
 	calls := []struct {
 		name string
 		call func() error
@@ -336,7 +336,7 @@ func TestTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, hang)
-			c := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 200 * time.Millisecond })
+			c := newTestClient(t, f.URL, func(c *Config) { c.Timeout = 200 * time.Millisecond })
 			start := time.Now()
 			err := tt.call(c)
 			if d := time.Since(start); d > 3*time.Second {
@@ -347,7 +347,7 @@ func TestTimeout(t *testing.T) {
 				t.Errorf("error = %v, want a timeout", err)
 			}
 			// A timed-out attempt is not retried.
-			if got := f.attempts.Load(); got != 1 {
+			if got := len(f.Requests()); got != 1 {
 				t.Errorf("attempts = %d, want 1", got)
 			}
 		})
@@ -357,362 +357,12 @@ func TestTimeout(t *testing.T) {
 func TestCallerCancel(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { <-r.Context().Done() })
-	c := newTestClient(t, f.srv.URL, nil)
+	c := newTestClient(t, f.URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := c.Complete(ctx, testRequest())
 	asCloudError(t, err, 0)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "caller gave up") {
 		t.Errorf("error = %v", err)
-	}
-}
-
-func TestStream(t *testing.T) {
-	t.Parallel()
-	errStop := errors.New("client went away")
-	tests := []struct {
-		name         string
-		handler      handler
-		fnErr        error
-		want         *cloud.Response
-		wantDeltas   []string
-		wantStatus   int
-		wantErr      string
-		wantAttempts int
-	}{
-		{
-			name: "success with usage",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, roleChunk, chunk("The capital", ""), chunk(" is", ""), chunk(" Paris.", ""),
-					chunk("", "stop"), usageChunk, "[DONE]")
-			},
-			want: &cloud.Response{Provider: "openai", Model: "gpt-test-0613", Content: "The capital is Paris.",
-				FinishReason: "stop", Usage: cloud.Usage{PromptTokens: 12, CompletionTokens: 3}},
-			wantDeltas:   []string{"The capital", " is", " Paris."},
-			wantAttempts: 1,
-		},
-		{
-			name: "success without a usage chunk",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, chunk("Paris.", "length"), "[DONE]")
-			},
-			want: &cloud.Response{Provider: "openai", Model: "gpt-test-0613", Content: "Paris.",
-				FinishReason: "length"},
-			wantDeltas:   []string{"Paris."},
-			wantAttempts: 1,
-		},
-		{
-			name: "429 then success",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				if n == 1 {
-					w.Header().Set("Retry-After", "0")
-					writeError(w, 429, "Rate limit reached", "requests", "rate_limit_exceeded")
-					return
-				}
-				writeSSE(w, chunk("Paris.", "stop"), "[DONE]")
-			},
-			want: &cloud.Response{Provider: "openai", Model: "gpt-test-0613", Content: "Paris.",
-				FinishReason: "stop"},
-			wantDeltas:   []string{"Paris."},
-			wantAttempts: 2,
-		},
-		{
-			name: "400 before the stream",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 400, "messages is empty", "invalid_request_error", "")
-			},
-			wantStatus:   400,
-			wantErr:      "messages is empty",
-			wantAttempts: 1,
-		},
-		{
-			name: "cut off without [DONE]",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, roleChunk, chunk("The capital", ""), chunk(" is", ""))
-			},
-			wantDeltas:   []string{"The capital", " is"},
-			wantErr:      "ended before [DONE]",
-			wantAttempts: 1,
-		},
-		{
-			name: "connection dropped mid-body",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				conn, buf, err := w.(http.Hijacker).Hijack()
-				if err != nil {
-					return
-				}
-				defer conn.Close()
-				fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 4096\r\n\r\n")
-				fmt.Fprintf(buf, "data: %s\n\n", chunk("The capital", ""))
-				_ = buf.Flush()
-			},
-			wantDeltas:   []string{"The capital"},
-			wantErr:      "unexpected EOF",
-			wantAttempts: 1,
-		},
-		{
-			name: "malformed chunk JSON",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, chunk("The capital", ""), `{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"is`, "[DONE]")
-			},
-			wantDeltas:   []string{"The capital"},
-			wantErr:      "malformed chunk",
-			wantAttempts: 1,
-		},
-		{
-			name: "error event mid-stream",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, chunk("The capital", ""),
-					`{"error":{"message":"The server had an error while processing your request.","type":"server_error","code":null}}`)
-			},
-			wantDeltas:   []string{"The capital"},
-			wantErr:      "server had an error",
-			wantAttempts: 1,
-		},
-		{
-			name: "JSON answer to a streaming request",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeCompletion(w, "Paris.")
-			},
-			wantErr:      "ended before [DONE]",
-			wantAttempts: 1,
-		},
-		{
-			name: "delta func error stops the stream",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, chunk("The capital", ""), chunk(" is", ""), "[DONE]")
-			},
-			fnErr:        errStop,
-			wantDeltas:   []string{"The capital"},
-			wantAttempts: 1,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, nil)
-			var deltas []string
-			resp, err := c.Stream(context.Background(), testRequest(), func(d string) error {
-				deltas = append(deltas, d)
-				return tt.fnErr
-			})
-			if got := int(f.attempts.Load()); got != tt.wantAttempts {
-				t.Errorf("attempts = %d, want %d", got, tt.wantAttempts)
-			}
-			if strings.Join(deltas, "|") != strings.Join(tt.wantDeltas, "|") {
-				t.Errorf("deltas = %q, want %q", deltas, tt.wantDeltas)
-			}
-			body, _, _ := f.last()
-			if body["stream"] != true {
-				t.Errorf("request did not ask to stream: %v", body)
-			}
-			if so, _ := body["stream_options"].(map[string]any); so["include_usage"] != true {
-				t.Errorf("stream_options = %v, want include_usage", body["stream_options"])
-			}
-			switch {
-			case tt.fnErr != nil:
-				if !errors.Is(err, tt.fnErr) {
-					t.Fatalf("err = %v, want %v", err, tt.fnErr)
-				}
-				var ce *cloud.Error
-				if errors.As(err, &ce) {
-					t.Errorf("a delta func error is not a provider failure: %v", err)
-				}
-			case tt.wantErr != "" || tt.wantStatus != 0:
-				if resp != nil {
-					t.Errorf("partial response returned with the error: %+v", resp)
-				}
-				asCloudError(t, err, tt.wantStatus)
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("error %q does not contain %q", err, tt.wantErr)
-				}
-				noKey(t, err)
-			default:
-				if err != nil {
-					t.Fatalf("Stream: %v", err)
-				}
-				if *resp != *tt.want {
-					t.Errorf("response = %+v, want %+v", *resp, *tt.want)
-				}
-			}
-		})
-	}
-}
-
-func TestStreamTimeoutMidBody(t *testing.T) {
-	t.Parallel()
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		writeSSE(w, chunk("The capital", ""))
-		<-r.Context().Done()
-	})
-	c := newTestClient(t, f.srv.URL, func(c *Config) { c.Timeout = 300 * time.Millisecond })
-	resp, err := c.Stream(context.Background(), testRequest(), nil)
-	if resp != nil {
-		t.Errorf("partial response: %+v", resp)
-	}
-	asCloudError(t, err, 0)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
-		t.Errorf("error = %v, want a timeout", err)
-	}
-}
-
-func TestPing(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name       string
-		handler    handler
-		wantStatus int
-		wantErr    bool
-	}{
-		{
-			name: "ok",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = io.WriteString(w, `{"object":"list","data":[{"id":"gpt-test","object":"model","created":1686935002,"owned_by":"openai"}]}`)
-			},
-		},
-		{
-			name: "bad key",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-			},
-			wantStatus: 401,
-			wantErr:    true,
-		},
-		{
-			name: "503 is not retried by ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 503, "overloaded", "server_error", "")
-			},
-			wantStatus: 503,
-			wantErr:    true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, nil)
-			err := c.Ping(context.Background())
-			if _, _, path := f.last(); path != "/v1/models" {
-				t.Errorf("path = %q, want /v1/models", path)
-			}
-			if got := f.attempts.Load(); got != 1 {
-				t.Errorf("attempts = %d, want 1", got)
-			}
-			if !tt.wantErr {
-				if err != nil {
-					t.Fatalf("Ping: %v", err)
-				}
-				return
-			}
-			asCloudError(t, err, tt.wantStatus)
-			noKey(t, err)
-		})
-	}
-}
-
-// Servers may echo what they were sent, the Authorization header included;
-// the key must not reach any error message.
-func TestAPIKeyNeverInErrors(t *testing.T) {
-	t.Parallel()
-	echo := func(r *http.Request) string { return "you sent " + r.Header.Get("Authorization") }
-	tests := []struct {
-		name    string
-		handler handler
-		call    func(c *Client) error
-	}{
-		{
-			name: "error body message",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, echo(r), "invalid_request_error", "invalid_api_key")
-			},
-		},
-		{
-			name: "error body type and code",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 403, "no", echo(r), echo(r))
-			},
-		},
-		{
-			name: "bare string error",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.WriteHeader(400)
-				_, _ = fmt.Fprintf(w, `{"error":%q}`, echo(r))
-			},
-		},
-		{
-			name: "plain-text body",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				w.Header().Set("Content-Type", "text/plain")
-				w.WriteHeader(403)
-				_, _ = io.WriteString(w, echo(r))
-			},
-		},
-		{
-			name: "error event mid-stream",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, fmt.Sprintf(`{"error":{"message":%q,"type":"server_error"}}`, echo(r)))
-			},
-			call: func(c *Client) error { _, err := c.Stream(context.Background(), testRequest(), nil); return err },
-		},
-		{
-			name: "malformed chunk",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeSSE(w, fmt.Sprintf(`{"choices": %q}`, echo(r)))
-			},
-			call: func(c *Client) error { _, err := c.Stream(context.Background(), testRequest(), nil); return err },
-		},
-		{
-			name: "ping",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) {
-				writeError(w, 401, echo(r), "invalid_request_error", "invalid_api_key")
-			},
-			call: func(c *Client) error { return c.Ping(context.Background()) },
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t, tt.handler)
-			c := newTestClient(t, f.srv.URL, func(c *Config) { c.MaxRetries = 0 })
-			call := tt.call
-			if call == nil {
-				call = func(c *Client) error { _, err := c.Complete(context.Background(), testRequest()); return err }
-			}
-			err := call(c)
-			if err == nil {
-				t.Fatal("want error")
-			}
-			if _, auth, _ := f.last(); auth != "Bearer "+testKey {
-				t.Fatalf("the fake did not receive the key (Authorization %q)", auth)
-			}
-			noKey(t, err)
-			var ae *APIError
-			if errors.As(err, &ae) && strings.Contains(ae.Type+ae.Code+ae.Message, testKey) {
-				t.Errorf("API key in APIError fields: %+v", *ae)
-			}
-			for _, s := range []string{fmt.Sprint(err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-				if strings.Contains(s, testKey) {
-					t.Errorf("API key in formatted error: %s", s)
-				}
-			}
-		})
-	}
-}
-
-func TestConfigDoesNotPrintKey(t *testing.T) {
-	t.Parallel()
-	cfg := Config{BaseURL: "https://api.openai.com/v1", Model: "m", APIKey: testKey}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg),
-		fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), cfg.LogValue().String()} {
-		if strings.Contains(s, testKey) {
-			t.Errorf("API key printed: %s", s)
-		}
 	}
 }

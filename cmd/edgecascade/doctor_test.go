@@ -3,19 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models/ollama"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/probe"
@@ -24,32 +21,12 @@ import (
 
 const doctorKey = "sk-doctor-test-5f1c2a9e"
 
-// fakeOpenAI is an OpenAI-compatible cloud for doctor's reachability check:
-// GET /v1/models with "Authorization: Bearer KEY", answered in the wire
-// format of OpenAI's documented List models endpoint (a paid API cannot run
-// here). Without the right key it answers 401 with OpenAI's error shape.
-func fakeOpenAI(t *testing.T, key string) (url string, calls *atomic.Int64) {
-	t.Helper()
-	calls = &atomic.Int64{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method != http.MethodGet || r.URL.Path != "/v1/models" {
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"error":{"message":"unknown route","type":"invalid_request_error","param":null,"code":null}}`)
-			return
-		}
-		if r.Header.Get("Authorization") != "Bearer "+key {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []map[string]any{
-			{"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
-		}})
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/v1", calls
+// fakeOpenAI is an OpenAI-compatible cloud for doctor's reachability check
+// (openaitest: OpenAI's documented wire format, as a paid API cannot run
+// here): GET /v1/models with "Authorization: Bearer KEY", else 401 in
+// OpenAI's error shape.
+func fakeOpenAI(t *testing.T, key string) *openaitest.Server {
+	return openaitest.New(t, openaitest.Config{Model: "gpt-4o-mini", Key: key})
 }
 
 // doctorLine is one check line of doctor's output.
@@ -115,7 +92,8 @@ func writeTestProbe(t *testing.T, path, model string, dim int) {
 
 func TestDoctor(t *testing.T) {
 	s := needBed(t)
-	cloudURL, cloudCalls := fakeOpenAI(t, doctorKey)
+	cloud := fakeOpenAI(t, doctorKey)
+	cloudURL := cloud.BaseURL()
 	dir := t.TempDir()
 	goodCalib := filepath.Join(dir, "calibration.json")
 	writeCalibration(t, goodCalib, ollamatest.Weak, 0.6)
@@ -167,7 +145,7 @@ func TestDoctor(t *testing.T) {
 			"local backend": {"OK", "ollama "},
 			"local model":   {"FAIL", "`ollama pull tiny-absent`"},
 		}, true},
-		{"backend down", with("EDGECASCADE_LOCAL_URL", "http://"+closedPort(t)), map[string]doctorLine{
+		{"backend down", with("EDGECASCADE_LOCAL_URL", cloudtest.RefusedURL(t)), map[string]doctorLine{
 			"local backend": {"FAIL", "ollama serve"},
 			"local model":   {"FAIL", "not checked"},
 			"cloud":         {"OK", "answers"},
@@ -202,7 +180,7 @@ func TestDoctor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := cloudCalls.Load()
+			before := len(cloud.Requests())
 			lines, out, code := runDoctor(t, binary, tt.env, nil)
 			t.Logf("doctor output:\n%s", out)
 			if strings.Contains(out, doctorKey) {
@@ -233,7 +211,7 @@ func TestDoctor(t *testing.T) {
 					}
 				}
 			}
-			if asked := cloudCalls.Load() > before; asked != tt.wantCloud {
+			if asked := len(cloud.Requests()) > before; asked != tt.wantCloud {
 				t.Errorf("fake cloud asked: %v, want %v", asked, tt.wantCloud)
 			}
 		})
@@ -249,7 +227,7 @@ func TestDoctorProbes(t *testing.T) {
 	if lib == "" {
 		t.Skip("EDGECASCADE_ONNXRUNTIME_LIB is not set: skipping the onnxruntime checks (scripts/install-onnxruntime.sh prints the library's path)")
 	}
-	cloudURL, _ := fakeOpenAI(t, doctorKey)
+	cloudURL := fakeOpenAI(t, doctorKey).BaseURL()
 	c, err := ollama.New(ollama.Config{URL: s.URL, Model: ollamatest.Weak})
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +318,7 @@ func TestDoctorProbes(t *testing.T) {
 // (uid 65534) on a folder owned by root, as a system service would.
 func TestDoctorReadOnlyDataDir(t *testing.T) {
 	s := needBed(t)
-	cloudURL, _ := fakeOpenAI(t, doctorKey)
+	cloudURL := fakeOpenAI(t, doctorKey).BaseURL()
 	// A folder anyone can traverse, for the binary and the data_dir.
 	top, err := os.MkdirTemp("", "edgecascade-doctor-")
 	if err != nil {

@@ -1,8 +1,8 @@
 package main
 
-// Cloud faults. The cloud here is a fake: a paid API cannot be called in
-// tests. The fake follows OpenAI's documented Chat Completions wire format,
-// as cloud/openai expects it: POST /v1/chat/completions answers a JSON
+// Cloud faults. The cloud here is a fake (cloud/openai/openaitest): a paid
+// API cannot be called in tests. The fake follows OpenAI's documented Chat
+// Completions wire format, as cloud/openai expects it: POST /v1/chat/completions answers a JSON
 // chat.completion object or, with "stream": true, Server-Sent Events of
 // chat.completion.chunk objects ended by "data: [DONE]"; errors are
 // {"error":{"message","type","param","code"}} with the HTTP status (429 with
@@ -15,220 +15,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
-const fakeCloudModel = "fake-gpt"
-
-// Behaviours of the fake cloud.
 const (
-	cloudOK        = "ok"
-	cloudHang      = "hang"      // accepts the request, never answers
-	cloud429       = "429"       // 429 with Retry-After: 7
-	cloud429Once   = "429-once"  // 429 with Retry-After: 1 once, then answers
-	cloud500       = "500"       // 500 with an OpenAI error body
-	cloudCut       = "cut"       // the connection drops mid-answer (no [DONE])
-	cloudMalformed = "malformed" // invalid JSON mid-answer
-	cloudSlow      = "slow"      // answers slowly, well within cloud.timeout
-	cloudStall     = "stall"     // begins the answer, then stalls past cloud.timeout
-	cloudDelay     = "held"      // waits until released, then answers (shutdown tests)
-	fakeAnswer     = "Tupelo"    // what the fake answers
-	fakeChunks     = "Tu,pe,lo"  // ... streamed in these pieces
-	fakeCutAfter   = "Tu"        // what streams before a cut, a malformed chunk or a stall
-	fakeSlowGapMS  = 150         // gap between slow chunks
+	fakeCloudModel = "fake-gpt"
+	fakeAnswer     = "Tupelo" // what the fake answers
+	fakeCutAfter   = "Tu"     // what streams before a cut, a malformed chunk or a stall
 )
 
-// fakeCloud is an OpenAI-compatible server whose behaviour a test sets.
-type fakeCloud struct {
-	*httptest.Server
-	mu       sync.Mutex
-	mode     string
-	attempts atomic.Int32  // chat completion attempts since the last set
-	arrived  chan struct{} // receives one value per chat request, when buffered room allows
-	release  chan struct{} // closed to release held and hanging requests
-}
-
-func newFakeCloud(t *testing.T) *fakeCloud {
-	t.Helper()
-	f := &fakeCloud{mode: cloudOK, arrived: make(chan struct{}, 16), release: make(chan struct{})}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(func() {
-		f.releaseAll()
-		f.Close()
-	})
-	return f
-}
-
-// set chooses the behaviour of the next requests and resets the count.
-func (f *fakeCloud) set(mode string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mode = mode
-	f.attempts.Store(0)
-}
-
-func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Path == "/v1/models" {
-		writeFake(w, http.StatusOK, `{"object":"list","data":[{"id":"`+fakeCloudModel+`","object":"model","created":0,"owned_by":"fake"}]}`)
-		return
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
-		writeFake(w, http.StatusNotFound, `{"error":{"message":"no such route","type":"invalid_request_error","param":null,"code":null}}`)
-		return
-	}
-	var req struct {
-		Stream bool `json:"stream"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeFake(w, http.StatusBadRequest, `{"error":{"message":"bad json","type":"invalid_request_error","param":null,"code":null}}`)
-		return
-	}
-	n := f.attempts.Add(1)
-	f.mu.Lock()
-	mode := f.mode
-	f.mu.Unlock()
-	select {
-	case f.arrived <- struct{}{}:
-	default:
-	}
-	switch mode {
-	case cloudHang:
-		f.wait(r)
-		return
-	case cloud429:
-		w.Header().Set("Retry-After", "7")
-		writeFake(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
-		return
-	case cloud429Once:
-		if n == 1 {
-			w.Header().Set("Retry-After", "1")
-			writeFake(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
-			return
-		}
-	case cloud500:
-		writeFake(w, http.StatusInternalServerError, `{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`)
-		return
-	case cloudDelay:
-		f.wait(r)
-	}
-	if req.Stream {
-		f.stream(w, r, mode)
-		return
-	}
-	body := `{"id":"chatcmpl-fake","object":"chat.completion","created":1,"model":"` + fakeCloudModel + `",` +
-		`"choices":[{"index":0,"message":{"role":"assistant","content":"` + fakeAnswer + `"},"finish_reason":"stop","logprobs":null}],` +
-		`"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}`
-	switch mode {
-	case cloudCut: // the connection drops after part of the body
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, body[:len(body)/2])
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	case cloudMalformed:
-		writeFake(w, http.StatusOK, body[:len(body)/2]+`}`)
-		return
-	case cloudSlow:
-		time.Sleep(3 * fakeSlowGapMS * time.Millisecond)
-	case cloudStall: // headers, then nothing
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		f.wait(r)
-		return
-	}
-	writeFake(w, http.StatusOK, body)
-}
-
-func (f *fakeCloud) stream(w http.ResponseWriter, r *http.Request, mode string) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.WriteHeader(http.StatusOK)
-	fl := w.(http.Flusher)
-	event := func(delta, finish string) {
-		d := `{}`
-		if delta != "" {
-			d = `{"content":"` + delta + `"}`
-		}
-		fin := "null"
-		if finish != "" {
-			fin = `"` + finish + `"`
-		}
-		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":%s,\"finish_reason\":%s}]}\n\n",
-			fakeCloudModel, d, fin)
-		fl.Flush()
-	}
-	fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n", fakeCloudModel)
-	fl.Flush()
-	for _, piece := range strings.Split(fakeChunks, ",") {
-		event(piece, "")
-		if piece != fakeCutAfter {
-			continue
-		}
-		switch mode {
-		case cloudCut:
-			panic(http.ErrAbortHandler) // the connection drops: no [DONE]
-		case cloudMalformed:
-			io.WriteString(w, "data: {\"id\":\"chatcmpl-fake\",\"choices\":[{\"delta\":{\"content\":\n\n")
-			fl.Flush()
-			event("pe", "")
-			event("lo", "stop")
-			io.WriteString(w, "data: [DONE]\n\n")
-			fl.Flush()
-			return
-		case cloudStall:
-			f.wait(r)
-			return
-		}
-		if mode == cloudSlow {
-			time.Sleep(fakeSlowGapMS * time.Millisecond)
-		}
-	}
-	event("", "stop")
-	fmt.Fprint(w, "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\""+fakeCloudModel+"\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\n")
-	io.WriteString(w, "data: [DONE]\n\n")
-	fl.Flush()
-}
-
-// wait blocks until the client gives up or the fake is released.
-func (f *fakeCloud) wait(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-f.release:
-	}
-}
-
-func writeFake(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	io.WriteString(w, body)
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+// newFakeCloud is the OpenAI-compatible fake the cloud faults run against:
+// it answers fakeAnswer in three pieces.
+func newFakeCloud(t *testing.T) *openaitest.Server {
+	return openaitest.New(t, openaitest.Config{Model: fakeCloudModel, Pieces: []string{fakeCutAfter, "pe", "lo"}})
 }
 
 // cloudDaemon is a daemon whose cloud is the fake (or a closed port).
 type cloudDaemon struct {
 	d    *daemonProc
-	fake *fakeCloud // nil for the closed port
+	fake *openaitest.Server // nil for the closed port
 }
 
 func cloudEnv(s *ollamatest.Server, baseURL string) map[string]string {
@@ -258,10 +70,10 @@ func (fx *faultFixtures) cloudDaemon(t *testing.T, refused bool) *cloudDaemon {
 	}
 	return fx.get(key, func(pt *testing.T) any {
 		if refused {
-			return &cloudDaemon{d: startServe(pt, cloudEnv(s, "http://"+closedPort(pt)+"/v1"))}
+			return &cloudDaemon{d: startServe(pt, cloudEnv(s, cloudtest.RefusedURL(pt)+"/v1"))}
 		}
 		f := newFakeCloud(pt)
-		return &cloudDaemon{d: startServe(pt, cloudEnv(s, f.URL+"/v1")), fake: f}
+		return &cloudDaemon{d: startServe(pt, cloudEnv(s, f.BaseURL())), fake: f}
 	}).(*cloudDaemon)
 }
 
@@ -371,8 +183,9 @@ const (
 
 // cloudFault is one misbehaviour of the cloud, observed in each mode.
 type cloudFault struct {
-	key, mode, fault string
-	refused          bool
+	key, fault string
+	mode       openaitest.Fault
+	refused    bool
 	// frag must appear in the error the daemon reports (the reason under
 	// auto, the error message otherwise).
 	frag string
@@ -387,14 +200,14 @@ type cloudFault struct {
 func cloudFaults() []cloudFault {
 	return []cloudFault{
 		{key: "refused", fault: "cloud: connection refused (nothing listens on cloud.base_url)", refused: true, frag: "connection refused"},
-		{key: "timeout", mode: cloudHang, fault: "cloud: accepts the request, never answers (past cloud.timeout)", frag: "timed out after 2s"},
-		{key: "429", mode: cloud429, fault: "cloud: 429 with Retry-After: 7 (longer than the retry wait cap of cloud.timeout/2)", frag: "status 429"},
-		{key: "429-then-ok", mode: cloud429Once, fault: "cloud: 429 with Retry-After: 1 once, then answers", ok: true, modes: []string{modeCloud}},
-		{key: "500", mode: cloud500, fault: "cloud: 500 with an OpenAI error body, twice", frag: "status 500"},
-		{key: "cut", mode: cloudCut, fault: "cloud: connection drops mid-response (no [DONE])", midStream: true},
-		{key: "malformed", mode: cloudMalformed, fault: "cloud: malformed JSON mid-response", midStream: true},
-		{key: "slow", mode: cloudSlow, fault: "cloud: streams slowly (150 ms between chunks), within cloud.timeout", ok: true},
-		{key: "stall", mode: cloudStall, fault: "cloud: begins the answer, then stalls past cloud.timeout", frag: "timed out after 2s", midStream: true},
+		{key: "timeout", mode: openaitest.Fault{Hang: true}, fault: "cloud: accepts the request, never answers (past cloud.timeout)", frag: "timed out after 2s"},
+		{key: "429", mode: openaitest.Fault{Status: 429, RetryAfter: "7"}, fault: "cloud: 429 with Retry-After: 7 (longer than the retry wait cap of cloud.timeout/2)", frag: "status 429"},
+		{key: "429-then-ok", mode: openaitest.Fault{Status: 429, RetryAfter: "1", Times: 1}, fault: "cloud: 429 with Retry-After: 1 once, then answers", ok: true, modes: []string{modeCloud}},
+		{key: "500", mode: openaitest.Fault{Status: 500}, fault: "cloud: 500 with an OpenAI error body, twice", frag: "status 500"},
+		{key: "cut", mode: openaitest.Fault{Cut: true}, fault: "cloud: connection drops mid-response (no [DONE])", midStream: true},
+		{key: "malformed", mode: openaitest.Fault{Malformed: true}, fault: "cloud: malformed JSON mid-response", midStream: true},
+		{key: "slow", mode: openaitest.Fault{Gap: 150 * time.Millisecond}, fault: "cloud: streams slowly (150 ms between chunks), within cloud.timeout", ok: true},
+		{key: "stall", mode: openaitest.Fault{Stall: true}, fault: "cloud: begins the answer, then stalls past cloud.timeout", frag: "timed out after 2s", midStream: true},
 	}
 }
 
@@ -422,9 +235,9 @@ func cloudFaultCases() []faultCase {
 				e = "`auto` stream: 200 with the cloud's whole answer"
 			case cf.ok:
 				e = "`" + strings.TrimPrefix(mode, "policy-") + "`: 200 with the cloud's whole answer"
-			case cf.mode == cloud429 && mode == modeCloud:
+			case cf.key == "429" && mode == modeCloud:
 				e = "`cloud`: 429 `cloud_rate_limited` in the OpenAI error shape naming the provider, with the cloud's Retry-After"
-			case cf.mode == cloud429 && mode == modeStream:
+			case cf.key == "429" && mode == modeStream:
 				e = "stream: the same 429 with Retry-After before the stream begins"
 			case cf.midStream && mode == modeAutoStream:
 				e = "`auto` stream: 200, the cloud's text streamed so far, then an error event, no `[DONE]` (too late to fall back)"
@@ -444,8 +257,8 @@ func cloudFaultCases() []faultCase {
 func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) string {
 	cd := fx.cloudDaemon(t, cf.refused)
 	if cd.fake != nil {
-		cd.fake.set(cf.mode)
-		defer cd.fake.set(cloudOK)
+		cd.fake.Set(cf.mode)
+		defer cd.fake.Set(openaitest.Fault{})
 	}
 	policy := "cloud"
 	if mode == modeAuto || mode == modeAutoStream {
@@ -458,7 +271,7 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 	}
 	attempts := ""
 	if cd.fake != nil {
-		attempts = fmt.Sprintf("; the cloud saw %d attempt(s)", cd.fake.attempts.Load())
+		attempts = fmt.Sprintf("; the cloud saw %d attempt(s)", cd.fake.Attempts())
 	}
 	switch {
 	case cf.ok:
@@ -501,7 +314,7 @@ func runCloudFault(t *testing.T, fx *faultFixtures, cf cloudFault, mode string) 
 		mustContain(t, "stream error event", msg, "cloud_error", "cloud provider openai", cf.frag)
 		return fmt.Sprintf("200 stream: %q, then error event %s; no [DONE]%s", o.content, normalize(msg), attempts)
 
-	case cf.mode == cloud429:
+	case cf.key == "429":
 		if o.status != http.StatusTooManyRequests || o.errBody == nil || o.header.Get("Retry-After") != "7" {
 			t.Fatalf("want 429 with Retry-After: 7 in the OpenAI error shape: status %d Retry-After %q body %s",
 				o.status, o.header.Get("Retry-After"), o.body)

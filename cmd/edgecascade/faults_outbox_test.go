@@ -1,8 +1,8 @@
 package main
 
 // Outbox faults: the cloud goes away and comes back, the daemon is killed
-// or stopped while it drains deferred escalations. The cloud is drainCloud
-// (outbox_test.go), which follows the OpenAI wire format.
+// or stopped while it drains deferred escalations. The cloud is newDrainCloud's
+// openaitest server (outbox_test.go), which follows the OpenAI wire format.
 
 import (
 	"encoding/json"
@@ -16,19 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
-// outboxDaemon runs serve against a drainCloud with every auto answer
+// outboxDaemon runs serve against a drain cloud with every auto answer
 // escalating; breaker is the YAML of cloud.breaker, drainRate of
 // outbox.drain_rate.
-func outboxDaemon(t *testing.T, cloud *drainCloud, dataDir, breaker, drainRate string) (*daemonProc, map[string]string, string) {
+func outboxDaemon(t *testing.T, cloud *openaitest.Server, dataDir, breaker, drainRate string) (*daemonProc, map[string]string, string) {
 	t.Helper()
 	s := needBed(t)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	if err := os.WriteFile(cfg, []byte(`
 cloud:
-  base_url: "`+cloud.URL+`/v1"
+  base_url: "`+cloud.BaseURL()+`"
   model: fake-strong
   max_retries: 0
   breaker: `+breaker+`
@@ -140,8 +141,7 @@ func outboxFaultCases() []faultCase {
 }
 
 func runOutboxBreaker(t *testing.T, _ *faultFixtures) string {
-	cloud := newDrainCloud(t, 0)
-	cloud.down.Store(true)
+	cloud := newDrainCloud(t)
 	d, _, _ := outboxDaemon(t, cloud, t.TempDir(), "{failures: 3, probe_interval: 1h, max_probe_interval: 1h}", "0.001") // no drain attempts: only requests count
 	var parts []string
 	for i := 1; i <= 4; i++ {
@@ -188,8 +188,7 @@ func runOutboxBreaker(t *testing.T, _ *faultFixtures) string {
 }
 
 func runOutboxDrain(t *testing.T, _ *faultFixtures) string {
-	cloud := newDrainCloud(t, 0)
-	cloud.down.Store(true)
+	cloud := newDrainCloud(t)
 	d, _, _ := outboxDaemon(t, cloud, t.TempDir(), "{failures: 1, probe_interval: 100ms, max_probe_interval: 500ms}", "5")
 	ids := map[string]string{}
 	for i := range 3 {
@@ -200,14 +199,14 @@ func runOutboxDrain(t *testing.T, _ *faultFixtures) string {
 		}
 		ids[o.id] = q
 	}
-	cloud.down.Store(false)
+	cloud.Set(openaitest.Fault{})
 	done := waitDone(t, d.url, ids, d.logs)
 	attempts := 0
 	for _, v := range done {
 		attempts += v.Attempts
 	}
 	for _, q := range ids {
-		if n := cloud.callsOf(q); n != 1 {
+		if n := cloud.CallsFor(q); n != 1 {
 			t.Fatalf("%q sent %d times", q, n)
 		}
 	}
@@ -215,8 +214,7 @@ func runOutboxDrain(t *testing.T, _ *faultFixtures) string {
 }
 
 func runOutboxKill9(t *testing.T, _ *faultFixtures) string {
-	cloud := newDrainCloud(t, 300*time.Millisecond)
-	cloud.down.Store(true)
+	cloud := newDrainCloud(t)
 	dataDir := t.TempDir()
 	a, env, cfg := outboxDaemon(t, cloud, dataDir, "{failures: 1, probe_interval: 100ms, max_probe_interval: 500ms}", "5")
 	const n = 8
@@ -230,12 +228,12 @@ func runOutboxKill9(t *testing.T, _ *faultFixtures) string {
 		ids[o.id] = q
 	}
 	// The cloud comes back; SIGKILL while the third item is on the wire.
-	cloud.received = make(chan string, 2*n)
-	cloud.down.Store(false)
+	cloud.Set(openaitest.Fault{Delay: 300 * time.Millisecond})
 	var inFlight string
 	for k := 0; k < 3; k++ {
 		select {
-		case inFlight = <-cloud.received:
+		case r := <-cloud.Arrived():
+			inFlight = r.LastMessage()
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("the drain sent %d items in 2 minutes: %s", k, a.logs)
 		}
@@ -255,7 +253,7 @@ func runOutboxKill9(t *testing.T, _ *faultFixtures) string {
 		if got := done[id].Attempts; got != want {
 			t.Errorf("%s (%q): %d attempts, want %d", id, q, got, want)
 		}
-		if got := cloud.callsOf(q); got != want {
+		if got := cloud.CallsFor(q); got != want {
 			t.Errorf("%q was sent %d times, want %d", q, got, want)
 		}
 	}
@@ -264,8 +262,7 @@ func runOutboxKill9(t *testing.T, _ *faultFixtures) string {
 }
 
 func runOutboxSigterm(t *testing.T, _ *faultFixtures) string {
-	cloud := newDrainCloud(t, 30*time.Second) // long enough to be on the wire at SIGTERM
-	cloud.down.Store(true)
+	cloud := newDrainCloud(t)
 	dataDir := t.TempDir()
 	a, env, cfg := outboxDaemon(t, cloud, dataDir, "{failures: 1, probe_interval: 100ms, max_probe_interval: 500ms}", "5")
 	q := "What is 40 plus 2?"
@@ -273,10 +270,9 @@ func runOutboxSigterm(t *testing.T, _ *faultFixtures) string {
 	if !o.deferred {
 		t.Fatalf("not deferred: %+v", o)
 	}
-	cloud.received = make(chan string, 4)
-	cloud.down.Store(false)
+	cloud.Set(openaitest.Fault{Delay: 30 * time.Second}) // long enough to be on the wire at SIGTERM
 	select {
-	case <-cloud.received:
+	case <-cloud.Arrived():
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the item was not sent: %s", a.logs)
 	}
@@ -293,7 +289,7 @@ func runOutboxSigterm(t *testing.T, _ *faultFixtures) string {
 	case <-time.After(time.Minute):
 		t.Fatalf("serve did not stop: %s", a.logs)
 	}
-	cloud.delay.Store(0)
+	cloud.Set(openaitest.Fault{})
 	b := startServe(t, env, "--config", cfg)
 	if strings.Contains(b.logs.String(), "queued again") {
 		t.Fatalf("a clean stop left an item marked as being sent:\n%s", b.logs)
@@ -311,8 +307,7 @@ func runOutboxSigterm(t *testing.T, _ *faultFixtures) string {
 // runOutboxDiskFull: the outbox's disk fills up while the cloud is down.
 func runOutboxDiskFull(t *testing.T, fx *faultFixtures) string {
 	dir := mountTmpfs(t, fx, "size=1m")
-	cloud := newDrainCloud(t, 0)
-	cloud.down.Store(true)
+	cloud := newDrainCloud(t)
 	d, _, _ := outboxDaemon(t, cloud, dir, "{failures: 1, probe_interval: 1h, max_probe_interval: 1h}", "0.001")
 	if o := askAuto(t, d.url, "auto", "What is 1 plus 1?"); !o.deferred {
 		t.Fatalf("before the disk is full: %+v", o)

@@ -1,7 +1,7 @@
 package main
 
 // Shutdown faults: SIGTERM while a request is in flight. The slow request is
-// a policy-cloud request the fake cloud (faults_cloud_test.go) holds until the
+// a policy-cloud request the fake cloud (openaitest, faults_cloud_test.go) holds until the
 // test releases it, so the test knows the request is in flight without
 // guessing at timings.
 
@@ -14,12 +14,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 )
 
 // shutdownRun is a daemon with a held cloud request in flight.
 type shutdownRun struct {
 	d       *daemonProc
-	fake    *fakeCloud
+	fake    *openaitest.Server
 	env     map[string]string
 	result  chan chatOutcome
 	exited  chan error
@@ -30,7 +32,7 @@ func startShutdownRun(t *testing.T, shutdownTimeout string) *shutdownRun {
 	t.Helper()
 	s := needBed(t)
 	f := newFakeCloud(t)
-	f.set(cloudDelay)
+	f.Set(openaitest.Fault{Hold: true})
 	env := cloudEnv(s, f.URL+"/v1")
 	env["EDGECASCADE_CLOUD_TIMEOUT"] = "60s"
 	env["EDGECASCADE_SERVER_SHUTDOWN_TIMEOUT"] = shutdownTimeout
@@ -39,7 +41,7 @@ func startShutdownRun(t *testing.T, shutdownTimeout string) *shutdownRun {
 	r.d = startServe(t, env)
 	go func() { r.result <- postChat(t, r.d.url, "cloud", false) }()
 	select {
-	case <-f.arrived:
+	case <-f.Arrived():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the request did not reach the cloud")
 	}
@@ -111,7 +113,7 @@ func shutdownFaultCases() []faultCase {
 				if err == nil || !strings.Contains(err.Error(), "connection refused") {
 					t.Fatalf("a new connection during the drain: %v", err)
 				}
-				r.fake.releaseAll()
+				r.fake.Release()
 				o := <-r.result
 				if o.err != nil || o.status != http.StatusOK || o.content != fakeAnswer {
 					t.Fatalf("in-flight request: %v status %d body %s", o.err, o.status, o.body)
@@ -178,15 +180,4 @@ func transportError(err error) string {
 		return s[i+2:]
 	}
 	return s
-}
-
-// releaseAll lets held requests answer.
-func (f *fakeCloud) releaseAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	select {
-	case <-f.release:
-	default:
-		close(f.release)
-	}
 }

@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/agent/httpapi"
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
@@ -219,29 +217,27 @@ func TestServeBindPolicy(t *testing.T) {
 	})
 }
 
-// echoCloud is a fake OpenAI-compatible cloud (the paid API cannot run
-// here; it follows OpenAI's documented error shape) that fails every call
-// and echoes the request headers, API key included, into its error message:
-// the worst case of a provider error that leaks what it was sent.
-func echoCloud(t *testing.T, seen *atomic.Int64, key string) *httptest.Server {
+// echoCloud is a fake OpenAI-compatible cloud (openaitest: the paid API
+// cannot run here; it follows OpenAI's documented error shape) that fails
+// every call and echoes the request headers, API key included, into its
+// error message: the worst case of a provider error that leaks what it was
+// sent.
+func echoCloud(t *testing.T) *openaitest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "Bearer "+key {
-			seen.Add(1)
-		}
-		var hs []string
-		for k, v := range r.Header {
-			hs = append(hs, k+": "+strings.Join(v, ","))
-		}
-		sort.Strings(hs)
-		msg := "rejected request " + r.Method + " " + r.URL.Path + " with headers " + strings.Join(hs, "; ")
-		b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg, "type": "invalid_request_error", "code": "echo"}})
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(srv.Close)
+	srv := openaitest.New(t, openaitest.Config{})
+	srv.Set(openaitest.Fault{EchoHeaders: true})
 	return srv
+}
+
+// sawKey counts the requests that carried the API key.
+func sawKey(srv *openaitest.Server, key string) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if r.Header.Get("Authorization") == "Bearer "+key {
+			n++
+		}
+	}
+	return n
 }
 
 // TestSecretsNeverLeak runs the real binary with a distinctive API key and
@@ -252,12 +248,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	s := needBed(t)
 	key := fmt.Sprintf("sk-test-LEAKCHECK-%d", time.Now().UnixNano())
 	token := fmt.Sprintf("tok-LEAKCHECK-%d", time.Now().UnixNano())
-	var seen atomic.Int64
-	cl := echoCloud(t, &seen, key)
+	cl := echoCloud(t)
 	env := map[string]string{
 		"EDGECASCADE_LOCAL_URL":         s.URL,
 		"EDGECASCADE_LOCAL_MODEL":       ollamatest.Weak,
-		"EDGECASCADE_CLOUD_BASE_URL":    cl.URL + "/v1",
+		"EDGECASCADE_CLOUD_BASE_URL":    cl.BaseURL(),
 		"EDGECASCADE_CLOUD_MODEL":       "gpt-echo",
 		"EDGECASCADE_CLOUD_API_KEY":     key,
 		"EDGECASCADE_CLOUD_MAX_RETRIES": "0",
@@ -327,7 +322,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	do("GET", "/v1/models", "Bearer "+key, "") // a client that sends the cloud key by mistake
 	do("POST", "/v1/chat/completions", bearer, `{"model":"auto","messages":[{"role":"user","content":"hi"}]`)
 	do("POST", "/v1/chat/completions", bearer, `{"model":"auto",`+msgs+`}`, "X-Cascade-Policy", "bogus")
-	if seen.Load() == 0 {
+	if sawKey(cl, key) == 0 {
 		t.Fatal("the key never reached the cloud: the session did not exercise it")
 	}
 
