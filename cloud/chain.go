@@ -91,6 +91,9 @@ func (c *Chain) Complete(ctx context.Context, req Request) (*Response, error) {
 // Stream asks each provider in turn until one streams an answer; once text
 // has been streamed, a failure is returned as it is.
 func (c *Chain) Stream(ctx context.Context, req Request, fn DeltaFunc) (*Response, error) {
+	if fn == nil { // as the providers: a nil fn takes the deltas and drops them
+		fn = func(string) error { return nil }
+	}
 	var errs []error
 	for _, e := range c.entries {
 		streamed := false

@@ -179,3 +179,17 @@ func TestChainContract(t *testing.T) {
 		})
 	})
 }
+
+// TestChainStreamNilFunc: like the providers, the chain takes a nil delta
+// func (the deltas are dropped, the whole answer returned).
+func TestChainStreamNilFunc(t *testing.T) {
+	p := &mock.Provider{Answer: cloud.Response{Content: "Paris"}}
+	c, err := cloud.NewChain(cloud.Entry{Provider: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Stream(context.Background(), cloud.Request{}, nil)
+	if err != nil || resp.Content != "Paris" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+}

@@ -160,14 +160,9 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
-	desc := map[cascade.Policy]string{
-		cascade.PolicyAuto:  "cascade: local model " + s.cascade.Local().Name() + ", escalating to " + s.cascade.Cloud().Model() + " when not confident",
-		cascade.PolicyLocal: "local model " + s.cascade.Local().Name() + " only; never leaves the device",
-		cascade.PolicyCloud: "cloud model " + s.cascade.Cloud().Model() + " only",
-	}
 	list := modelList{Object: "list"}
 	for _, p := range cascade.Policies {
-		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
+		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: s.modelDescription(p)})
 	}
 	s.writeJSON(w, r, http.StatusOK, list)
 }
