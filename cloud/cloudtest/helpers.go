@@ -27,10 +27,13 @@ func Question() cloud.Request {
 	}
 }
 
-// RefusedURL returns an http://127.0.0.1 URL where nothing listens.
+// RefusedURL returns a loopback URL where nothing listens. The port is
+// taken on 127.0.0.2, not 127.0.0.1: a test server started meanwhile (on
+// 127.0.0.1:0, as httptest does) may get the same port number, and must
+// not answer what was meant to be refused.
 func RefusedURL(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatal(err)
 	}
