@@ -347,7 +347,7 @@ func TestChatWithoutLogprobs(t *testing.T) {
 // refusedURL is an address nobody listens on.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0") // not 127.0.0.1: a test server started meanwhile may get the port
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
