@@ -25,13 +25,14 @@ const (
 	CauseContextLength    Kind = "context_length"    // the prompt does not fit the local context
 	CausePregenProbe      Kind = "pregen_probe"      // the pre-generation probe skipped the local model
 	CauseResourceRule     Kind = "resource_rule"     // a power or heat rule sent it to the cloud
+	CauseFormat           Kind = "format"            // the local answer is not the JSON the request asked for
 )
 
 // EscalationCauses lists the escalation causes, the label values of
 // edgecascade_escalations_total and edgecascade_escalation_failures_total.
 var EscalationCauses = []Kind{
 	CauseLowConfidence, CauseUnscorable, CauseLocalUnavailable, CauseLocalBusy,
-	CauseContextLength, CausePregenProbe, CauseResourceRule,
+	CauseContextLength, CausePregenProbe, CauseResourceRule, CauseFormat,
 }
 
 // The other causes: how the decision came about and what happened after.
@@ -165,4 +166,8 @@ func notDeferredCause() Cause {
 
 func deferFailedCause(err error) Cause {
 	return Cause{CauseDeferFailed, fmt.Sprintf("could not defer it (%v)", err)}
+}
+
+func formatCause(err error) Cause {
+	return Cause{CauseFormat, err.Error() + ": escalating whatever the score"}
 }

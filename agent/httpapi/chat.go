@@ -56,7 +56,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	setDecisionHeaders(w.Header(), d)
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
 		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
-		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
+		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
 	})
@@ -170,4 +170,44 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: desc[p]})
 	}
 	s.writeJSON(w, r, http.StatusOK, list)
+}
+
+// openAILogprob is one entry of choices[].logprobs.content.
+type openAILogprob struct {
+	Token       string          `json:"token"`
+	Logprob     float64         `json:"logprob"`
+	Bytes       []int           `json:"bytes"`
+	TopLogprobs []openAILogprob `json:"top_logprobs,omitempty"`
+}
+
+// logprobsOf is the answer's logprobs when the request asked for them, with
+// at most top_logprobs alternatives (the local model has the ones the daemon
+// asked for scoring, local.top_logprobs); null when not asked or none known.
+func logprobsOf(req cascade.Request, res *cascade.Result) json.RawMessage {
+	if !req.Logprobs || len(res.Logprobs) == 0 {
+		return jsonNull
+	}
+	content := make([]openAILogprob, len(res.Logprobs))
+	for i, t := range res.Logprobs {
+		content[i] = openAILogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token), TopLogprobs: []openAILogprob{}}
+		for j, a := range t.Top {
+			if j >= req.TopLogprobs {
+				break
+			}
+			content[i].TopLogprobs = append(content[i].TopLogprobs, openAILogprob{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
+		}
+	}
+	b, err := json.Marshal(map[string]any{"content": content})
+	if err != nil {
+		return jsonNull
+	}
+	return b
+}
+
+func bytesOf(s string) []int {
+	out := make([]int, len(s))
+	for i := range len(s) {
+		out[i] = int(s[i])
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,8 +55,62 @@ func ollamaPolicy(model string) (cascade.Policy, error) {
 	return cascade.ParsePolicy(strings.TrimSuffix(model, ":latest"))
 }
 
-// ollamaOptions reads temperature and num_predict from Ollama's options.
-func ollamaOptions(opts map[string]any, req *cascade.Request) error {
+// ollamaOptions reads Ollama's options (the others are refused), format and
+// keep_alive.
+func ollamaOptions(opts map[string]any, format json.RawMessage, keepAlive *api.Duration, req *cascade.Request) error {
+	for k := range opts {
+		if !slices.Contains(ollamaOptionFields, k) {
+			return unsupported("options." + k)
+		}
+	}
+	f, err := ollamaFormat(format)
+	if err != nil {
+		return err
+	}
+	req.Format = f
+	if keepAlive != nil {
+		d := keepAlive.Duration
+		req.KeepAlive = &d
+	}
+	for _, name := range []string{"top_p", "frequency_penalty", "presence_penalty"} {
+		v, ok := opts[name]
+		if !ok {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok || math.IsNaN(f) || f < -2 || f > 2 || (name == "top_p" && f < 0) {
+			return &BadRequestError{Msg: fmt.Sprintf("options.%s must be a number in range, got %v", name, v), Param: "options." + name}
+		}
+		switch name {
+		case "top_p":
+			req.TopP = &f
+		case "frequency_penalty":
+			req.FrequencyPenalty = &f
+		case "presence_penalty":
+			req.PresencePenalty = &f
+		}
+	}
+	if v, ok := opts["seed"]; ok {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) {
+			return &BadRequestError{Msg: fmt.Sprintf("options.seed must be an integer, got %v", v), Param: "options.seed"}
+		}
+		n := int64(f)
+		req.Seed = &n
+	}
+	if v, ok := opts["stop"]; ok {
+		list, ok := v.([]any)
+		if !ok {
+			return &BadRequestError{Msg: "options.stop must be an array of strings", Param: "options.stop"}
+		}
+		for _, x := range list {
+			str, ok := x.(string)
+			if !ok {
+				return &BadRequestError{Msg: "options.stop must be an array of strings", Param: "options.stop"}
+			}
+			req.Stop = append(req.Stop, str)
+		}
+	}
 	if v, ok := opts["temperature"]; ok {
 		f, ok := v.(float64)
 		if !ok || f < 0 || f > 2 || math.IsNaN(f) {
@@ -107,6 +162,9 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if err := unmarshalOllama(body, &cr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
+	if err := refuseUnknown(body, ollamaChatFields, ""); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
 	policy, err := ollamaPolicy(cr.Model)
 	if err != nil {
 		return nil, "", cascade.Request{}, err
@@ -128,7 +186,7 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if !hasContent {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing messages: send at least one non-empty message"}
 	}
-	if err := ollamaOptions(cr.Options, &req); err != nil {
+	if err := ollamaOptions(cr.Options, cr.Format, cr.KeepAlive, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	return &cr, policy, req, nil
@@ -139,6 +197,9 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, cascade.Request, error) {
 	var gr api.GenerateRequest
 	if err := unmarshalOllama(body, &gr); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if err := refuseUnknown(body, ollamaGenerateFields, ""); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(gr.Model)
@@ -156,7 +217,7 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
 	}
 	req.Messages = append(req.Messages, models.Message{Role: "user", Content: gr.Prompt})
-	if err := ollamaOptions(gr.Options, &req); err != nil {
+	if err := ollamaOptions(gr.Options, gr.Format, gr.KeepAlive, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	return &gr, policy, req, nil

@@ -3,7 +3,9 @@
 // github.com/anthropics/anthropic-sdk-go/v2, which sends API version
 // 2026-10-21 and the API key as "Authorization: Bearer <key>". That API
 // version has no temperature parameter, so cloud.Request.Temperature is not
-// sent.
+// sent; of the other generation options only Stop is (as stop_sequences): the
+// Messages API has no seed, penalties or response format, and current models
+// reject top_p.
 //
 // Only the SDK's services are used, never anthropic.NewClient: the client reads
 // ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,
@@ -372,7 +374,13 @@ func (c *Client) params(req cloud.Request) (anthropic.MessageNewParams, error) {
 		p.System = []anthropic.TextBlockParam{{Text: system}}
 	}
 	// req.Temperature is not sent: API version 2026-10-21 has no temperature
-	// parameter (current models reject sampling parameters with a 400).
+	// parameter (current models reject sampling parameters with a 400). For
+	// the same reason top_p, seed, the penalties and the JSON format are not
+	// sent: the Messages API has no seed, penalties or response format, and
+	// docs/api.md says so. Stop sequences are.
+	if len(req.Stop) > 0 {
+		p.StopSequences = req.Stop
+	}
 	return p, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,7 @@ func TestStream(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Stream: %v", err)
 				}
-				if *resp != *tt.want {
+				if !reflect.DeepEqual(*resp, *tt.want) {
 					t.Errorf("response = %+v, want %+v", *resp, *tt.want)
 				}
 			}
