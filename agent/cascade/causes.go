@@ -48,6 +48,7 @@ const (
 	CauseDeferred        Kind = "deferred"          // the escalation waits in the outbox
 	CauseNotDeferred     Kind = "not_deferred"      // deferral is off for the request
 	CauseDeferFailed     Kind = "defer_failed"      // the outbox could not keep it
+	CauseNoLogprobs      Kind = "no_logprobs"       // logprobs were asked for; the provider sent none
 )
 
 // Cause is one reason of a decision: its kind and its words. A decision's
@@ -170,4 +171,8 @@ func deferFailedCause(err error) Cause {
 
 func formatCause(err error) Cause {
 	return Cause{CauseFormat, err.Error() + ": escalating whatever the score"}
+}
+
+func noLogprobsCause(provider string) Cause {
+	return Cause{CauseNoLogprobs, fmt.Sprintf("logprobs null: provider %s sent none", provider)}
 }

@@ -25,7 +25,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 // scored first); policies local and cloud stream as the model generates, and
 // for local the score arrives in the returned Result only.
 func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emitter) (*Result, error) {
-	return c.run(ctx, policy, req, &streamed{c: c, e: e})
+	return c.run(ctx, policy, req, &streamed{c: c, e: e, req: req})
 }
 
 // run decides one request and acts on the decision, sending the answer to out.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // The chat route of the OpenAI-compatible API and /v1/models.
@@ -73,6 +74,8 @@ func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req casca
 
 // sseEmitter writes OpenAI chat.completion.chunk events.
 type sseEmitter struct {
+	// top is the request's top_logprobs (DeltaLogprobs).
+	top     int
 	w       http.ResponseWriter
 	flusher http.Flusher
 	id      string
@@ -116,13 +119,23 @@ func (e *sseEmitter) Delta(text string) error {
 	return e.write(e.chunk(&responseMsg{Content: &text}, nil))
 }
 
+// DeltaLogprobs implements cascade.LogprobEmitter: the text with its
+// tokens' logprobs in the same chunk.
+func (e *sseEmitter) DeltaLogprobs(text string, toks []models.TokenLogprob) error {
+	c := e.chunk(&responseMsg{Content: &text}, nil)
+	if len(toks) > 0 {
+		c.Choices[0].Logprobs = formatLogprobs(toks, e.top)
+	}
+	return e.write(c)
+}
+
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequest, policy cascade.Policy, req cascade.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix()}
+	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
@@ -174,10 +187,17 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 
 // openAILogprob is one entry of choices[].logprobs.content.
 type openAILogprob struct {
-	Token       string          `json:"token"`
-	Logprob     float64         `json:"logprob"`
-	Bytes       []int           `json:"bytes"`
-	TopLogprobs []openAILogprob `json:"top_logprobs,omitempty"`
+	Token       string      `json:"token"`
+	Logprob     float64     `json:"logprob"`
+	Bytes       []int       `json:"bytes"`
+	TopLogprobs []openAITop `json:"top_logprobs"`
+}
+
+// openAITop is one alternative of a token.
+type openAITop struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 // logprobsOf is the answer's logprobs when the request asked for them, with
@@ -187,14 +207,20 @@ func logprobsOf(req cascade.Request, res *cascade.Result) json.RawMessage {
 	if !req.Logprobs || len(res.Logprobs) == 0 {
 		return jsonNull
 	}
-	content := make([]openAILogprob, len(res.Logprobs))
-	for i, t := range res.Logprobs {
-		content[i] = openAILogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token), TopLogprobs: []openAILogprob{}}
+	return formatLogprobs(res.Logprobs, req.TopLogprobs)
+}
+
+// formatLogprobs is OpenAI's {"content": [...]} with at most top
+// alternatives per token.
+func formatLogprobs(toks []models.TokenLogprob, top int) json.RawMessage {
+	content := make([]openAILogprob, len(toks))
+	for i, t := range toks {
+		content[i] = openAILogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token), TopLogprobs: []openAITop{}}
 		for j, a := range t.Top {
-			if j >= req.TopLogprobs {
+			if j >= top {
 				break
 			}
-			content[i].TopLogprobs = append(content[i].TopLogprobs, openAILogprob{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
+			content[i].TopLogprobs = append(content[i].TopLogprobs, openAITop{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
 		}
 	}
 	b, err := json.Marshal(map[string]any{"content": content})

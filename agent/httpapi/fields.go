@@ -27,8 +27,8 @@ var openAIFields = []string{
 // /api/generate fields edgecascade honours (generate's images, raw, suffix,
 // template and context are refused with their own message).
 var (
-	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options"}
-	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options",
+	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs"}
+	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs",
 		"images", "raw", "suffix", "template", "context"}
 )
 
@@ -125,9 +125,6 @@ func openAIOptions(cr *chatRequest, req *cascade.Request) error {
 		req.TopLogprobs = *cr.TopLogprobs
 	}
 	if cr.Logprobs != nil && *cr.Logprobs {
-		if cr.Stream {
-			return &BadRequestError{Msg: "logprobs are not supported on streamed answers yet: send stream: false", Param: "logprobs"}
-		}
 		req.Logprobs = true
 	}
 	if rf := cr.ResponseFormat; rf != nil {
@@ -174,4 +171,16 @@ func ollamaFormat(raw json.RawMessage) (*models.Format, error) {
 		return nil, &BadRequestError{Msg: fmt.Sprintf(`format must be "json" or a JSON schema object, got %s`, raw), Param: "format"}
 	}
 	return schemaFormat(raw, "format")
+}
+
+// ollamaLogprobsWanted reads Ollama's logprobs and top_logprobs.
+func ollamaLogprobsWanted(want bool, top int, req *cascade.Request) error {
+	if top < 0 || top > 20 {
+		return &BadRequestError{Msg: fmt.Sprintf("top_logprobs must be between 0 and 20, got %d", top), Param: "top_logprobs"}
+	}
+	if top > 0 && !want {
+		return &BadRequestError{Msg: "top_logprobs needs logprobs: true", Param: "top_logprobs"}
+	}
+	req.Logprobs, req.TopLogprobs = want, top
+	return nil
 }

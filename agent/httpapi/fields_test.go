@@ -148,12 +148,15 @@ func TestOpenAIFieldTable(t *testing.T) {
 
 func TestOllamaFieldTable(t *testing.T) {
 	honoured := map[string]fieldCase{
-		"model":    {value: "local", check: func(models.Request, cloud.Request) bool { return true }},
-		"messages": {value: []map[string]string{{"role": "user", "content": "q"}}, check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "q" }},
-		"prompt":   {value: "q", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[len(l.Messages)-1].Content == "q" }},
-		"system":   {value: "be brief", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "be brief" }},
-		"stream":   {value: false, check: func(models.Request, cloud.Request) bool { return true }},
-		"format":   {value: "json", check: func(l models.Request, _ cloud.Request) bool { return l.Format != nil && len(l.Format.Schema) == 0 }},
+		// logprobs' effect is on the answer (TestOllamaLogprobs).
+		"logprobs":     {value: true, check: func(models.Request, cloud.Request) bool { return true }},
+		"top_logprobs": {value: 1, extra: map[string]any{"logprobs": true}, check: func(models.Request, cloud.Request) bool { return true }},
+		"model":        {value: "local", check: func(models.Request, cloud.Request) bool { return true }},
+		"messages":     {value: []map[string]string{{"role": "user", "content": "q"}}, check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "q" }},
+		"prompt":       {value: "q", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[len(l.Messages)-1].Content == "q" }},
+		"system":       {value: "be brief", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "be brief" }},
+		"stream":       {value: false, check: func(models.Request, cloud.Request) bool { return true }},
+		"format":       {value: "json", check: func(l models.Request, _ cloud.Request) bool { return l.Format != nil && len(l.Format.Schema) == 0 }},
 		"keep_alive": {value: "5m", check: func(l models.Request, _ cloud.Request) bool {
 			return l.KeepAlive != nil && l.KeepAlive.Minutes() == 5
 		}},
@@ -175,6 +178,9 @@ func TestOllamaFieldTable(t *testing.T) {
 				fc, ok := honoured[name]
 				body := map[string]any{"model": "local", "stream": false}
 				for k, v := range ep.base {
+					body[k] = v
+				}
+				for k, v := range fc.extra {
 					body[k] = v
 				}
 				switch {

@@ -189,6 +189,9 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if err := ollamaOptions(cr.Options, cr.Format, cr.KeepAlive, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
+	if err := ollamaLogprobsWanted(cr.Logprobs, cr.TopLogprobs, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
 	return &cr, policy, req, nil
 }
 
@@ -220,6 +223,9 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	if err := ollamaOptions(gr.Options, gr.Format, gr.KeepAlive, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
+	if err := ollamaLogprobsWanted(gr.Logprobs, gr.TopLogprobs, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
 	return &gr, policy, req, nil
 }
 
@@ -240,9 +246,9 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	stream := cr.Stream == nil || *cr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
-			Message: api.Message{Role: "assistant", Content: content}, Done: done}, Cascade: d}
+			Message: api.Message{Role: "assistant", Content: content}, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
 			out.Metrics = ollamaMetrics(res)
@@ -268,9 +274,9 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	stream := gr.Stream == nil || *gr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
-			Response: content, Done: done}, Cascade: d}
+			Response: content, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
 			out.Metrics = ollamaMetrics(res)
@@ -289,7 +295,27 @@ func ollamaMetrics(res *cascade.Result) api.Metrics {
 
 // ollamaFrame builds one response object: the content, whether it is the
 // last, the result (last only) and the decision (first and non-streamed).
-type ollamaFrame func(content string, done bool, res *cascade.Result, d *cascade.Decision) any
+// toks are the content's token logprobs when the request asked for them.
+type ollamaFrame func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any
+
+// ollamaLogprobs converts token logprobs to Ollama's, with at most top
+// alternatives each; nil when none.
+func ollamaLogprobs(toks []models.TokenLogprob, top int) []api.Logprob {
+	if len(toks) == 0 {
+		return nil
+	}
+	out := make([]api.Logprob, len(toks))
+	for i, t := range toks {
+		out[i] = api.Logprob{TokenLogprob: api.TokenLogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token)}}
+		for j, a := range t.Top {
+			if j >= top {
+				break
+			}
+			out[i].TopLogprobs = append(out[i].TopLogprobs, api.TokenLogprob{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
+		}
+	}
+	return out
+}
 
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
 	var err error
@@ -306,7 +332,11 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		s.logResult(r.Context(), policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
-		s.writeJSON(w, r, http.StatusOK, frame(res.Content, true, res, &d))
+		var toks []api.Logprob
+		if req.Logprobs {
+			toks = ollamaLogprobs(res.Logprobs, req.TopLogprobs)
+		}
+		s.writeJSON(w, r, http.StatusOK, frame(res.Content, toks, true, res, &d))
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -314,7 +344,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		s.writeOllamaError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame}
+	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame, top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
@@ -333,7 +363,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		dd := res.Decision // the score of a live local stream is known at the end
 		d = &dd
 	}
-	_ = e.write(frame("", true, res, d))
+	_ = e.write(frame("", nil, true, res, d))
 }
 
 // ndjsonEmitter streams Ollama's newline-delimited JSON.
@@ -342,6 +372,7 @@ type ndjsonEmitter struct {
 	flusher http.Flusher
 	frame   ollamaFrame
 	began   bool
+	top     int // the request's top_logprobs
 }
 
 func (e *ndjsonEmitter) write(v any) error {
@@ -361,10 +392,15 @@ func (e *ndjsonEmitter) Begin(d cascade.Decision) error {
 	setDecisionHeaders(e.w.Header(), d)
 	e.w.WriteHeader(http.StatusOK)
 	e.began = true
-	return e.write(e.frame("", false, nil, &d))
+	return e.write(e.frame("", nil, false, nil, &d))
 }
 
-func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, false, nil, nil)) }
+func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, nil, false, nil, nil)) }
+
+// DeltaLogprobs implements cascade.LogprobEmitter.
+func (e *ndjsonEmitter) DeltaLogprobs(text string, toks []models.TokenLogprob) error {
+	return e.write(e.frame(text, ollamaLogprobs(toks, e.top), false, nil, nil))
+}
 
 func (s *Server) handleOllamaTags(w http.ResponseWriter, r *http.Request) {
 	var list api.ListResponse
