@@ -45,6 +45,9 @@ type Response struct {
 	// Logprobs are the answer's token log probabilities when the request
 	// asked for them and the provider sent them; nil otherwise.
 	Logprobs []models.TokenLogprob `json:"logprobs,omitempty"`
+	// NotSent names the request's options the provider's API cannot take,
+	// which were therefore not sent (the decision's reason lists them).
+	NotSent []string `json:"not_sent,omitempty"`
 }
 
 // DeltaFunc receives streamed text; returning an error stops the stream.

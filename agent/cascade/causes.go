@@ -49,6 +49,7 @@ const (
 	CauseNotDeferred     Kind = "not_deferred"      // deferral is off for the request
 	CauseDeferFailed     Kind = "defer_failed"      // the outbox could not keep it
 	CauseNoLogprobs      Kind = "no_logprobs"       // logprobs were asked for; the provider sent none
+	CauseNotSent         Kind = "options_not_sent"  // options the provider's API cannot take
 )
 
 // Cause is one reason of a decision: its kind and its words. A decision's
@@ -175,4 +176,8 @@ func formatCause(err error) Cause {
 
 func noLogprobsCause(provider string) Cause {
 	return Cause{CauseNoLogprobs, fmt.Sprintf("logprobs null: provider %s sent none", provider)}
+}
+
+func notSentCause(provider string, names []string) Cause {
+	return Cause{CauseNotSent, fmt.Sprintf("provider %s cannot take %s: not sent", provider, strings.Join(names, ", "))}
 }

@@ -183,6 +183,9 @@ func (c *Cascade) cloudResult(ctx context.Context, req Request, d Decision, resp
 	if resp.Model != "" {
 		d.CloudModel = resp.Model
 	}
+	if len(resp.NotSent) > 0 {
+		d.add(notSentCause(resp.Provider, resp.NotSent))
+	}
 	if req.Logprobs && len(resp.Logprobs) == 0 {
 		d.add(noLogprobsCause(resp.Provider))
 	}

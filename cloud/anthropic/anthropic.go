@@ -257,7 +257,29 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 				msg.Usage.CacheReadInputTokens),
 			CompletionTokens: int(msg.Usage.OutputTokens),
 		},
+		NotSent: notSent(req),
 	}, nil
+}
+
+// notSent names the request's options the Messages API cannot take (see
+// params), so the decision's reason can say they were not honoured.
+// Temperature is left out: it was never sent, as the package says.
+func notSent(req cloud.Request) []string {
+	var out []string
+	o := req.Options
+	for _, x := range []struct {
+		name string
+		set  bool
+	}{
+		{"top_p", o.TopP != nil}, {"seed", o.Seed != nil},
+		{"frequency_penalty", o.FrequencyPenalty != nil}, {"presence_penalty", o.PresencePenalty != nil},
+		{"response_format", o.Format != nil}, {"logprobs", req.Logprobs},
+	} {
+		if x.set {
+			out = append(out, x.name)
+		}
+	}
+	return out
 }
 
 // Stream sends a streaming Messages request (Server-Sent Events), calls fn
@@ -281,7 +303,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 		return nil, c.callError(ctx, cl, "stream", err, raw)
 	}
 
-	resp := &cloud.Response{Provider: ProviderName, Model: c.model}
+	resp := &cloud.Response{Provider: ProviderName, Model: c.model, NotSent: notSent(req)}
 	var content []byte
 	stopped := false
 events:

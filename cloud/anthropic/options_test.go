@@ -18,8 +18,12 @@ func TestOptionsWireFormat(t *testing.T) {
 	req := testRequest()
 	seed, topP := int64(7), 0.9
 	req.Options = models.Options{Stop: []string{"END"}, Seed: &seed, TopP: &topP, Format: &models.Format{}}
-	if _, err := c.Complete(context.Background(), req); err != nil {
+	resp, err := c.Complete(context.Background(), req)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got := fmt.Sprint(resp.NotSent); got != "[top_p seed response_format]" {
+		t.Errorf("NotSent = %s", got)
 	}
 	b := f.lastRequest().body
 	if got := fmt.Sprint(b["stop_sequences"]); got != "[END]" {
