@@ -191,3 +191,33 @@ func TestOllamaLogprobs(t *testing.T) {
 		}
 	}
 }
+
+// On the test bed's real Ollama, JSON mode constrains the local answer, and
+// its logprobs come back.
+func TestJSONModeRealOllama(t *testing.T) {
+	d := newDaemon(t, daemonOpts{})
+	body := chatBody("local", "Give a JSON object with a field name.", false)
+	body["response_format"] = map[string]any{"type": "json_object"}
+	body["max_tokens"] = 32
+	body["logprobs"], body["top_logprobs"] = true, 2
+	resp, raw := post(t, d.URL+"/v1/chat/completions", body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, raw)
+	}
+	var c struct {
+		Choices []struct {
+			Message  struct{ Content string } `json:"message"`
+			Logprobs *logprobsObj             `json:"logprobs"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	ch := c.Choices[0]
+	if !strings.HasPrefix(strings.TrimSpace(ch.Message.Content), "{") {
+		t.Errorf("answer %q does not start a JSON object", ch.Message.Content)
+	}
+	if ch.Logprobs == nil || len(ch.Logprobs.Content) == 0 || len(ch.Logprobs.Content[0].TopLogprobs) > 2 {
+		t.Errorf("logprobs = %s", raw)
+	}
+}
