@@ -32,13 +32,49 @@ var (
 		"images", "raw", "suffix", "template", "context"}
 )
 
+// The message fields honoured: role and content.
+var (
+	openAIMessageFields = []string{"role", "content"}
+	ollamaMessageFields = []string{"role", "content"}
+)
+
 // ollamaOptionFields are the Ollama options edgecascade honours: those that
 // both the local model and the cloud provider take.
 var ollamaOptionFields = []string{"temperature", "num_predict", "stop", "seed", "top_p", "frequency_penalty", "presence_penalty"}
 
+// refuseUnknownInMessages refuses message fields not in known; null, "" and
+// [] count as absent.
+func refuseUnknownInMessages(body []byte, known []string) error {
+	var top struct {
+		Messages []map[string]json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil // the typed decoding reports it
+	}
+	for i, m := range top.Messages {
+		names := make([]string, 0, len(m))
+		for k, v := range m {
+			if slices.Contains(known, k) {
+				continue
+			}
+			switch string(bytes.TrimSpace(v)) {
+			case "null", `""`, "[]":
+				continue
+			}
+			names = append(names, k)
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			return unsupported(fmt.Sprintf("messages[%d].%s", i, names[0]))
+		}
+	}
+	return nil
+}
+
 // refuseUnknown refuses the first (in name order) top-level field of body
-// that is not in known and not null.
-func refuseUnknown(body []byte, known []string, prefix string) error {
+// that is not in known and not null, then the first message field not in
+// msgKnown.
+func refuseUnknown(body []byte, known, msgKnown []string) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil // the typed decoding reports it
@@ -49,11 +85,11 @@ func refuseUnknown(body []byte, known []string, prefix string) error {
 			names = append(names, k)
 		}
 	}
-	if len(names) == 0 {
-		return nil
+	if len(names) > 0 {
+		sort.Strings(names)
+		return unsupported(names[0])
 	}
-	sort.Strings(names)
-	return unsupported(prefix + names[0])
+	return refuseUnknownInMessages(body, msgKnown)
 }
 
 func unsupported(field string) error {

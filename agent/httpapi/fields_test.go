@@ -233,3 +233,46 @@ func refusedSample(name string) any {
 	}
 	return json.RawMessage(`{}`)
 }
+
+// Message fields other than role and content are refused by name, on both
+// APIs (tool messages are refused by their role).
+func TestMessageFieldTable(t *testing.T) {
+	r := newRecorder(t)
+	seen := map[string]bool{}
+	for _, typ := range []reflect.Type{
+		reflect.TypeOf(openai.ChatCompletionSystemMessageParam{}), reflect.TypeOf(openai.ChatCompletionUserMessageParam{}),
+		reflect.TypeOf(openai.ChatCompletionAssistantMessageParam{}), reflect.TypeOf(openai.ChatCompletionDeveloperMessageParam{}),
+		reflect.TypeOf(openai.ChatCompletionToolMessageParam{}), reflect.TypeOf(openai.ChatCompletionFunctionMessageParam{}),
+	} {
+		for _, name := range jsonFields(typ) {
+			if name == "role" || name == "content" || seen[name] {
+				continue
+			}
+			seen[name] = true
+			resp, raw := post(t, r.d.URL+"/v1/chat/completions", map[string]any{"model": "local",
+				"messages": []map[string]any{{"role": "assistant", "content": "a", name: map[string]any{"x": 1}}, {"role": "user", "content": "q"}}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "messages[0]."+name) {
+				t.Errorf("message field %s: status %d, %s (want 400 naming it)", name, resp.StatusCode, raw)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		t.Fatal("no message fields enumerated")
+	}
+	for _, name := range jsonFields(reflect.TypeOf(api.Message{})) {
+		if name == "role" || name == "content" {
+			continue
+		}
+		v := any("x")
+		if name == "images" {
+			v = []string{"aGk="}
+		} else if name == "tool_calls" {
+			v = []map[string]any{{"function": map[string]any{"name": "f", "arguments": map[string]any{}}}}
+		}
+		resp, raw := post(t, r.d.URL+"/api/chat", map[string]any{"model": "local", "stream": false,
+			"messages": []map[string]any{{"role": "user", "content": "q", name: v}}})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "messages[0]."+name) {
+			t.Errorf("/api/chat message field %s: status %d, %s (want 400 naming it)", name, resp.StatusCode, raw)
+		}
+	}
+}

@@ -162,7 +162,7 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if err := unmarshalOllama(body, &cr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if err := refuseUnknown(body, ollamaChatFields, ""); err != nil {
+	if err := refuseUnknown(body, ollamaChatFields, ollamaMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(cr.Model)
@@ -202,7 +202,7 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	if err := unmarshalOllama(body, &gr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if err := refuseUnknown(body, ollamaGenerateFields, ""); err != nil {
+	if err := refuseUnknown(body, ollamaGenerateFields, ollamaMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(gr.Model)

@@ -165,7 +165,7 @@ func parseChatRequest(body []byte) (*chatRequest, cascade.Policy, cascade.Reques
 	if t := cr.Temperature; t != nil && (*t < 0 || *t > 2) {
 		return fail("temperature", "temperature must be between 0 and 2, got %v", *t)
 	}
-	if err := refuseUnknown(body, openAIFields, ""); err != nil {
+	if err := refuseUnknown(body, openAIFields, openAIMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	if err := openAIOptions(&cr, &req); err != nil {
