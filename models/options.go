@@ -34,8 +34,9 @@ type Options struct {
 type Format struct {
 	// Schema is a JSON schema; empty means any JSON object (JSON mode).
 	Schema json.RawMessage `json:"schema,omitempty"`
-	// Name and Strict are OpenAI's json_schema name and strict flag, passed
+	// Name, Description and Strict are OpenAI's json_schema fields, passed
 	// to providers that take them.
-	Name   string `json:"name,omitempty"`
-	Strict bool   `json:"strict,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	Strict      bool   `json:"strict,omitempty"`
 }

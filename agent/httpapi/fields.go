@@ -117,9 +117,10 @@ func (s *stopField) UnmarshalJSON(b []byte) error {
 type responseFormat struct {
 	Type       string `json:"type"`
 	JSONSchema *struct {
-		Name   string          `json:"name"`
-		Schema json.RawMessage `json:"schema"`
-		Strict *bool           `json:"strict"`
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Schema      json.RawMessage `json:"schema"`
+		Strict      *bool           `json:"strict"`
 	} `json:"json_schema"`
 }
 
@@ -176,7 +177,7 @@ func openAIOptions(cr *chatRequest, req *cascade.Request) error {
 			if err != nil {
 				return err
 			}
-			f.Name = rf.JSONSchema.Name
+			f.Name, f.Description = rf.JSONSchema.Name, rf.JSONSchema.Description
 			f.Strict = rf.JSONSchema.Strict != nil && *rf.JSONSchema.Strict
 			req.Format = f
 		default:

@@ -97,9 +97,9 @@ func TestOpenAIFieldTable(t *testing.T) {
 		}},
 		"logprobs":     {value: true, check: func(_ models.Request, c cloud.Request) bool { return c.Logprobs }},
 		"top_logprobs": {value: 3, extra: map[string]any{"logprobs": true}, check: func(_ models.Request, c cloud.Request) bool { return c.TopLogprobs == 3 }},
-		"response_format": {value: map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "x", "schema": map[string]any{"type": "object"}}},
+		"response_format": {value: map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "x", "description": "d", "strict": true, "schema": map[string]any{"type": "object"}}},
 			check: func(l models.Request, c cloud.Request) bool {
-				return l.Format != nil && len(l.Format.Schema) > 0 && c.Format != nil && c.Format.Name == "x"
+				return l.Format != nil && len(l.Format.Schema) > 0 && c.Format != nil && c.Format.Name == "x" && c.Format.Description == "d" && c.Format.Strict
 			}},
 		"stream":         {value: false, check: func(models.Request, cloud.Request) bool { return true }},
 		"stream_options": {value: map[string]any{"include_usage": true}, extra: map[string]any{"stream": true}, check: func(models.Request, cloud.Request) bool { return true }},

@@ -380,6 +380,9 @@ func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
 			if f.Strict {
 				js.Strict = openai.Bool(true)
 			}
+			if f.Description != "" {
+				js.Description = openai.String(f.Description)
+			}
 			p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{JSONSchema: js}}
 		}
 	}

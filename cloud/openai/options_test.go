@@ -26,7 +26,7 @@ func TestOptionsWireFormat(t *testing.T) {
 	req := testRequest()
 	seed, topP, fp, pp := int64(7), 0.9, 0.1, -0.2
 	req.Options = models.Options{Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp,
-		Format: &models.Format{Name: "answer", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}}
+		Format: &models.Format{Name: "answer", Description: "d", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}}
 	req.Logprobs, req.TopLogprobs = true, 2
 	resp, err := c.Complete(context.Background(), req)
 	if err != nil {
@@ -36,7 +36,7 @@ func TestOptionsWireFormat(t *testing.T) {
 	want := map[string]any{
 		"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2,
 		"logprobs": true, "top_logprobs": float64(2),
-		"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "answer", "strict": true, "schema": map[string]any{"type": "object"}}},
+		"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "answer", "description": "d", "strict": true, "schema": map[string]any{"type": "object"}}},
 	}
 	for k, v := range want {
 		if !reflect.DeepEqual(body[k], v) {

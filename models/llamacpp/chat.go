@@ -43,9 +43,10 @@ type responseFormat struct {
 }
 
 type jsonSchemaSpec struct {
-	Name   string          `json:"name"`
-	Schema json.RawMessage `json:"schema"`
-	Strict bool            `json:"strict,omitempty"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema"`
+	Strict      bool            `json:"strict,omitempty"`
 }
 
 // streamOptions asks for the final usage chunk (choices: [], usage, timings).
@@ -76,7 +77,7 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 			if name == "" {
 				name = "response"
 			}
-			body.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: &jsonSchemaSpec{Name: name, Schema: f.Schema, Strict: f.Strict}}
+			body.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: &jsonSchemaSpec{Name: name, Description: f.Description, Schema: f.Schema, Strict: f.Strict}}
 		}
 	}
 	if req.MaxTokens > 0 {
