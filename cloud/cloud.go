@@ -18,6 +18,12 @@ type Request struct {
 	Messages    []models.Message
 	MaxTokens   int
 	Temperature *float64
+	// Options are the client's other generation options.
+	models.Options
+	// Logprobs asks for the answer's token log probabilities, with
+	// TopLogprobs alternatives per position (0-20).
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // Usage counts the tokens a cloud call consumed.
@@ -36,6 +42,12 @@ type Response struct {
 	// Cost is the answer's price from the configured per-1K-token prices
 	// (set by a Chain); 0 when no price is configured.
 	Cost float64 `json:"cost,omitempty"`
+	// Logprobs are the answer's token log probabilities when the request
+	// asked for them and the provider sent them; nil otherwise.
+	Logprobs []models.TokenLogprob `json:"logprobs,omitempty"`
+	// NotSent names the request's options the provider's API cannot take,
+	// which were therefore not sent (the decision's reason lists them).
+	NotSent []string `json:"not_sent,omitempty"`
 }
 
 // DeltaFunc receives streamed text; returning an error stops the stream.

@@ -25,6 +25,8 @@ type Request struct {
 	Temperature *float64
 	// TopLogprobs is how many alternatives to return at each position (0-20).
 	TopLogprobs int
+	// Options are the client's other generation options.
+	Options
 }
 
 // TopLogprob is one alternative token at a position.

@@ -96,6 +96,11 @@ type Result struct {
 	// LocalEnergy is the machine's energy in joules during the local
 	// generation, where a counter can be read (RAPL, Jetson power rails).
 	LocalEnergy *float64
+	// Logprobs are the returned answer's token log probabilities: the
+	// local model's (with the alternatives the daemon asked for scoring,
+	// Options.TopLogprobs), or the provider's when the request asked for
+	// them and it sent them; nil otherwise.
+	Logprobs []models.TokenLogprob
 }
 
 // Request is a chat request to the cascade.
@@ -103,6 +108,13 @@ type Request struct {
 	Messages    []models.Message
 	MaxTokens   int
 	Temperature *float64
+	// Options are the client's other generation options, passed to
+	// whichever model answers.
+	models.Options
+	// Logprobs asks for the answer's token log probabilities with
+	// TopLogprobs alternatives per position (Result.Logprobs).
+	Logprobs    bool
+	TopLogprobs int
 	// NoDefer turns deferral off for this request: when the cloud is out of
 	// reach the local answer is returned and nothing is kept.
 	NoDefer bool
@@ -189,12 +201,13 @@ func (c *Cascade) baseDecision(r *Routing) Decision {
 }
 
 func (c *Cascade) localRequest(req Request) models.Request {
-	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs}
+	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs, Options: req.Options}
 }
 
 // cloudRequest is the original conversation, without confidence tokens.
 func (c *Cascade) cloudRequest(req Request) cloud.Request {
-	return cloud.Request{Messages: c.strip.StripMessages(req.Messages), MaxTokens: req.MaxTokens, Temperature: req.Temperature}
+	return cloud.Request{Messages: c.strip.StripMessages(req.Messages), MaxTokens: req.MaxTokens, Temperature: req.Temperature,
+		Options: req.Options, Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs}
 }
 
 // localResult is the result of a local answer under d, confidence tokens
@@ -204,7 +217,8 @@ func (c *Cascade) localResult(g generation, d Decision) *Result {
 	return &Result{
 		Content: c.strip.Strip(g.resp.Content), FinishReason: g.resp.FinishReason, Decision: d,
 		LocalLatency: g.latency, LocalEnergy: g.energy,
-		Usage: Usage{PromptTokens: g.resp.PromptTokens, CompletionTokens: g.resp.CompletionTokens},
+		Usage:    Usage{PromptTokens: g.resp.PromptTokens, CompletionTokens: g.resp.CompletionTokens},
+		Logprobs: g.resp.Tokens,
 	}
 }
 
@@ -212,7 +226,7 @@ func (c *Cascade) localResult(g generation, d Decision) *Result {
 // get it, without confidence tokens.
 func (c *Cascade) deferredRequest(req Request) Request {
 	cr := c.cloudRequest(req)
-	return Request{Messages: cr.Messages, MaxTokens: cr.MaxTokens, Temperature: cr.Temperature}
+	return Request{Messages: cr.Messages, MaxTokens: cr.MaxTokens, Temperature: cr.Temperature, Options: cr.Options}
 }
 
 // cloudUsage is the cloud's own token counts or, when it reported none, an

@@ -25,13 +25,14 @@ const (
 	CauseContextLength    Kind = "context_length"    // the prompt does not fit the local context
 	CausePregenProbe      Kind = "pregen_probe"      // the pre-generation probe skipped the local model
 	CauseResourceRule     Kind = "resource_rule"     // a power or heat rule sent it to the cloud
+	CauseFormat           Kind = "format"            // the local answer is not the JSON the request asked for
 )
 
 // EscalationCauses lists the escalation causes, the label values of
 // edgecascade_escalations_total and edgecascade_escalation_failures_total.
 var EscalationCauses = []Kind{
 	CauseLowConfidence, CauseUnscorable, CauseLocalUnavailable, CauseLocalBusy,
-	CauseContextLength, CausePregenProbe, CauseResourceRule,
+	CauseContextLength, CausePregenProbe, CauseResourceRule, CauseFormat,
 }
 
 // The other causes: how the decision came about and what happened after.
@@ -47,6 +48,8 @@ const (
 	CauseDeferred        Kind = "deferred"          // the escalation waits in the outbox
 	CauseNotDeferred     Kind = "not_deferred"      // deferral is off for the request
 	CauseDeferFailed     Kind = "defer_failed"      // the outbox could not keep it
+	CauseNoLogprobs      Kind = "no_logprobs"       // logprobs were asked for; the provider sent none
+	CauseNotSent         Kind = "options_not_sent"  // options the provider's API cannot take
 )
 
 // Cause is one reason of a decision: its kind and its words. A decision's
@@ -165,4 +168,16 @@ func notDeferredCause() Cause {
 
 func deferFailedCause(err error) Cause {
 	return Cause{CauseDeferFailed, fmt.Sprintf("could not defer it (%v)", err)}
+}
+
+func formatCause(err error) Cause {
+	return Cause{CauseFormat, err.Error() + ": escalating whatever the score"}
+}
+
+func noLogprobsCause(provider string) Cause {
+	return Cause{CauseNoLogprobs, fmt.Sprintf("logprobs null: provider %s sent none", provider)}
+}
+
+func notSentCause(provider string, names []string) Cause {
+	return Cause{CauseNotSent, fmt.Sprintf("provider %s cannot take %s: not sent", provider, strings.Join(names, ", "))}
 }

@@ -25,7 +25,7 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 // scored first); policies local and cloud stream as the model generates, and
 // for local the score arrives in the returned Result only.
 func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emitter) (*Result, error) {
-	return c.run(ctx, policy, req, &streamed{c: c, e: e})
+	return c.run(ctx, policy, req, &streamed{c: c, e: e, req: req})
 }
 
 // run decides one request and acts on the decision, sending the answer to out.
@@ -85,6 +85,7 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 
 	// 3. Score.
 	s := c.score(ctx, r, req, gen.resp)
+	s.formatErr = checkFormat(req.Format, c.strip.Strip(gen.resp.Content))
 	d.Score, d.Confidence = s.raw(), s.confidence()
 
 	// 4. Decide.
@@ -186,6 +187,9 @@ type scored struct {
 	note string
 	// err is set when the answer could not be scored.
 	err error
+	// formatErr is set when the request asked for JSON and the answer is
+	// not (or does not match the schema).
+	formatErr error
 }
 
 func (s scored) raw() *float64 {
@@ -231,6 +235,8 @@ func judge(s scored, r *Routing) (bool, []Cause) {
 func accept(s scored, r *Routing, p plan) (escalate bool, why []Cause) {
 	ok, why := judge(s, r)
 	switch {
+	case s.formatErr != nil: // whatever the score, the rules and force_local
+		return true, append(why, formatCause(s.formatErr))
 	case p.cloudErr != nil:
 		return !ok, why // the rule and the cloud's failure are in the reason
 	case ok:

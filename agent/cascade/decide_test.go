@@ -72,6 +72,8 @@ type row struct {
 	deferErr error
 	// only runs the row through "answer" or "stream" only.
 	only string
+	// json asks for a JSON answer (the fake's answer is plain text).
+	json bool
 
 	want want
 }
@@ -134,6 +136,9 @@ var rows = []row{
 		want: want{route: "local", reason: high + "; self-ref token <CN>", localCalls: 1}},
 	{name: "auto low confidence", policy: cascade.PolicyAuto, score: 0.2,
 		want: want{route: "cloud", escalated: true, cause: cascade.CauseLowConfidence, reason: low, localCalls: 1, cloudCalls: 1}},
+	{name: "auto JSON asked, answer not JSON", policy: cascade.PolicyAuto, score: 0.9, json: true,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseFormat, localCalls: 1, cloudCalls: 1,
+			reason: high + "; the local answer is not valid JSON: escalating whatever the score"}},
 	{name: "auto unscorable", policy: cascade.PolicyAuto,
 		want: want{route: "cloud", escalated: true, cause: cascade.CauseUnscorable, reason: "could not score the local answer (no token logprobs to score)", localCalls: 1, cloudCalls: 1}},
 
@@ -277,6 +282,9 @@ func TestDecideCoversEveryCause(t *testing.T) {
 func (r row) check(t *testing.T, mode string) {
 	local, provider, c, box := r.setup(t)
 	req := cascade.Request{Messages: []models.Message{{Role: "user", Content: "question"}}, MaxTokens: reserve, NoDefer: r.noDefer}
+	if r.json {
+		req.Format = &models.Format{}
+	}
 	var (
 		res *cascade.Result
 		err error

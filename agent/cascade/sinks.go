@@ -30,6 +30,23 @@ type Emitter interface {
 	Delta(text string) error
 }
 
+// LogprobEmitter is an Emitter that also streams the answer's token log
+// probabilities, when the request asked for them (Request.Logprobs): each
+// piece of text with the tokens generated for it. A cloud answer's tokens
+// come in one piece with no text at the end of its text (providers stream
+// them apart from the text this interface sees).
+type LogprobEmitter interface {
+	Emitter
+	DeltaLogprobs(text string, tokens []models.TokenLogprob) error
+}
+
+// logprobEmitter is e as a LogprobEmitter when req asked for logprobs and e
+// can send them.
+func logprobEmitter(req Request, e Emitter) (LogprobEmitter, bool) {
+	le, ok := e.(LogprobEmitter)
+	return le, ok && req.Logprobs
+}
+
 // whole is the sink of Answer: complete answers, returned.
 type whole struct{ c *Cascade }
 
@@ -55,8 +72,9 @@ func (whole) deliver(res *Result) (*Result, error) { return res, nil }
 
 // streamed is the sink of Stream: answers streamed to an Emitter.
 type streamed struct {
-	c *Cascade
-	e Emitter
+	c   *Cascade
+	e   Emitter
+	req Request
 }
 
 func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result, error) {
@@ -84,12 +102,28 @@ func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result,
 			return nil, err
 		}
 	}
+	if le, ok := logprobEmitter(req, s.e); ok && len(resp.Logprobs) > 0 {
+		if err := le.DeltaLogprobs("", resp.Logprobs); err != nil {
+			return nil, &streamStartedError{fmt.Errorf("cloud answer: %w", err)}
+		}
+	}
 	return s.c.cloudResult(ctx, req, d, resp, start), nil
 }
 
 func (s *streamed) local(ctx context.Context, req Request, d Decision) (generation, error) {
 	began := false
 	ss := s.c.strip.Stream()
+	le, withLogprobs := logprobEmitter(req, s.e)
+	// pending are the tokens of text the strip stream still holds.
+	var pending []models.TokenLogprob
+	emit := func(text string) error {
+		if !withLogprobs {
+			return s.e.Delta(text)
+		}
+		toks := pending
+		pending = nil
+		return le.DeltaLogprobs(text, toks)
+	}
 	start := time.Now()
 	resp, err := s.c.local.ChatStream(ctx, s.c.localRequest(req), func(ch models.Chunk) error {
 		if !began {
@@ -98,14 +132,15 @@ func (s *streamed) local(ctx context.Context, req Request, d Decision) (generati
 				return err
 			}
 		}
+		pending = append(pending, ch.Tokens...)
 		if text := ss.Write(ch.Content); text != "" {
-			return s.e.Delta(text)
+			return emit(text)
 		}
 		return nil
 	})
 	if err == nil {
-		if rest := ss.Flush(); rest != "" {
-			err = s.e.Delta(rest)
+		if rest := ss.Flush(); rest != "" || len(pending) > 0 && withLogprobs {
+			err = emit(rest)
 		}
 	}
 	if err != nil {
@@ -127,6 +162,12 @@ func (s *streamed) deliver(res *Result) (*Result, error) {
 	if err := s.e.Begin(res.Decision); err != nil {
 		return nil, err
 	}
+	if le, ok := logprobEmitter(s.req, s.e); ok && (res.Content != "" || len(res.Logprobs) > 0) {
+		if err := le.DeltaLogprobs(res.Content, res.Logprobs); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if res.Content != "" {
 		if err := s.e.Delta(res.Content); err != nil {
 			return nil, err
@@ -142,8 +183,14 @@ func (c *Cascade) cloudResult(ctx context.Context, req Request, d Decision, resp
 	if resp.Model != "" {
 		d.CloudModel = resp.Model
 	}
+	if len(resp.NotSent) > 0 {
+		d.add(notSentCause(resp.Provider, resp.NotSent))
+	}
+	if req.Logprobs && len(resp.Logprobs) == 0 {
+		d.add(noLogprobsCause(resp.Provider))
+	}
 	return &Result{
 		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: c.cloudUsage(ctx, req, resp), Cost: resp.Cost,
+		Usage: c.cloudUsage(ctx, req, resp), Cost: resp.Cost, Logprobs: resp.Logprobs,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // The chat route of the OpenAI-compatible API and /v1/models.
@@ -56,7 +57,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	setDecisionHeaders(w.Header(), d)
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
 		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
-		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: jsonNull}},
+		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
 	})
@@ -73,6 +74,8 @@ func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req casca
 
 // sseEmitter writes OpenAI chat.completion.chunk events.
 type sseEmitter struct {
+	// top is the request's top_logprobs (DeltaLogprobs).
+	top     int
 	w       http.ResponseWriter
 	flusher http.Flusher
 	id      string
@@ -116,13 +119,23 @@ func (e *sseEmitter) Delta(text string) error {
 	return e.write(e.chunk(&responseMsg{Content: &text}, nil))
 }
 
+// DeltaLogprobs implements cascade.LogprobEmitter: the text with its
+// tokens' logprobs in the same chunk.
+func (e *sseEmitter) DeltaLogprobs(text string, toks []models.TokenLogprob) error {
+	c := e.chunk(&responseMsg{Content: &text}, nil)
+	if len(toks) > 0 {
+		c.Choices[0].Logprobs = formatLogprobs(toks, e.top)
+	}
+	return e.write(c)
+}
+
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequest, policy cascade.Policy, req cascade.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix()}
+	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
@@ -165,4 +178,57 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, modelInfo{ID: string(p), Object: "model", OwnedBy: "edgecascade", Description: s.modelDescription(p)})
 	}
 	s.writeJSON(w, r, http.StatusOK, list)
+}
+
+// openAILogprob is one entry of choices[].logprobs.content.
+type openAILogprob struct {
+	Token       string      `json:"token"`
+	Logprob     float64     `json:"logprob"`
+	Bytes       []int       `json:"bytes"`
+	TopLogprobs []openAITop `json:"top_logprobs"`
+}
+
+// openAITop is one alternative of a token.
+type openAITop struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// logprobsOf is the answer's logprobs when the request asked for them, with
+// at most top_logprobs alternatives (the local model has the ones the daemon
+// asked for scoring, local.top_logprobs); null when not asked or none known.
+func logprobsOf(req cascade.Request, res *cascade.Result) json.RawMessage {
+	if !req.Logprobs || len(res.Logprobs) == 0 {
+		return jsonNull
+	}
+	return formatLogprobs(res.Logprobs, req.TopLogprobs)
+}
+
+// formatLogprobs is OpenAI's {"content": [...]} with at most top
+// alternatives per token.
+func formatLogprobs(toks []models.TokenLogprob, top int) json.RawMessage {
+	content := make([]openAILogprob, len(toks))
+	for i, t := range toks {
+		content[i] = openAILogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token), TopLogprobs: []openAITop{}}
+		for j, a := range t.Top {
+			if j >= top {
+				break
+			}
+			content[i].TopLogprobs = append(content[i].TopLogprobs, openAITop{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
+		}
+	}
+	b, err := json.Marshal(map[string]any{"content": content})
+	if err != nil {
+		return jsonNull
+	}
+	return b
+}
+
+func bytesOf(s string) []int {
+	out := make([]int, len(s))
+	for i := range len(s) {
+		out[i] = int(s[i])
+	}
+	return out
 }

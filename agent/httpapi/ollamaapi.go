@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,8 +55,62 @@ func ollamaPolicy(model string) (cascade.Policy, error) {
 	return cascade.ParsePolicy(strings.TrimSuffix(model, ":latest"))
 }
 
-// ollamaOptions reads temperature and num_predict from Ollama's options.
-func ollamaOptions(opts map[string]any, req *cascade.Request) error {
+// ollamaOptions reads Ollama's options (the others are refused), format and
+// keep_alive.
+func ollamaOptions(opts map[string]any, format json.RawMessage, keepAlive *api.Duration, req *cascade.Request) error {
+	for k := range opts {
+		if !slices.Contains(ollamaOptionFields, k) {
+			return unsupported("options." + k)
+		}
+	}
+	f, err := ollamaFormat(format)
+	if err != nil {
+		return err
+	}
+	req.Format = f
+	if keepAlive != nil {
+		d := keepAlive.Duration
+		req.KeepAlive = &d
+	}
+	for _, name := range []string{"top_p", "frequency_penalty", "presence_penalty"} {
+		v, ok := opts[name]
+		if !ok {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok || math.IsNaN(f) || f < -2 || f > 2 || (name == "top_p" && f < 0) {
+			return &BadRequestError{Msg: fmt.Sprintf("options.%s must be a number in range, got %v", name, v), Param: "options." + name}
+		}
+		switch name {
+		case "top_p":
+			req.TopP = &f
+		case "frequency_penalty":
+			req.FrequencyPenalty = &f
+		case "presence_penalty":
+			req.PresencePenalty = &f
+		}
+	}
+	if v, ok := opts["seed"]; ok {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) {
+			return &BadRequestError{Msg: fmt.Sprintf("options.seed must be an integer, got %v", v), Param: "options.seed"}
+		}
+		n := int64(f)
+		req.Seed = &n
+	}
+	if v, ok := opts["stop"]; ok {
+		list, ok := v.([]any)
+		if !ok {
+			return &BadRequestError{Msg: "options.stop must be an array of strings", Param: "options.stop"}
+		}
+		for _, x := range list {
+			str, ok := x.(string)
+			if !ok {
+				return &BadRequestError{Msg: "options.stop must be an array of strings", Param: "options.stop"}
+			}
+			req.Stop = append(req.Stop, str)
+		}
+	}
 	if v, ok := opts["temperature"]; ok {
 		f, ok := v.(float64)
 		if !ok || f < 0 || f > 2 || math.IsNaN(f) {
@@ -107,6 +162,9 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if err := unmarshalOllama(body, &cr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
+	if err := refuseUnknown(body, ollamaChatFields, ollamaMessageFields); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
 	policy, err := ollamaPolicy(cr.Model)
 	if err != nil {
 		return nil, "", cascade.Request{}, err
@@ -128,7 +186,10 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	if !hasContent {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing messages: send at least one non-empty message"}
 	}
-	if err := ollamaOptions(cr.Options, &req); err != nil {
+	if err := ollamaOptions(cr.Options, cr.Format, cr.KeepAlive, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if err := ollamaLogprobsWanted(cr.Logprobs, cr.TopLogprobs, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	return &cr, policy, req, nil
@@ -139,6 +200,9 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, cascade.Request, error) {
 	var gr api.GenerateRequest
 	if err := unmarshalOllama(body, &gr); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if err := refuseUnknown(body, ollamaGenerateFields, ollamaMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(gr.Model)
@@ -156,7 +220,10 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
 	}
 	req.Messages = append(req.Messages, models.Message{Role: "user", Content: gr.Prompt})
-	if err := ollamaOptions(gr.Options, &req); err != nil {
+	if err := ollamaOptions(gr.Options, gr.Format, gr.KeepAlive, &req); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if err := ollamaLogprobsWanted(gr.Logprobs, gr.TopLogprobs, &req); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	return &gr, policy, req, nil
@@ -179,9 +246,9 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	stream := cr.Stream == nil || *cr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
-			Message: api.Message{Role: "assistant", Content: content}, Done: done}, Cascade: d}
+			Message: api.Message{Role: "assistant", Content: content}, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
 			out.Metrics = ollamaMetrics(res)
@@ -207,9 +274,9 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	stream := gr.Stream == nil || *gr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, done bool, res *cascade.Result, d *cascade.Decision) any {
+	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
 		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
-			Response: content, Done: done}, Cascade: d}
+			Response: content, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
 			out.Metrics = ollamaMetrics(res)
@@ -228,7 +295,27 @@ func ollamaMetrics(res *cascade.Result) api.Metrics {
 
 // ollamaFrame builds one response object: the content, whether it is the
 // last, the result (last only) and the decision (first and non-streamed).
-type ollamaFrame func(content string, done bool, res *cascade.Result, d *cascade.Decision) any
+// toks are the content's token logprobs when the request asked for them.
+type ollamaFrame func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any
+
+// ollamaLogprobs converts token logprobs to Ollama's, with at most top
+// alternatives each; nil when none.
+func ollamaLogprobs(toks []models.TokenLogprob, top int) []api.Logprob {
+	if len(toks) == 0 {
+		return nil
+	}
+	out := make([]api.Logprob, len(toks))
+	for i, t := range toks {
+		out[i] = api.Logprob{TokenLogprob: api.TokenLogprob{Token: t.Token, Logprob: t.Logprob, Bytes: bytesOf(t.Token)}}
+		for j, a := range t.Top {
+			if j >= top {
+				break
+			}
+			out[i].TopLogprobs = append(out[i].TopLogprobs, api.TokenLogprob{Token: a.Token, Logprob: a.Logprob, Bytes: bytesOf(a.Token)})
+		}
+	}
+	return out
+}
 
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
 	var err error
@@ -245,7 +332,11 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		s.logResult(r.Context(), policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
-		s.writeJSON(w, r, http.StatusOK, frame(res.Content, true, res, &d))
+		var toks []api.Logprob
+		if req.Logprobs {
+			toks = ollamaLogprobs(res.Logprobs, req.TopLogprobs)
+		}
+		s.writeJSON(w, r, http.StatusOK, frame(res.Content, toks, true, res, &d))
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -253,7 +344,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		s.writeOllamaError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame}
+	e := &ndjsonEmitter{w: w, flusher: flusher, frame: frame, top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
@@ -272,7 +363,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		dd := res.Decision // the score of a live local stream is known at the end
 		d = &dd
 	}
-	_ = e.write(frame("", true, res, d))
+	_ = e.write(frame("", nil, true, res, d))
 }
 
 // ndjsonEmitter streams Ollama's newline-delimited JSON.
@@ -281,6 +372,7 @@ type ndjsonEmitter struct {
 	flusher http.Flusher
 	frame   ollamaFrame
 	began   bool
+	top     int // the request's top_logprobs
 }
 
 func (e *ndjsonEmitter) write(v any) error {
@@ -300,10 +392,15 @@ func (e *ndjsonEmitter) Begin(d cascade.Decision) error {
 	setDecisionHeaders(e.w.Header(), d)
 	e.w.WriteHeader(http.StatusOK)
 	e.began = true
-	return e.write(e.frame("", false, nil, &d))
+	return e.write(e.frame("", nil, false, nil, &d))
 }
 
-func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, false, nil, nil)) }
+func (e *ndjsonEmitter) Delta(text string) error { return e.write(e.frame(text, nil, false, nil, nil)) }
+
+// DeltaLogprobs implements cascade.LogprobEmitter.
+func (e *ndjsonEmitter) DeltaLogprobs(text string, toks []models.TokenLogprob) error {
+	return e.write(e.frame(text, ollamaLogprobs(toks, e.top), false, nil, nil))
+}
 
 func (s *Server) handleOllamaTags(w http.ResponseWriter, r *http.Request) {
 	var list api.ListResponse

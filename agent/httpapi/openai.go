@@ -15,19 +15,28 @@ import (
 )
 
 // OpenAI wire types for /v1/chat/completions: only the fields edgecascade
-// reads or writes. Unknown request fields are ignored, as OpenAI-compatible
-// servers do.
+// reads or writes. Other request fields are refused with a 400 naming them
+// (fields.go).
 
 // maxMaxTokens bounds max_tokens; larger values are refused as absurd.
 const maxMaxTokens = 1 << 17
 
 type chatRequest struct {
-	Model               string        `json:"model"`
-	Messages            []chatMessage `json:"messages"`
-	Stream              bool          `json:"stream"`
-	MaxTokens           *int          `json:"max_tokens"`
-	MaxCompletionTokens *int          `json:"max_completion_tokens"`
-	Temperature         *float64      `json:"temperature"`
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	Stream              bool            `json:"stream"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                stopField       `json:"stop"`
+	Seed                *int64          `json:"seed"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	N                   *int            `json:"n"`
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	ResponseFormat      *responseFormat `json:"response_format"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -155,6 +164,12 @@ func parseChatRequest(body []byte) (*chatRequest, cascade.Policy, cascade.Reques
 	}
 	if t := cr.Temperature; t != nil && (*t < 0 || *t > 2) {
 		return fail("temperature", "temperature must be between 0 and 2, got %v", *t)
+	}
+	if err := refuseUnknown(body, openAIFields, openAIMessageFields); err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if err := openAIOptions(&cr, &req); err != nil {
+		return nil, "", cascade.Request{}, err
 	}
 	return &cr, policy, req, nil
 }

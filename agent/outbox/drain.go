@@ -110,7 +110,7 @@ func NewDeferrals(box Store, p cloud.Provider, gate cascade.Gate, ev *events.Bro
 
 // Defer implements cascade.Deferrer.
 func (d *Deferrals) Defer(ctx context.Context, req cascade.Request, localAnswer, reason string) (string, error) {
-	it, err := d.box.Add(ctx, Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature}, localAnswer, reason)
+	it, err := d.box.Add(ctx, Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, Options: req.Options}, localAnswer, reason)
 	if !errors.Is(err, ErrFull) { // a full outbox is not a failed write
 		d.wrote(err)
 	}
@@ -260,7 +260,7 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 		_, err := d.box.Fail(context.WithoutCancel(ctx), it, errors.New("the stored request is missing"))
 		return true, err
 	}
-	resp, err := d.cloud.Complete(ctx, cloud.Request{Messages: it.Request.Messages, MaxTokens: it.Request.MaxTokens, Temperature: it.Request.Temperature})
+	resp, err := d.cloud.Complete(ctx, cloud.Request{Messages: it.Request.Messages, MaxTokens: it.Request.MaxTokens, Temperature: it.Request.Temperature, Options: it.Request.Options})
 	// The outcome must be stored even when ctx ends now.
 	sctx := context.WithoutCancel(ctx)
 	if err != nil {

@@ -48,6 +48,8 @@ type Request struct {
 	Messages    []models.Message `json:"messages"`
 	MaxTokens   int              `json:"max_tokens,omitempty"`
 	Temperature *float64         `json:"temperature,omitempty"`
+	// Options are the client's other generation options (stop, seed, ...).
+	models.Options
 }
 
 // Answer is the cloud's answer to a deferred item.

@@ -3,7 +3,9 @@
 // github.com/anthropics/anthropic-sdk-go/v2, which sends API version
 // 2026-10-21 and the API key as "Authorization: Bearer <key>". That API
 // version has no temperature parameter, so cloud.Request.Temperature is not
-// sent.
+// sent; of the other generation options only Stop is (as stop_sequences): the
+// Messages API has no seed, penalties or response format, and current models
+// reject top_p.
 //
 // Only the SDK's services are used, never anthropic.NewClient: the client reads
 // ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,
@@ -255,7 +257,29 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 				msg.Usage.CacheReadInputTokens),
 			CompletionTokens: int(msg.Usage.OutputTokens),
 		},
+		NotSent: notSent(req),
 	}, nil
+}
+
+// notSent names the request's options the Messages API cannot take (see
+// params), so the decision's reason can say they were not honoured.
+// Temperature is left out: it was never sent, as the package says.
+func notSent(req cloud.Request) []string {
+	var out []string
+	o := req.Options
+	for _, x := range []struct {
+		name string
+		set  bool
+	}{
+		{"top_p", o.TopP != nil}, {"seed", o.Seed != nil},
+		{"frequency_penalty", o.FrequencyPenalty != nil}, {"presence_penalty", o.PresencePenalty != nil},
+		{"response_format", o.Format != nil}, {"logprobs", req.Logprobs},
+	} {
+		if x.set {
+			out = append(out, x.name)
+		}
+	}
+	return out
 }
 
 // Stream sends a streaming Messages request (Server-Sent Events), calls fn
@@ -279,7 +303,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 		return nil, c.callError(ctx, cl, "stream", err, raw)
 	}
 
-	resp := &cloud.Response{Provider: ProviderName, Model: c.model}
+	resp := &cloud.Response{Provider: ProviderName, Model: c.model, NotSent: notSent(req)}
 	var content []byte
 	stopped := false
 events:
@@ -372,7 +396,13 @@ func (c *Client) params(req cloud.Request) (anthropic.MessageNewParams, error) {
 		p.System = []anthropic.TextBlockParam{{Text: system}}
 	}
 	// req.Temperature is not sent: API version 2026-10-21 has no temperature
-	// parameter (current models reject sampling parameters with a 400).
+	// parameter (current models reject sampling parameters with a 400). For
+	// the same reason top_p, seed, the penalties and the JSON format are not
+	// sent: the Messages API has no seed, penalties or response format, and
+	// docs/api.md says so. Stop sequences are.
+	if len(req.Stop) > 0 {
+		p.StopSequences = req.Stop
+	}
 	return p, nil
 }
 

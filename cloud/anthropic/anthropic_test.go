@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -265,7 +266,7 @@ func TestComplete(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
-			if *resp != tt.want {
+			if !reflect.DeepEqual(*resp, tt.want) {
 				t.Errorf("response = %+v, want %+v", *resp, tt.want)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -171,7 +172,7 @@ func CheckOutcome(t testing.TB, resp *cloud.Response, err error, o Outcome) {
 		if err != nil {
 			t.Fatalf("call: %v", err)
 		}
-		if *resp != *o.Want {
+		if !reflect.DeepEqual(*resp, *o.Want) {
 			t.Errorf("response = %+v, want %+v", *resp, *o.Want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -398,7 +399,7 @@ func checkResponse(t *testing.T, got *cloud.Response, want cloud.Response) {
 	}
 	g := *got
 	g.Cost = 0
-	if g != want {
+	if !reflect.DeepEqual(g, want) {
 		t.Errorf("answer %+v, want %+v", g, want)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/models"
@@ -210,7 +211,24 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 			PromptTokens:     int(out.Usage.PromptTokens),
 			CompletionTokens: int(out.Usage.CompletionTokens),
 		},
+		Logprobs: logprobs(choice.Logprobs.Content),
 	}, nil
+}
+
+// logprobs converts the provider's token log probabilities; nil when it
+// sent none.
+func logprobs(in []openai.ChatCompletionTokenLogprob) []models.TokenLogprob {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]models.TokenLogprob, len(in))
+	for i, t := range in {
+		out[i] = models.TokenLogprob{Token: t.Token, Logprob: t.Logprob}
+		for _, a := range t.TopLogprobs {
+			out[i].Top = append(out[i].Top, models.TopLogprob{Token: a.Token, Logprob: a.Logprob})
+		}
+	}
+	return out
 }
 
 // Stream sends a streaming chat completion (Server-Sent Events), calls fn
@@ -271,6 +289,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 			if choice.FinishReason != "" {
 				resp.FinishReason = choice.FinishReason
 			}
+			resp.Logprobs = append(resp.Logprobs, logprobs(choice.Logprobs.Content)...)
 			if d := choice.Delta.Content; d != "" {
 				content = append(content, d...)
 				if fn != nil {
@@ -327,7 +346,52 @@ func (c *Client) params(req cloud.Request) (openai.ChatCompletionNewParams, erro
 	if req.Temperature != nil {
 		p.Temperature = openai.Float(*req.Temperature)
 	}
+	setOptions(&p, req)
 	return p, nil
+}
+
+// setOptions passes the client's generation options and the log
+// probabilities it asked for.
+func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
+	o := req.Options
+	if len(o.Stop) > 0 {
+		p.Stop = openai.ChatCompletionNewParamsStopUnion{OfStringArray: o.Stop}
+	}
+	if o.Seed != nil {
+		p.Seed = openai.Int(*o.Seed)
+	}
+	if o.TopP != nil {
+		p.TopP = openai.Float(*o.TopP)
+	}
+	if o.FrequencyPenalty != nil {
+		p.FrequencyPenalty = openai.Float(*o.FrequencyPenalty)
+	}
+	if o.PresencePenalty != nil {
+		p.PresencePenalty = openai.Float(*o.PresencePenalty)
+	}
+	if f := o.Format; f != nil {
+		if len(f.Schema) == 0 {
+			p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}
+		} else {
+			js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: f.Name, Schema: f.Schema}
+			if js.Name == "" {
+				js.Name = "response"
+			}
+			if f.Strict {
+				js.Strict = openai.Bool(true)
+			}
+			if f.Description != "" {
+				js.Description = openai.String(f.Description)
+			}
+			p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{JSONSchema: js}}
+		}
+	}
+	if req.Logprobs {
+		p.Logprobs = openai.Bool(true)
+		if req.TopLogprobs > 0 {
+			p.TopLogprobs = openai.Int(int64(req.TopLogprobs))
+		}
+	}
 }
 
 func messages(in []models.Message) ([]openai.ChatCompletionMessageParamUnion, error) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +217,7 @@ func TestComplete(t *testing.T) {
 			}
 			want := cloud.Response{Provider: "openai", Model: "gpt-test-0613", Content: tt.wantContent,
 				FinishReason: "stop", Usage: cloud.Usage{PromptTokens: 12, CompletionTokens: 3}}
-			if *resp != want {
+			if !reflect.DeepEqual(*resp, want) {
 				t.Errorf("response = %+v, want %+v", *resp, want)
 			}
 		})

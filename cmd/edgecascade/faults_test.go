@@ -174,6 +174,11 @@ threshold above 1 (every ` + "`auto`" + ` request escalates); "stream" means
 ` + "`\"stream\": true`" + ` under policy ` + "`cloud`" + `, "auto-stream" under policy ` + "`auto`" + `.
 Addresses and temporary paths are written as ADDR and DIR.
 
+Each row is one fault at a time. Many at once, for ten minutes under load (the cloud
+flapping, Ollama and the daemon killed, SIGHUP, the disk filling), is the soak test
+(` + "`scripts/soak.sh`" + `, not in CI): what it ran and found in its last run is in
+[soak.md](soak.md).
+
 | fault | expected | observed | test |
 |---|---|---|---|
 `

@@ -25,6 +25,28 @@ type chatRequest struct {
 	TopLogprobs   int              `json:"top_logprobs"`
 	MaxTokens     int              `json:"max_tokens,omitempty"`
 	Temperature   *float64         `json:"temperature,omitempty"`
+	// The client's generation options, as llama-server's OpenAI-compatible
+	// endpoint names them.
+	Stop             []string        `json:"stop,omitempty"`
+	Seed             *int64          `json:"seed,omitempty"`
+	TopP             *float64        `json:"top_p,omitempty"`
+	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
+	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
+	ResponseFormat   *responseFormat `json:"response_format,omitempty"`
+}
+
+// responseFormat is OpenAI's response_format, which llama-server turns into
+// a grammar.
+type responseFormat struct {
+	Type       string          `json:"type"`
+	JSONSchema *jsonSchemaSpec `json:"json_schema,omitempty"`
+}
+
+type jsonSchemaSpec struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema"`
+	Strict      bool            `json:"strict,omitempty"`
 }
 
 // streamOptions asks for the final usage chunk (choices: [], usage, timings).
@@ -44,6 +66,19 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 		Logprobs:    true,
 		TopLogprobs: max(req.TopLogprobs, 1),
 		Temperature: req.Temperature,
+
+		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP,
+		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
+	}
+	if f := req.Format; f != nil {
+		body.ResponseFormat = &responseFormat{Type: "json_object"}
+		if len(f.Schema) > 0 {
+			name := f.Name
+			if name == "" {
+				name = "response"
+			}
+			body.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: &jsonSchemaSpec{Name: name, Description: f.Description, Schema: f.Schema, Strict: f.Strict}}
+		}
 	}
 	if req.MaxTokens > 0 {
 		body.MaxTokens = req.MaxTokens

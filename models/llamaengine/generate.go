@@ -56,6 +56,9 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 	if req.TopLogprobs < 0 || req.TopLogprobs > maxTopLogprobs {
 		return nil, e.badRequest(fmt.Errorf("top logprobs %d outside 0-%d", req.TopLogprobs, maxTopLogprobs), "")
 	}
+	if o := req.Options; len(o.Stop) > 0 || o.Seed != nil || o.TopP != nil || o.FrequencyPenalty != nil || o.PresencePenalty != nil || o.Format != nil {
+		return nil, e.badRequest(errors.New("stop, seed, top_p, penalties and JSON format are not supported by the in-process engine"), "use the ollama or llamacpp backend")
+	}
 	temp := 0.0
 	if req.Temperature != nil {
 		temp = *req.Temperature

@@ -7,6 +7,7 @@ package ollama
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -105,6 +106,7 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 	if req.Temperature != nil {
 		areq.Options["temperature"] = *req.Temperature
 	}
+	setOptions(areq, req.Options)
 
 	out := &models.Response{Model: c.model}
 	var sb strings.Builder
@@ -215,4 +217,34 @@ func convertLogprobs(lps []api.Logprob) []models.TokenLogprob {
 		}
 	}
 	return out
+}
+
+// setOptions puts the client's generation options into Ollama's request:
+// sampling options in options, the JSON constraint in format (a schema, or
+// "json" for any JSON), keep_alive as is.
+func setOptions(areq *api.ChatRequest, o models.Options) {
+	if len(o.Stop) > 0 {
+		areq.Options["stop"] = o.Stop
+	}
+	if o.Seed != nil {
+		areq.Options["seed"] = *o.Seed
+	}
+	if o.TopP != nil {
+		areq.Options["top_p"] = *o.TopP
+	}
+	if o.FrequencyPenalty != nil {
+		areq.Options["frequency_penalty"] = *o.FrequencyPenalty
+	}
+	if o.PresencePenalty != nil {
+		areq.Options["presence_penalty"] = *o.PresencePenalty
+	}
+	if o.Format != nil {
+		areq.Format = json.RawMessage(`"json"`)
+		if len(o.Format.Schema) > 0 {
+			areq.Format = o.Format.Schema
+		}
+	}
+	if o.KeepAlive != nil {
+		areq.KeepAlive = &api.Duration{Duration: *o.KeepAlive}
+	}
 }

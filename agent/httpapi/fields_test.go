@@ -1,0 +1,278 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ollama/ollama/api"
+	"github.com/openai/openai-go/v3"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// jsonFields lists the json names of a struct type's fields.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// recorder is a daemon on the fakes that keeps the last request each side
+// received.
+type recorder struct {
+	mu    sync.Mutex
+	local models.Request
+	cloud cloud.Request
+	d     *daemon
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{}
+	l := fakeLocal()
+	ans := l.Answer
+	l.ChatFunc = func(_ context.Context, req models.Request) (*models.Response, error) {
+		r.mu.Lock()
+		r.local = req
+		r.mu.Unlock()
+		resp := ans
+		return &resp, nil
+	}
+	c := fakeCloud()
+	cans := c.Answer
+	c.CompleteFunc = func(_ context.Context, req cloud.Request) (*cloud.Response, error) {
+		r.mu.Lock()
+		r.cloud = req
+		r.mu.Unlock()
+		resp := cans
+		return &resp, nil
+	}
+	r.d = newFakeDaemon(t, daemonOpts{local: l, cloud: c})
+	return r
+}
+
+// fieldCase is how one field is exercised: the value sent (with extra
+// fields it needs) and, when honoured, what the local model and the cloud
+// must have received; refused fields must get a 400 naming them.
+type fieldCase struct {
+	value any
+	extra map[string]any
+	check func(models.Request, cloud.Request) bool
+}
+
+func TestOpenAIFieldTable(t *testing.T) {
+	f64 := func(p *float64, v float64) bool { return p != nil && *p == v }
+	honoured := map[string]fieldCase{
+		"model": {value: "auto", check: func(models.Request, cloud.Request) bool { return true }},
+		"messages": {value: []map[string]string{{"role": "user", "content": "q"}}, check: func(l models.Request, c cloud.Request) bool {
+			return l.Messages[0].Content == "q" && c.Messages[0].Content == "q"
+		}},
+		"max_tokens":            {value: 33, check: func(l models.Request, c cloud.Request) bool { return l.MaxTokens == 33 && c.MaxTokens == 33 }},
+		"max_completion_tokens": {value: 34, check: func(l models.Request, c cloud.Request) bool { return l.MaxTokens == 34 && c.MaxTokens == 34 }},
+		"temperature": {value: 0.3, check: func(l models.Request, c cloud.Request) bool {
+			return f64(l.Temperature, 0.3) && f64(c.Temperature, 0.3)
+		}},
+		"top_p": {value: 0.7, check: func(l models.Request, c cloud.Request) bool { return f64(l.TopP, 0.7) && f64(c.TopP, 0.7) }},
+		"frequency_penalty": {value: 0.5, check: func(l models.Request, c cloud.Request) bool {
+			return f64(l.FrequencyPenalty, 0.5) && f64(c.FrequencyPenalty, 0.5)
+		}},
+		"presence_penalty": {value: -0.5, check: func(l models.Request, c cloud.Request) bool {
+			return f64(l.PresencePenalty, -0.5) && f64(c.PresencePenalty, -0.5)
+		}},
+		"seed": {value: 42, check: func(l models.Request, c cloud.Request) bool {
+			return l.Seed != nil && *l.Seed == 42 && c.Seed != nil && *c.Seed == 42
+		}},
+		"stop": {value: []string{"END"}, check: func(l models.Request, c cloud.Request) bool {
+			return reflect.DeepEqual(l.Stop, []string{"END"}) && reflect.DeepEqual(c.Stop, []string{"END"})
+		}},
+		"logprobs":     {value: true, check: func(_ models.Request, c cloud.Request) bool { return c.Logprobs }},
+		"top_logprobs": {value: 3, extra: map[string]any{"logprobs": true}, check: func(_ models.Request, c cloud.Request) bool { return c.TopLogprobs == 3 }},
+		"response_format": {value: map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "x", "description": "d", "strict": true, "schema": map[string]any{"type": "object"}}},
+			check: func(l models.Request, c cloud.Request) bool {
+				return l.Format != nil && len(l.Format.Schema) > 0 && c.Format != nil && c.Format.Name == "x" && c.Format.Description == "d" && c.Format.Strict
+			}},
+		"stream":         {value: false, check: func(models.Request, cloud.Request) bool { return true }},
+		"stream_options": {value: map[string]any{"include_usage": true}, extra: map[string]any{"stream": true}, check: func(models.Request, cloud.Request) bool { return true }},
+	}
+	// n is honoured only as 1: n > 1 is refused (one answer per request).
+	refusedValues := map[string]any{"n": 2}
+	r := newRecorder(t)
+	for _, name := range jsonFields(reflect.TypeOf(openai.ChatCompletionNewParams{})) {
+		t.Run(name, func(t *testing.T) {
+			fc, ok := honoured[name]
+			val := any(map[string]any{"x": 1})
+			if ok {
+				val = fc.value
+			} else if v, found := refusedValues[name]; found {
+				val = v
+			}
+			for _, policy := range []string{"local", "cloud"} {
+				body := map[string]any{"model": policy, "messages": []map[string]string{{"role": "user", "content": "q"}}}
+				for k, v := range fc.extra {
+					body[k] = v
+				}
+				if name != "model" {
+					body[name] = val
+				}
+				resp, raw := post(t, r.d.URL+"/v1/chat/completions", body)
+				if !ok {
+					if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), name) {
+						t.Fatalf("refused field %s: status %d, body %s (want 400 naming it)", name, resp.StatusCode, raw)
+					}
+					return
+				}
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("honoured field %s: status %d, body %s", name, resp.StatusCode, raw)
+				}
+			}
+			if ok {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				if !fc.check(r.local, r.cloud) {
+					t.Errorf("field %s: not what the model and the provider received: local %+v, cloud %+v", name, r.local, r.cloud)
+				}
+			}
+		})
+	}
+}
+
+func TestOllamaFieldTable(t *testing.T) {
+	honoured := map[string]fieldCase{
+		// logprobs' effect is on the answer (TestOllamaLogprobs).
+		"logprobs":     {value: true, check: func(models.Request, cloud.Request) bool { return true }},
+		"top_logprobs": {value: 1, extra: map[string]any{"logprobs": true}, check: func(models.Request, cloud.Request) bool { return true }},
+		"model":        {value: "local", check: func(models.Request, cloud.Request) bool { return true }},
+		"messages":     {value: []map[string]string{{"role": "user", "content": "q"}}, check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "q" }},
+		"prompt":       {value: "q", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[len(l.Messages)-1].Content == "q" }},
+		"system":       {value: "be brief", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "be brief" }},
+		"stream":       {value: false, check: func(models.Request, cloud.Request) bool { return true }},
+		"format":       {value: "json", check: func(l models.Request, _ cloud.Request) bool { return l.Format != nil && len(l.Format.Schema) == 0 }},
+		"keep_alive": {value: "5m", check: func(l models.Request, _ cloud.Request) bool {
+			return l.KeepAlive != nil && l.KeepAlive.Minutes() == 5
+		}},
+		"options": {value: map[string]any{"seed": 7, "top_p": 0.5, "stop": []string{"X"}, "num_predict": 9}, check: func(l models.Request, _ cloud.Request) bool {
+			return l.Seed != nil && *l.Seed == 7 && l.TopP != nil && *l.TopP == 0.5 && reflect.DeepEqual(l.Stop, []string{"X"}) && l.MaxTokens == 9
+		}},
+	}
+	r := newRecorder(t)
+	for _, ep := range []struct {
+		path string
+		typ  reflect.Type
+		base map[string]any
+	}{
+		{"/api/chat", reflect.TypeOf(api.ChatRequest{}), map[string]any{"messages": []map[string]string{{"role": "user", "content": "q"}}}},
+		{"/api/generate", reflect.TypeOf(api.GenerateRequest{}), map[string]any{"prompt": "q"}},
+	} {
+		for _, name := range jsonFields(ep.typ) {
+			t.Run(ep.path+"/"+name, func(t *testing.T) {
+				fc, ok := honoured[name]
+				body := map[string]any{"model": "local", "stream": false}
+				for k, v := range ep.base {
+					body[k] = v
+				}
+				for k, v := range fc.extra {
+					body[k] = v
+				}
+				switch {
+				case ok && name != "model":
+					body[name] = fc.value
+				case !ok:
+					body[name] = refusedSample(name)
+				}
+				resp, raw := post(t, r.d.URL+ep.path, body)
+				if !ok {
+					if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), name) {
+						t.Fatalf("refused field %s: status %d, body %s (want 400 naming it)", name, resp.StatusCode, raw)
+					}
+					return
+				}
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("honoured field %s: status %d, body %s", name, resp.StatusCode, raw)
+				}
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				if !fc.check(r.local, r.cloud) {
+					t.Errorf("field %s: not what the model received: %+v", name, r.local)
+				}
+			})
+		}
+	}
+	// An option that cannot be honoured is refused by name.
+	resp, raw := post(t, r.d.URL+"/api/chat", map[string]any{"model": "local", "stream": false,
+		"messages": []map[string]string{{"role": "user", "content": "q"}}, "options": map[string]any{"num_ctx": 4096}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "options.num_ctx") {
+		t.Errorf("options.num_ctx: status %d, body %s (want 400 naming it)", resp.StatusCode, raw)
+	}
+}
+
+// refusedSample is a value of the right JSON type for a refused Ollama field.
+func refusedSample(name string) any {
+	switch name {
+	case "raw", "truncate", "shift", "_debug_render_only", "logprobs", "think":
+		return true
+	case "suffix", "template":
+		return "x"
+	case "context":
+		return []int{1}
+	case "images":
+		return []string{"aGk="}
+	case "top_logprobs", "width", "height", "steps":
+		return 2
+	case "tools":
+		return []map[string]any{{"type": "function", "function": map[string]any{"name": "f"}}}
+	}
+	return json.RawMessage(`{}`)
+}
+
+// Message fields other than role and content are refused by name, on both
+// APIs (tool messages are refused by their role).
+func TestMessageFieldTable(t *testing.T) {
+	r := newRecorder(t)
+	seen := map[string]bool{}
+	for _, typ := range []reflect.Type{
+		reflect.TypeOf(openai.ChatCompletionSystemMessageParam{}), reflect.TypeOf(openai.ChatCompletionUserMessageParam{}),
+		reflect.TypeOf(openai.ChatCompletionAssistantMessageParam{}), reflect.TypeOf(openai.ChatCompletionDeveloperMessageParam{}),
+		reflect.TypeOf(openai.ChatCompletionToolMessageParam{}), reflect.TypeOf(openai.ChatCompletionFunctionMessageParam{}),
+	} {
+		for _, name := range jsonFields(typ) {
+			if name == "role" || name == "content" || seen[name] {
+				continue
+			}
+			seen[name] = true
+			resp, raw := post(t, r.d.URL+"/v1/chat/completions", map[string]any{"model": "local",
+				"messages": []map[string]any{{"role": "assistant", "content": "a", name: map[string]any{"x": 1}}, {"role": "user", "content": "q"}}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "messages[0]."+name) {
+				t.Errorf("message field %s: status %d, %s (want 400 naming it)", name, resp.StatusCode, raw)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		t.Fatal("no message fields enumerated")
+	}
+	for _, name := range jsonFields(reflect.TypeOf(api.Message{})) {
+		if name == "role" || name == "content" {
+			continue
+		}
+		v := any("x")
+		if name == "images" {
+			v = []string{"aGk="}
+		} else if name == "tool_calls" {
+			v = []map[string]any{{"function": map[string]any{"name": "f", "arguments": map[string]any{}}}}
+		}
+		resp, raw := post(t, r.d.URL+"/api/chat", map[string]any{"model": "local", "stream": false,
+			"messages": []map[string]any{{"role": "user", "content": "q", name: v}}})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "messages[0]."+name) {
+			t.Errorf("/api/chat message field %s: status %d, %s (want 400 naming it)", name, resp.StatusCode, raw)
+		}
+	}
+}

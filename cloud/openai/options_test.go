@@ -1,0 +1,61 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// The client's generation options and the logprobs it asked for reach the
+// provider as OpenAI names them, and the provider's logprobs come back.
+func TestOptionsWireFormat(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-test",`+
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"{}","refusal":null},"finish_reason":"stop",`+
+			`"logprobs":{"content":[{"token":"{}","logprob":-0.5,"bytes":[123,125],"top_logprobs":[{"token":"{}","logprob":-0.5,"bytes":[123,125]}]}]}}],`+
+			`"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}`)
+	})
+	c := newTestClient(t, f.URL, nil)
+	req := testRequest()
+	seed, topP, fp, pp := int64(7), 0.9, 0.1, -0.2
+	req.Options = models.Options{Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp,
+		Format: &models.Format{Name: "answer", Description: "d", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}}
+	req.Logprobs, req.TopLogprobs = true, 2
+	resp, err := c.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _, _ := last(f)
+	want := map[string]any{
+		"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2,
+		"logprobs": true, "top_logprobs": float64(2),
+		"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "answer", "description": "d", "strict": true, "schema": map[string]any{"type": "object"}}},
+	}
+	for k, v := range want {
+		if !reflect.DeepEqual(body[k], v) {
+			t.Errorf("%s = %#v, want %#v", k, body[k], v)
+		}
+	}
+	wantLP := []models.TokenLogprob{{Token: "{}", Logprob: -0.5, Top: []models.TopLogprob{{Token: "{}", Logprob: -0.5}}}}
+	if !reflect.DeepEqual(resp.Logprobs, wantLP) {
+		t.Errorf("logprobs = %+v, want %+v", resp.Logprobs, wantLP)
+	}
+
+	// JSON mode without a schema is json_object.
+	req = testRequest()
+	req.Format = &models.Format{}
+	if _, err := c.Complete(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	body, _, _ = last(f)
+	if rf := fmt.Sprint(body["response_format"]); rf != "map[type:json_object]" {
+		t.Errorf("response_format = %s", rf)
+	}
+}
