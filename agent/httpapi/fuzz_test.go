@@ -12,7 +12,7 @@ import (
 
 // Fuzz targets for the request decoders. The seed corpora are in
 // testdata/fuzz/<FuzzName>/ plus the f.Add calls; plain `go test` runs them,
-// `go test -fuzz=FuzzDecodeChatRequest -fuzztime=10m ./agent/` explores.
+// `go test -fuzz=FuzzDecodeChatRequest -fuzztime=10m ./agent/httpapi/` explores.
 
 const fuzzLimit = 4096
 
