@@ -215,7 +215,7 @@ func readFaultTable(path string) (map[string]faultRow, error) {
 }
 
 var (
-	loopbackRE = regexp.MustCompile(`(127\.0\.0\.1|localhost):\d+`)
+	loopbackRE = regexp.MustCompile(`(127\.\d+\.\d+\.\d+|localhost):\d+`)
 	spacesRE   = regexp.MustCompile(`\s+`)
 )
 
