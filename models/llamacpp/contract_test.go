@@ -234,7 +234,7 @@ func TestRender(t *testing.T) {
 	if got != chatml(msgs) {
 		t.Errorf("Render = %q, want %q", got, chatml(msgs))
 	}
-	body := f.body(t, "POST /apply-template")
+	body := f.Body(t, "POST /apply-template")
 	if m, _ := body["messages"].([]any); len(m) != 2 || body["model"] != "tiny" {
 		t.Errorf("apply-template request %v: want the two messages and the model", body)
 	}

@@ -11,20 +11,16 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgecascade/edgecascade/models"
+	"github.com/edgecascade/edgecascade/models/llamacpp/llamacpptest"
 )
 
-// fake is an httptest llama-server: each route answers with a status, a
-// content type and a body, and the last request body per route is kept.
-type fake struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies map[string][]byte
-}
+// fake is the shared fake llama-server (llamacpptest); route is one of its
+// answers: status, content type (JSON when empty), body.
+type fake = llamacpptest.Server
 
 type route struct {
 	status int
@@ -34,41 +30,11 @@ type route struct {
 
 func newFake(t *testing.T, routes map[string]route) *fake {
 	t.Helper()
-	f := &fake{bodies: map[string][]byte{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		key := r.Method + " " + r.URL.Path
-		f.mu.Lock()
-		f.bodies[key] = b
-		f.mu.Unlock()
-		rt, ok := routes[key]
-		if !ok {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, errNotFound)
-			return
-		}
-		ct := rt.ctype
-		if ct == "" {
-			ct = "application/json; charset=utf-8"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(rt.status)
-		io.WriteString(w, rt.body)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fake) body(t *testing.T, key string) map[string]any {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var m map[string]any
-	if err := json.Unmarshal(f.bodies[key], &m); err != nil {
-		t.Fatalf("request body of %s: %v (%q)", key, err, f.bodies[key])
+	m := make(map[string]llamacpptest.Route, len(routes))
+	for k, r := range routes {
+		m[k] = llamacpptest.Route{Status: r.status, ContentType: r.ctype, Body: r.body}
 	}
-	return m
+	return llamacpptest.New(t, m)
 }
 
 func newClient(t *testing.T, url string, mod func(*Config)) *Client {
@@ -171,7 +137,7 @@ func TestChatLogprobs(t *testing.T) {
 			if !reflect.DeepEqual(got, w) {
 				t.Errorf("Chat =\n%+v\nwant\n%+v", got, w)
 			}
-			body := f.body(t, "POST /v1/chat/completions")
+			body := f.Body(t, "POST /v1/chat/completions")
 			for k, v := range tt.wantBody {
 				if !reflect.DeepEqual(body[k], v) {
 					t.Errorf("request %s = %v, want %v", k, body[k], v)
@@ -204,7 +170,7 @@ func TestChatStreamEqualsChat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ChatStream: %v", err)
 	}
-	body := f.body(t, "POST /v1/chat/completions")
+	body := f.Body(t, "POST /v1/chat/completions")
 	if body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
 		t.Errorf("stream request: stream=%v stream_options=%v", body["stream"], body["stream_options"])
 	}
@@ -491,7 +457,7 @@ func TestFeatures(t *testing.T) {
 					t.Fatalf("Features = %v, want %v", got, tt.want)
 				}
 			}
-			body := f.body(t, "POST /embedding")
+			body := f.Body(t, "POST /embedding")
 			if body["content"] != "hello hello hello" || body["embd_normalize"] != -1.0 || body["model"] != "tiny" {
 				t.Errorf("request = %v", body)
 			}

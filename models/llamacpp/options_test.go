@@ -19,7 +19,7 @@ func TestOptionsWireFormat(t *testing.T) {
 	if _, err := newClient(t, f.URL, nil).Chat(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	b := f.body(t, "POST /v1/chat/completions")
+	b := f.Body(t, "POST /v1/chat/completions")
 	want := map[string]any{
 		"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2,
 		"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "response", "schema": map[string]any{"type": "object"}}},
