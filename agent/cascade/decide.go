@@ -299,7 +299,7 @@ func (c *Cascade) deferRequest(ctx context.Context, req Request, d Decision, err
 	id, derr := c.opts.Deferrer.Defer(context.WithoutCancel(ctx), c.deferredRequest(req), "", fmt.Sprintf("%s; %v", d.Reason, err))
 	if derr != nil {
 		c.log.Error("could not defer the request", "err", derr)
-		return err
+		return fmt.Errorf("%w; could not defer the request (%v)", err, derr)
 	}
 	return &DeferredError{ID: id, Err: err}
 }

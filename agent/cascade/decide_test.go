@@ -186,6 +186,11 @@ var rows = []row{
 			localCalls:     1, cloudCalls: 1}},
 	{name: "local and cloud unavailable, deferral off", policy: cascade.PolicyAuto, localErr: localDown, cloudErr: cloud503, noDefer: true,
 		want: want{err: errIs(cloud.ErrUnavailable), localCalls: 1, cloudCalls: 1}},
+	// The outbox refuses (full, or the disk is): the error says so.
+	{name: "local and cloud unavailable, outbox fails", policy: cascade.PolicyAuto, localErr: localDown, cloudErr: cloud503, deferErr: errors.New("outbox full"),
+		want: want{err: func(err error) bool {
+			return errors.Is(err, cloud.ErrUnavailable) && !isDeferred(err) && strings.Contains(err.Error(), "could not defer the request (outbox full)")
+		}, localCalls: 1, cloudCalls: 1}},
 	{name: "local broken", policy: cascade.PolicyAuto, localErr: localBroke, want: want{err: errIs(localBroke), localCalls: 1}},
 
 	// Auto: the preflight skips the local model.
