@@ -229,25 +229,47 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	return &gr, policy, req, nil
 }
 
-func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
+// ollamaRequest is what both Ollama chat routes need of a decoded request.
+type ollamaRequest struct {
+	model  string
+	stream bool
+	policy cascade.Policy
+	req    cascade.Request
+}
+
+// readOllamaRequest reads a request body, decodes it with decode and applies
+// the policy header; on an error it answers in Ollama's shape and reports
+// false.
+func (s *Server) readOllamaRequest(w http.ResponseWriter, r *http.Request, decode func([]byte) (ollamaRequest, error)) (ollamaRequest, bool) {
 	body, err := s.readOllama(w, r)
-	var cr *api.ChatRequest
-	var policy cascade.Policy
-	var req cascade.Request
+	var or ollamaRequest
 	if err == nil {
-		cr, policy, req, err = decodeOllamaChat(body)
+		or, err = decode(body)
 	}
 	if err == nil {
-		policy, err = policyFromHeader(r.Header, policy)
+		or.policy, err = policyFromHeader(r.Header, or.policy)
 	}
 	if err != nil {
 		s.writeOllamaError(w, r, err)
+		return or, false
+	}
+	info(r.Context()).policy = or.policy
+	return or, true
+}
+
+func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
+	or, ok := s.readOllamaRequest(w, r, func(body []byte) (ollamaRequest, error) {
+		cr, policy, req, err := decodeOllamaChat(body)
+		if err != nil {
+			return ollamaRequest{}, err
+		}
+		return ollamaRequest{model: cr.Model, stream: cr.Stream == nil || *cr.Stream, policy: policy, req: req}, nil
+	})
+	if !ok {
 		return
 	}
-	info(r.Context()).policy = policy
-	stream := cr.Stream == nil || *cr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
-		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: cr.Model, CreatedAt: s.now().UTC(),
+	s.ollamaAnswer(w, r, or.policy, or.req, or.stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
+		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: or.model, CreatedAt: s.now().UTC(),
 			Message: api.Message{Role: "assistant", Content: content}, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
@@ -258,24 +280,18 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readOllama(w, r)
-	var gr *api.GenerateRequest
-	var policy cascade.Policy
-	var req cascade.Request
-	if err == nil {
-		gr, policy, req, err = decodeOllamaGenerate(body)
-	}
-	if err == nil {
-		policy, err = policyFromHeader(r.Header, policy)
-	}
-	if err != nil {
-		s.writeOllamaError(w, r, err)
+	or, ok := s.readOllamaRequest(w, r, func(body []byte) (ollamaRequest, error) {
+		gr, policy, req, err := decodeOllamaGenerate(body)
+		if err != nil {
+			return ollamaRequest{}, err
+		}
+		return ollamaRequest{model: gr.Model, stream: gr.Stream == nil || *gr.Stream, policy: policy, req: req}, nil
+	})
+	if !ok {
 		return
 	}
-	info(r.Context()).policy = policy
-	stream := gr.Stream == nil || *gr.Stream
-	s.ollamaAnswer(w, r, policy, req, stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
-		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: gr.Model, CreatedAt: s.now().UTC(),
+	s.ollamaAnswer(w, r, or.policy, or.req, or.stream, func(content string, toks []api.Logprob, done bool, res *cascade.Result, d *cascade.Decision) any {
+		out := ollamaGenerateResponse{GenerateResponse: api.GenerateResponse{Model: or.model, CreatedAt: s.now().UTC(),
 			Response: content, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
 			out.DoneReason = res.FinishReason
