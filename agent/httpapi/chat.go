@@ -16,6 +16,9 @@ import (
 
 func setDecisionHeaders(h http.Header, d cascade.Decision) {
 	h.Set("X-Cascade-Route", d.Route)
+	if d.ID != "" {
+		h.Set("X-Cascade-Id", d.ID)
+	}
 	if d.Deferred {
 		h.Set("X-Cascade-Deferred-Id", d.DeferredID)
 	}
@@ -37,11 +40,19 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.NoDefer, err = noDefer(r.Header, body)
 	}
+	if err == nil {
+		var body string
+		if cr.Cascade != nil {
+			body = cr.Cascade.Group
+		}
+		req.Group, err = groupOf(r.Header, body)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	info(r.Context()).policy = policy
+	req.ID = newID()
 	if cr.Stream {
 		s.streamChat(w, r, cr, policy, req)
 		return
@@ -56,7 +67,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
-		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
+		ID: req.ID, Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
@@ -135,7 +146,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
+	e := &sseEmitter{w: w, flusher: flusher, id: req.ID, model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {

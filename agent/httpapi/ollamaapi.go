@@ -335,10 +335,14 @@ func ollamaLogprobs(toks []models.TokenLogprob, top int) []api.Logprob {
 
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
 	var err error
-	if req.NoDefer, err = noDefer(r.Header, nil); err != nil {
+	if req.NoDefer, err = noDefer(r.Header, nil); err == nil {
+		req.Group, err = groupOf(r.Header, "")
+	}
+	if err != nil {
 		s.writeOllamaError(w, r, err)
 		return
 	}
+	req.ID = newID()
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {
