@@ -46,7 +46,7 @@ type File struct {
 // (JointTargetAccuracy): the thresholds, by stage, and what they achieved
 // on the calibration data.
 type StagesFit struct {
-	Stages []StageFit   `json:"stages"`
+	Stages []StageFit  `json:"stages"`
 	Result JointResult `json:"result"`
 }
 
