@@ -48,6 +48,16 @@ type File struct {
 type StagesFit struct {
 	Stages []StageFit  `json:"stages"`
 	Result JointResult `json:"result"`
+	// Alone is each local stage alone before the cloud at the same
+	// promise (the two-stage cascades), for comparison.
+	Alone []StageAlone `json:"alone,omitempty"`
+}
+
+// StageAlone is one local stage alone before the cloud, calibrated for
+// the same promise.
+type StageAlone struct {
+	Name   string      `json:"name"`
+	Result JointResult `json:"result"`
 }
 
 // StageFit is one local stage's calibrated threshold.
