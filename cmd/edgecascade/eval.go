@@ -47,6 +47,9 @@ scorer is evaluated at cascade.threshold.`,
 				calibF = cfg.Cascade.Calibration
 			}
 			ctx := cmd.Context()
+			if len(cfg.LaterStages()) > 0 {
+				return a.evalStages(ctx, cfg, &df, calibF, out)
+			}
 			run, err := a.prepareRun(ctx, cfg, &df, true, "eval")
 			if err != nil {
 				return err
