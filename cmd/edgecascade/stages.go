@@ -180,6 +180,9 @@ func (a *app) calibrateStages(ctx context.Context, cfg *configs.Config, df *data
 			fmt.Fprintf(a.stderr, "calibrate: %s alone before the cloud: %v\n", sr.names[s], err)
 		}
 	}
+	if fit.StageByStage, err = calib.StageByStage(samples, obj.Target, obj.Delta); err != nil {
+		return err
+	}
 	file, err := labelled.Calibrate(sr.records[0], sr.first.scorers, cfg.Cascade.Scorer, spec, labelled.Meta{
 		LocalModel: sr.first.local.Name(), LocalDigest: sr.first.digest, Data: df.label(len(sr.first.items)), DataHash: sr.first.hash, Matcher: df.matcher,
 	}, time.Now())
@@ -206,6 +209,9 @@ func printStagesFit(w io.Writer, path string, f *calib.StagesFit, took time.Dura
 		100*r.AcceptedAccuracy, 1000*r.MeanLatency, 1000*r.LocalLatency, 1000*r.P95Latency)
 	for _, a := range f.Alone {
 		fmt.Fprintf(w, "%s alone before the cloud: threshold %.4f, cloud %.1f%%\n", a.Name, a.Result.Thresholds[0], 100*a.Result.CloudRate)
+	}
+	if len(f.StageByStage) > 0 {
+		fmt.Fprintf(w, "stage by stage: thresholds %v\n", f.StageByStage)
 	}
 	fmt.Fprintf(w, "\n%s\n", r.Guarantee)
 }

@@ -50,6 +50,7 @@ func (a *app) evalStages(ctx context.Context, cfg *configs.Config, df *dataFlags
 		}
 		in.Alone = append(in.Alone, alone)
 	}
+	in.StageByStage = f.Stages.StageByStage
 	rep, err := report.BuildStages(in)
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ type StagesFit struct {
 	// Alone is each local stage alone before the cloud at the same
 	// promise (the two-stage cascades), for comparison.
 	Alone []StageAlone `json:"alone,omitempty"`
+	// StageByStage are the thresholds chosen one stage at a time
+	// (StageByStage), for comparison.
+	StageByStage []float64 `json:"stage_by_stage,omitempty"`
 }
 
 // StageAlone is one local stage alone before the cloud, calibrated for

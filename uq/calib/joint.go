@@ -2,6 +2,7 @@ package calib
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -426,4 +427,45 @@ func summarize(routes []route, nStages int, th []float64, p95 bool) Outcome {
 		o.P95Latency = lats[int(math.Ceil(0.95*fn))-1]
 	}
 	return o
+}
+
+// StageByStage chooses the local thresholds one stage at a time, the way
+// the joint search is compared with: each stage's threshold is
+// TargetAccuracy's on the items the stages before it escalate, at level
+// Delta/k for k local stages (so that all k certificates hold together),
+// the last local stage's included. A stage whose threshold cannot be
+// certified accepts nothing. It returns the thresholds in stage order.
+func StageByStage(samples []JointSample, target, delta float64) ([]float64, error) {
+	if len(samples) == 0 {
+		return nil, ErrNoSamples
+	}
+	k := len(samples[0].Scores)
+	th := make([]float64, k)
+	reach := samples
+	for s := range k {
+		sub := make([]Sample, len(reach))
+		for i, x := range reach {
+			sub[i] = Sample{Score: x.Scores[s], Correct: x.Correct[s]}
+		}
+		th[s] = EscalateAll
+		if r, err := TargetAccuracy(sub, target, delta/float64(k)); err == nil {
+			th[s] = r.Threshold
+		} else if !errors.Is(err, ErrNotCertifiable) {
+			return nil, err
+		}
+		var next []JointSample
+		for _, x := range reach {
+			if x.Scores[s] < th[s] {
+				next = append(next, x)
+			}
+		}
+		reach = next
+		if len(reach) == 0 {
+			for t := s + 1; t < k; t++ {
+				th[t] = EscalateAll
+			}
+			break
+		}
+	}
+	return th, nil
 }

@@ -140,3 +140,19 @@ func TestJointGuarantee(t *testing.T) {
 	}
 	t.Logf("%d certified, %d below target on fresh data", certified, bad)
 }
+
+// Stage by stage, each stage's threshold is certified on what reaches it.
+func TestStageByStage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	samples := synthetic(rng, 2000, func(s2 float64) bool { return s2 >= 0.3 })
+	th, err := StageByStage(samples, 0.9, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(th) != 2 || th[0] < 0.4 || th[0] > 0.55 || th[1] < 0.2 || th[1] > 0.35 {
+		t.Errorf("thresholds %v, want about 0.5 and 0.3", th)
+	}
+	if out := Apply(samples, twoStageCosts, th); out.AcceptedAccuracy < 0.9 {
+		t.Errorf("accepted accuracy %.3f", out.AcceptedAccuracy)
+	}
+}

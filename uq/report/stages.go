@@ -39,8 +39,10 @@ type StagesInput struct {
 	Chosen  []float64
 	// Alone are the local stages' thresholds alone before the cloud, by
 	// stage (nil entries: none certified).
-	Alone  []*float64
-	Target float64
+	Alone []*float64
+	// StageByStage, when set, are thresholds chosen one stage at a time.
+	StageByStage []float64
+	Target       float64
 	// Grid is the number of thresholds per local stage of the Pareto grid
 	// (quantiles of its scores, with accept-all and accept-none).
 	Grid int
@@ -57,6 +59,9 @@ type StagesReport struct {
 	// TwoStage is each local stage alone before the cloud at its own
 	// calibrated threshold.
 	TwoStage []Row `json:"two_stage"`
+	// StageByStage is the multi-stage cascade at thresholds chosen one
+	// stage at a time, when given.
+	StageByStage *Row `json:"stage_by_stage,omitempty"`
 	// Chosen is the multi-stage cascade at the jointly chosen thresholds.
 	Chosen Row `json:"chosen"`
 	// Oracle routes each item to the first stage that answers it right
@@ -108,7 +113,10 @@ func BuildStages(in StagesInput) (*StagesReport, error) {
 	r.Single = append(r.Single, Row{Name: cloud + " alone", Outcome: calib.Apply(in.Samples, in.Costs, none())})
 	r.Single[k].Outcome.LocalLatency = 0
 	r.Single[k].MeanLatency = meanCloudLatency(in.Samples, in.Costs)
-	r.Chosen = Row{Name: strings.Join(r.Stages, " → "), Outcome: calib.Apply(in.Samples, in.Costs, in.Chosen)}
+	r.Chosen = Row{Name: strings.Join(r.Stages, " → ") + " (joint)", Outcome: calib.Apply(in.Samples, in.Costs, in.Chosen)}
+	if len(in.StageByStage) == k {
+		r.StageByStage = &Row{Name: strings.Join(r.Stages, " → ") + " (stage by stage)", Outcome: calib.Apply(in.Samples, in.Costs, in.StageByStage)}
+	}
 	r.Oracle = Row{Name: "oracle", Outcome: oracle(in.Samples, in.Costs)}
 	grid := in.Grid
 	if grid == 0 {
@@ -296,6 +304,9 @@ func (r *StagesReport) Markdown() string {
 	}
 	for _, x := range r.TwoStage {
 		row(x)
+	}
+	if r.StageByStage != nil {
+		row(*r.StageByStage)
 	}
 	row(r.Chosen)
 	row(r.Oracle)
