@@ -245,7 +245,7 @@ Methods (choose one):
 			}
 			ctx := cmd.Context()
 			if len(cfg.LaterStages()) > 0 {
-				return a.calibrateStages(ctx, cfg, &df, spec, obj.o, out)
+				return a.calibrateStages(ctx, cfg, &df, spec, obj, out)
 			}
 			run, err := a.prepareRun(ctx, cfg, &df, false, "calibrate")
 			if err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,9 +114,34 @@ func (sr *stageRuns) costs(cfg *configs.Config) []calib.StageCost {
 }
 
 // objectiveFlags are calibrate's objective beyond the target accuracy,
-// for cascade.stages.
+// for cascade.stages, and where to keep the joint samples.
 type objectiveFlags struct {
-	o calib.Objective
+	o          calib.Objective
+	samplesOut string
+}
+
+// writeSamples writes the joint samples as JSONL (one item a line, every
+// stage's score, label and latency), for analysis.
+func writeSamples(path string, names []string, samples []calib.JointSample) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--samples-out: %w", err)
+	}
+	enc := json.NewEncoder(f)
+	if err := enc.Encode(map[string]any{"stages": names}); err != nil {
+		f.Close()
+		return err
+	}
+	for _, x := range samples {
+		if err := enc.Encode(x); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
 
 func (f *objectiveFlags) register(cmd *cobra.Command) {
@@ -127,6 +154,8 @@ func (f *objectiveFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.o.MaxMeanLatency, "max-latency", 0, "cascade.stages: cap on the mean latency in seconds (0: none)")
 	fl.Float64Var(&f.o.MaxP95Latency, "max-p95", 0, "cascade.stages: cap on the p95 latency in seconds (0: none)")
 	fl.Float64Var(&f.o.MaxEnergy, "max-energy", 0, "cascade.stages: cap on the energy a query in joules (0: none)")
+	fl.StringVar(&f.samplesOut, "samples-out", "", "cascade.stages: also write every item's per-stage scores, labels and latencies to this JSONL file")
+	fl.StringVar(&f.o.Walk, "walk", "", "cascade.stages: which local stage's threshold walks in fixed sequence while the others range over the grid: last (default), first or both")
 	fl.IntVar(&f.o.Grid, "grid", 0, "cascade.stages: candidate thresholds of each local stage after the first (default 10)")
 }
 
@@ -150,7 +179,8 @@ func stageCosts(all []calib.StageCost, s int) []calib.StageCost {
 // every local stage's threshold for the target accuracy, each local stage
 // alone before the cloud as a baseline, written into the calibration file
 // of the first stage's model.
-func (a *app) calibrateStages(ctx context.Context, cfg *configs.Config, df *dataFlags, spec labelled.Spec, obj calib.Objective, out string) error {
+func (a *app) calibrateStages(ctx context.Context, cfg *configs.Config, df *dataFlags, spec labelled.Spec, of objectiveFlags, out string) error {
+	obj := of.o
 	if spec.Method != calib.MethodTargetAccuracy {
 		return errors.New("with cascade.stages calibrate takes --target-accuracy (the joint search certifies the accuracy of the local stages' answers)")
 	}
@@ -162,6 +192,9 @@ func (a *app) calibrateStages(ctx context.Context, cfg *configs.Config, df *data
 	defer sr.first.close()
 	samples, err := sr.samples()
 	if err != nil {
+		return err
+	}
+	if err := writeSamples(of.samplesOut, sr.names, samples); err != nil {
 		return err
 	}
 	costs := sr.costs(cfg)

@@ -15,7 +15,7 @@ import (
 // evalStages is eval with cascade.stages: every stage over the data, and
 // the stages report (uq/report.BuildStages) at the calibration file's joint
 // thresholds, written into out.
-func (a *app) evalStages(ctx context.Context, cfg *configs.Config, df *dataFlags, calibPath, out string) error {
+func (a *app) evalStages(ctx context.Context, cfg *configs.Config, df *dataFlags, calibPath, out, samplesOut string) error {
 	if calibPath == "" {
 		return errors.New("with cascade.stages eval needs a calibration file from calibrate (--calibration or cascade.calibration)")
 	}
@@ -33,6 +33,9 @@ func (a *app) evalStages(ctx context.Context, cfg *configs.Config, df *dataFlags
 	defer sr.first.close()
 	samples, err := sr.samples()
 	if err != nil {
+		return err
+	}
+	if err := writeSamples(samplesOut, sr.names, samples); err != nil {
 		return err
 	}
 	in := report.StagesInput{Samples: samples, Costs: sr.costs(cfg), Target: f.Stages.Result.Objective.Target, Data: df.label(len(sr.first.items))}

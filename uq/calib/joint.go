@@ -59,11 +59,22 @@ type Objective struct {
 	MaxP95Latency  float64 `json:"max_p95_latency_s,omitempty"`
 	MaxEnergy      float64 `json:"max_energy_j,omitempty"`
 
-	// Grid is the number of candidate thresholds of each local stage after
-	// the first (DefaultGrid when 0); the first stage's candidates are all
-	// its distinct scores.
+	// Grid is the number of candidate thresholds of each local stage but
+	// the walked one (DefaultGrid when 0); the walked stage's candidates
+	// are all its distinct scores.
 	Grid int `json:"grid,omitempty"`
+	// Walk says which local stage's threshold walks in fixed sequence:
+	// WalkLast (the default), WalkFirst, or WalkBoth (both families of
+	// paths, Bonferroni over all of them).
+	Walk string `json:"walk,omitempty"`
 }
+
+// Objective.Walk values.
+const (
+	WalkLast  = "last"
+	WalkFirst = "first"
+	WalkBoth  = "both"
+)
 
 // DefaultGrid is Objective.Grid's default.
 const DefaultGrid = 10
@@ -142,21 +153,23 @@ func JointTargetAccuracy(samples []JointSample, stages []StageCost, o Objective)
 	if grid == 0 {
 		grid = DefaultGrid
 	}
+	if o.Walk != "" && o.Walk != WalkFirst && o.Walk != WalkLast && o.Walk != WalkBoth {
+		return JointResult{}, fmt.Errorf("%w: walk: want first, last or both, got %q", ErrInvalidParameter, o.Walk)
+	}
 	if grid < 2 {
 		return JointResult{}, &ParamError{Name: "grid", Value: float64(grid), Want: "at least 2"}
 	}
-	tails := tailGrid(samples, k, grid)
-	paths := len(tails)
-	level := o.Delta / float64(paths)
+	var paths [][]float64 // each with the walked stage's threshold at EscalateAll
+	var walked []int
+	for _, ws := range o.walkedStages(k) {
+		for _, p := range pathGrid(samples, k, grid, ws) {
+			paths, walked = append(paths, p), append(walked, ws)
+		}
+	}
+	level := o.Delta / float64(len(paths))
 	need := minAccepted(o.Target, level)
 	alpha := 1 - o.Target
 	n := len(samples)
-
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(samples[b].Scores[0], samples[a].Scores[0]) })
 
 	var (
 		best      *JointResult
@@ -164,15 +177,17 @@ func JointTargetAccuracy(samples []JointSample, stages []StageCost, o Objective)
 		lastFail  string
 		anyTested bool
 	)
-	for _, tail := range tails {
-		th := append([]float64{EscalateAll}, tail...)
+	for pi, path := range paths {
+		ws := walked[pi]
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(samples[b].Scores[ws], samples[a].Scores[ws]) })
+		th := slices.Clone(path)
 		w := newWalk(samples, stages, th)
 		for j := 0; j <= n; {
-			// Config: the first stage accepts order[:j] (and its ties).
-			if j > 0 {
-				s := samples[order[j-1]].Scores[0]
-				th[0] = s
-			}
+			// Config: the walked stage's threshold admits order[:j].
 			if w.accepted >= need {
 				anyTested = true
 				tested++
@@ -189,14 +204,16 @@ func JointTargetAccuracy(samples []JointSample, stages []StageCost, o Objective)
 			if j == n {
 				break
 			}
-			// Move the next tie run of first-stage scores to the first stage.
-			s := samples[order[j]].Scores[0]
-			for j < n && samples[order[j]].Scores[0] == s {
-				w.toFirst(order[j])
+			// Lower the walked stage's threshold to the next tie run.
+			s := samples[order[j]].Scores[ws]
+			th[ws] = s
+			for j < n && samples[order[j]].Scores[ws] == s {
+				w.set(order[j], routeOf(samples[order[j]], stages, th, 0))
 				j++
 			}
 		}
 	}
+	paths0 := len(paths)
 	notCert := func(reason string) error {
 		return &NotCertifiableError{Target: o.Target, Delta: o.Delta, Samples: n, MinAccepted: need, Reason: reason}
 	}
@@ -209,10 +226,10 @@ func JointTargetAccuracy(samples []JointSample, stages []StageCost, o Objective)
 		return JointResult{}, notCert("no certified configuration meets the caps")
 	}
 	best.Outcome = Apply(samples, stages, best.Thresholds)
-	best.Objective, best.Paths, best.Tested = o, paths, tested
+	best.Objective, best.Paths, best.Tested = o, paths0, tested
 	best.Guarantee = fmt.Sprintf(
 		"With probability at least %s over the calibration draw, at least %s of the answers the local stages accept are right on data exchangeable with the %d calibration samples (error bound %.4g at level %.3g: %d paths of thresholds tested in fixed sequence, Bonferroni over the paths; %.1f%% answered locally).",
-		percent(1-o.Delta), percent(o.Target), n, best.ErrorBound, level, paths, 100*(1-best.CloudRate))
+		percent(1-o.Delta), percent(o.Target), n, best.ErrorBound, level, paths0, 100*(1-best.CloudRate))
 	return *best, nil
 }
 
@@ -263,24 +280,28 @@ func checkJoint(samples []JointSample, stages []StageCost) (int, error) {
 	return k, nil
 }
 
-// tailGrid is the grid of thresholds of the stages after the first: each
-// takes accept-all (0), grid-2 quantiles of its scores, and accept-none.
-func tailGrid(samples []JointSample, k, grid int) [][]float64 {
+// pathGrid is the grid of the stages other than the walked one (ws): each
+// takes accept-all (0), grid-2 quantiles of its scores, and accept-none;
+// the walked stage's threshold starts at accept-none.
+func pathGrid(samples []JointSample, k, grid, ws int) [][]float64 {
 	out := [][]float64{{}}
-	for s := 1; s < k; s++ {
-		scores := make([]float64, len(samples))
-		for i, x := range samples {
-			scores[i] = x.Scores[s]
-		}
-		slices.Sort(scores)
-		cands := []float64{0}
-		for q := 1; q <= grid-2; q++ {
-			v := scores[int(float64(q)/float64(grid-1)*float64(len(scores)-1))]
-			if v > cands[len(cands)-1] {
-				cands = append(cands, v)
+	for s := range k {
+		cands := []float64{EscalateAll}
+		if s != ws {
+			scores := make([]float64, len(samples))
+			for i, x := range samples {
+				scores[i] = x.Scores[s]
 			}
+			slices.Sort(scores)
+			cands = []float64{0}
+			for q := 1; q <= grid-2; q++ {
+				v := scores[int(float64(q)/float64(grid-1)*float64(len(scores)-1))]
+				if v > cands[len(cands)-1] {
+					cands = append(cands, v)
+				}
+			}
+			cands = append(cands, EscalateAll)
 		}
-		cands = append(cands, EscalateAll)
 		var next [][]float64
 		for _, prefix := range out {
 			for _, c := range cands {
@@ -290,6 +311,18 @@ func tailGrid(samples []JointSample, k, grid int) [][]float64 {
 		out = next
 	}
 	return out
+}
+
+// walkedStages are the local stages whose threshold walks in fixed
+// sequence (Objective.Walk).
+func (o Objective) walkedStages(k int) []int {
+	switch {
+	case k == 1 || o.Walk == WalkFirst:
+		return []int{0}
+	case o.Walk == WalkBoth:
+		return []int{0, k - 1}
+	}
+	return []int{k - 1}
 }
 
 // route is where one sample ends under some thresholds.
@@ -361,13 +394,6 @@ func (w *walk) set(i int, r route) {
 	w.count(w.routes[i], -1)
 	w.routes[i] = r
 	w.count(r, 1)
-}
-
-// toFirst makes the first stage accept sample i.
-func (w *walk) toFirst(i int) {
-	x := w.samples[i]
-	r := routeOf(x, w.stages, []float64{0}, 0) // accepted at the first stage
-	w.set(i, r)
 }
 
 func (w *walk) outcome(th []float64, p95 bool) Outcome {

@@ -55,11 +55,11 @@ func TestJointKnownAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.CloudRate != 0 || r.Thresholds[1] != 0 || r.AcceptedAccuracy < 0.9 {
+	if r.CloudRate != 0 || r.StageShare[1] == 0 || r.AcceptedAccuracy < 0.9 {
 		t.Errorf("always-right strong stage: %+v", r.Outcome)
 	}
-	if r.StageShare[0] < 0.5 {
-		t.Errorf("the weak stage answers %.2f, want at least its right half", r.StageShare[0])
+	if r.StageShare[0] < 0.4 {
+		t.Errorf("the weak stage answers %.2f, want most of its right half (its grid is coarse)", r.StageShare[0])
 	}
 
 	// The strong stage right above 0.3: the joint configuration sends fewer
@@ -78,6 +78,13 @@ func TestJointKnownAnswers(t *testing.T) {
 		t.Errorf("paths %d bound %v", r.Paths, r.ErrorBound)
 	}
 
+	// Every walk order certifies and beats the weak stage alone.
+	for _, walk := range []string{WalkFirst, WalkLast, WalkBoth} {
+		rw, err := JointTargetAccuracy(above, twoStageCosts, Objective{Target: 0.9, Delta: 0.05, Walk: walk})
+		if err != nil || rw.AcceptedAccuracy < 0.9 || !(rw.CloudRate < weakOnly.CloudRate) {
+			t.Errorf("walk %s: %v %+v", walk, err, rw.Outcome)
+		}
+	}
 	// A cap on the cloud share that nothing certified meets.
 	_, err = JointTargetAccuracy(above, twoStageCosts, Objective{Target: 0.9, Delta: 0.05, MaxCloudRate: 0.01})
 	if !errors.Is(err, ErrNotCertifiable) {
