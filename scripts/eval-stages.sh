@@ -7,8 +7,13 @@
 # before the cloud at the same promise; evaluates all of them on val.jsonl.
 # Answers are cached under out/cache (each model, and the cloud per
 # address: the two simulators listen on fixed ports so that re-runs hit the
-# cache). Collecting every answer takes about 30 minutes on 2 cores; a
-# re-run from the cache, seconds.
+# cache; Ollama may give the re-imported models new digests, and then the
+# local answers are collected again). Collecting every answer takes about
+# 30 minutes on 2 cores. The per-item scores are kept in
+# docs/eval-stages/*-samples.jsonl: `edgecascade eval --config
+# docs/eval-stages/val.yaml --samples-in docs/eval-stages/val-samples.jsonl
+# --calibration docs/eval-stages/calibration.json --out DIR` re-reports in
+# seconds without any model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -39,7 +44,9 @@ config 18772 > docs/eval-stages/val.yaml
 go run ./scripts/withbed -- sh -c '
   set -e
   bin/edgecascade calibrate --config docs/eval-stages/calib.yaml --data testdata/testbed/data/calib.jsonl --cache-dir out/cache \
-    --target-accuracy 0.9 --delta 0.1 --out docs/eval-stages/calibration.json
+    --target-accuracy 0.9 --delta 0.1 --out docs/eval-stages/calibration.json \
+    --samples-out docs/eval-stages/calib-samples.jsonl
   bin/edgecascade eval --config docs/eval-stages/val.yaml --data testdata/testbed/data/val.jsonl --cache-dir out/cache \
-    --calibration docs/eval-stages/calibration.json --out docs/eval-stages
+    --calibration docs/eval-stages/calibration.json --out docs/eval-stages \
+    --samples-out docs/eval-stages/val-samples.jsonl
 ' 2>&1 | grep -v "ETA" | tee docs/eval-stages/run.log

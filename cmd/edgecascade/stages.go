@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,9 +104,15 @@ func (sr *stageRuns) samples() ([]calib.JointSample, error) {
 // costs are the stages' costs where a sample does not say: the configured
 // energy estimates and the cloud's mean price an answer.
 func (sr *stageRuns) costs(cfg *configs.Config) []calib.StageCost {
+	return stageCostsOf(cfg, sr.names)
+}
+
+// stageCostsOf are the stages' costs by name: the configured energy
+// estimates (latencies are measured per item).
+func stageCostsOf(cfg *configs.Config, names []string) []calib.StageCost {
 	energy := cfg.StageEnergy()
-	out := make([]calib.StageCost, len(sr.names))
-	for i, name := range sr.names {
+	out := make([]calib.StageCost, len(names))
+	for i, name := range names {
 		out[i].Name = name
 		if i < len(energy) {
 			out[i].Energy = energy[i]
@@ -247,4 +255,47 @@ func printStagesFit(w io.Writer, path string, f *calib.StagesFit, took time.Dura
 		fmt.Fprintf(w, "stage by stage: thresholds %v\n", f.StageByStage)
 	}
 	fmt.Fprintf(w, "\n%s\n", r.Guarantee)
+}
+
+// readSamples reads joint samples written by writeSamples, checking that
+// they are of the stages names.
+func readSamples(path string, names []string) ([]calib.JointSample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--samples-in: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var head struct {
+		Stages []string `json:"stages"`
+	}
+	if err := dec.Decode(&head); err != nil {
+		return nil, fmt.Errorf("--samples-in %s: %w", path, err)
+	}
+	if !slices.Equal(head.Stages, names) {
+		return nil, fmt.Errorf("--samples-in %s holds stages %v, the configuration has %v", path, head.Stages, names)
+	}
+	var out []calib.JointSample
+	for dec.More() {
+		var x calib.JointSample
+		if err := dec.Decode(&x); err != nil {
+			return nil, fmt.Errorf("--samples-in %s: item %d: %w", path, len(out), err)
+		}
+		if len(x.Scores) != len(names)-1 || len(x.Correct) != len(names)-1 {
+			return nil, fmt.Errorf("--samples-in %s: item %d has %d scores for %d local stages", path, len(out), len(x.Scores), len(names)-1)
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--samples-in %s: no items", path)
+	}
+	return out, nil
+}
+
+// configStageNames are the names of the configured stages, the cloud last.
+func configStageNames(cfg *configs.Config) []string {
+	names := make([]string, len(cfg.Cascade.Stages))
+	for i, s := range cfg.Cascade.Stages {
+		names[i] = s.Name
+	}
+	return names
 }

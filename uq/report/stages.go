@@ -245,6 +245,11 @@ func pareto(samples []calib.JointSample, costs []calib.StageCost, grid int) []Ro
 	}
 	var front []Row
 	for i, a := range all {
+		if slices.ContainsFunc(front, func(f Row) bool {
+			return f.Accuracy == a.Accuracy && f.CloudRate == a.CloudRate && f.MeanLatency == a.MeanLatency
+		}) {
+			continue // the same point by other thresholds
+		}
 		dominated := false
 		for j, b := range all {
 			if i != j && beats(b, a) {
