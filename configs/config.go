@@ -111,6 +111,8 @@ type CascadeConfig struct {
 	Scorer      string  `mapstructure:"scorer"`
 	Threshold   float64 `mapstructure:"threshold"`
 	Calibration string  `mapstructure:"calibration"`
+	// Stages, when set, are the cascade's stages in order (stages.go).
+	Stages []StageConfig `mapstructure:"stages"`
 }
 
 // UQConfig configures the scorers.
@@ -220,6 +222,14 @@ func load(file []byte, name string, fs *pflag.FlagSet) (*Config, error) {
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	stages, err := decodeStages(v)
+	if err != nil {
+		return nil, err
+	}
+	c.Cascade.Stages = stages
+	if err := c.applyStages(); err != nil {
+		return nil, err
 	}
 	if c.Cloud.APIKey == "" {
 		env := "OPENAI_API_KEY"

@@ -45,6 +45,7 @@ var allowed = map[string]string{
 	"cloud.providers":                  "a list; each `provider` `openai` or `anthropic`, `model` not empty, `base_url` empty or an `http(s)://` URL, `timeout` 0 or more (0: `cloud.timeout`), `max_retries` 0–10, prices 0 or more",
 	"cascade.scorer":                   "`mean_logprob`, `min_logprob`, `entropy`, `selfref`, `probe` (needs `probe.path`), `combined` (needs `cascade.calibration`)",
 	"cascade.threshold":                "a number ≥ 0 (0: never escalates on score; above 1: escalates everything)",
+	"cascade.stages":                   "empty, or at least two stages with unique names: local stages (`backend` of `local.backend`, `model` not empty; stages after the first: scorer `mean_logprob`, `min_logprob`, `entropy` or `selfref`, backend not `llamacpp`), then exactly one cloud stage, last; unknown keys are errors",
 	"cascade.calibration":              "empty or a calibration file made for `local.model`",
 	"uq.selfref.tokens":                "two different non-empty tokens (env and flag: comma-separated)",
 	"uq.fallback_scorer":               "`mean_logprob`, `min_logprob`, `entropy`",
@@ -104,7 +105,7 @@ func (s Setting) secret() bool {
 // fileOnly reports whether the setting is a list of objects, which only a
 // config file can express.
 func (s Setting) fileOnly() bool {
-	return s.Key == "cloud.providers" || s.Key == "resources.rules"
+	return s.Key == "cloud.providers" || s.Key == "resources.rules" || s.Key == "cascade.stages"
 }
 
 // Docs returns the reference of every setting, in the order of Settings.

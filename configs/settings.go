@@ -37,6 +37,7 @@ var Settings = []Setting{
 	{"cloud.providers", "several providers in order, each tried when the one before fails; replaces the single provider above: a list of {provider, base_url, model, api_key_env, timeout, max_retries, cost_input_per_1k, cost_output_per_1k} (file only)"},
 	{"cascade.scorer", "confidence scorer: mean_logprob, min_logprob, entropy, selfref, probe, combined"},
 	{"cascade.threshold", "escalate when the confidence is below this; 0 never escalates on score, above 1 always escalates"},
+	{"cascade.stages", "more than two stages: a list of local stages {name, backend, url, model, scorer, threshold, energy_j}, then the cloud stage {name, provider: openai|anthropic|cloud, model, base_url, api_key_env, cost_input_per_1k, cost_output_per_1k, energy_j}; the first local stage replaces local.backend/url/model and cascade.scorer/threshold, the cloud stage cloud.* (provider cloud: cloud.* as set). Empty: the two stages local.* and cloud.* (file only)"},
 	{"cascade.calibration", "calibration file from edgecascade calibrate; when set it supplies the threshold and the probability map"},
 	{"uq.selfref.tokens", "Self-REF confidence tokens: confident, unsure; stripped from answers and from what reaches the cloud"},
 	{"uq.fallback_scorer", "scorer used when a Self-REF answer has no confidence token: mean_logprob, min_logprob, entropy"},

@@ -7,6 +7,7 @@ package cascade
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -71,9 +72,30 @@ type Decision struct {
 	// returned and the escalation waits in the outbox as DeferredID.
 	Deferred   bool   `json:"deferred"`
 	DeferredID string `json:"deferred_id,omitempty"`
+	// Stage is the index of the stage that answered among the cascade's
+	// stages: the local stages in order, then the cloud (with the two-stage
+	// shorthand 0 is local, 1 the cloud).
+	Stage int `json:"stage"`
+	// Stages lists every stage tried, in order, with its score and latency.
+	Stages []StageTry `json:"stages,omitempty"`
+	// cloud is set when the cloud stage answered.
+	cloud bool
 	// causes say why, in order; Reason is their rendering (causes.go).
 	causes []Cause
 }
+
+// StageTry is one stage a request tried: its name, the score of its answer
+// (none for the cloud, or when it gave no answer), how long it took, and,
+// when it gave no answer, why it was skipped.
+type StageTry struct {
+	Name      string   `json:"name"`
+	Score     *float64 `json:"score,omitempty"`
+	LatencyMS float64  `json:"latency_ms"`
+	Skipped   string   `json:"skipped,omitempty"`
+}
+
+// FromCloud reports whether the cloud stage answered.
+func (d Decision) FromCloud() bool { return d.cloud || d.Route == RouteCloud }
 
 // Usage counts the tokens of the answer that was returned.
 type Usage struct {
@@ -142,6 +164,18 @@ type Routing struct {
 	Source string
 	// Pregen, when set, may skip local generation in auto mode.
 	Pregen *Pregen
+	// Stages are the routings of the local stages after the first
+	// (Options.Stages), one each, in order: each stage has its own scorer,
+	// threshold and probability map.
+	Stages []Routing
+}
+
+// Stage is a local stage after the first (cascade.stages): its name and
+// its model. A request that the stage before does not accept is answered
+// and scored by it before the cloud is asked.
+type Stage struct {
+	Name  string
+	Model models.Model
 }
 
 // Options are the cascade's fixed settings.
@@ -167,6 +201,12 @@ type Options struct {
 	Resources ResourcePolicy
 	// Energy, when set, measures the energy of each local generation.
 	Energy EnergyMeter
+	// LocalName and CloudName name the first local stage and the cloud
+	// stage (the route of their answers); empty: "local" and "cloud".
+	LocalName, CloudName string
+	// Stages are the local stages after the first, in order; their
+	// routings are Routing.Stages.
+	Stages []Stage
 	Log    *slog.Logger
 }
 
@@ -185,6 +225,9 @@ func New(local models.Model, provider cloud.Provider, routing Routing, opts Opti
 	if local == nil || provider == nil || routing.Scorer == nil {
 		return nil, errors.New("cascade: local model, cloud provider and scorer are required")
 	}
+	if err := checkStages(opts.Stages, routing); err != nil {
+		return nil, err
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -195,7 +238,29 @@ func New(local models.Model, provider cloud.Provider, routing Routing, opts Opti
 }
 
 // SetRouting replaces the scorer, threshold and probability map (on reload).
-func (c *Cascade) SetRouting(r Routing) { c.routing.Store(&r) }
+// A routing without one entry in Stages per local stage after the first is
+// refused, and the routing in force is kept.
+func (c *Cascade) SetRouting(r Routing) error {
+	if err := checkStages(c.opts.Stages, r); err != nil {
+		return err
+	}
+	c.routing.Store(&r)
+	return nil
+}
+
+// checkStages checks that every local stage after the first has a model and
+// a routing with a scorer.
+func checkStages(stages []Stage, r Routing) error {
+	if len(r.Stages) != len(stages) {
+		return fmt.Errorf("cascade: %d local stages after the first, %d routings", len(stages), len(r.Stages))
+	}
+	for i, s := range stages {
+		if s.Model == nil || r.Stages[i].Scorer == nil || s.Name == "" {
+			return fmt.Errorf("cascade: stage %d (%q) needs a name, a model and a scorer", i+1, s.Name)
+		}
+	}
+	return nil
+}
 
 // Routing returns the routing in force.
 func (c *Cascade) Routing() Routing { return *c.routing.Load() }
@@ -220,10 +285,10 @@ func (c *Cascade) cloudRequest(req Request) cloud.Request {
 		Options: req.Options, Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs}
 }
 
-// localResult is the result of a local answer under d, confidence tokens
-// stripped.
-func (c *Cascade) localResult(g generation, d Decision) *Result {
-	d.Route = RouteLocal
+// localResult is the result of a local stage's answer under d, confidence
+// tokens stripped.
+func (c *Cascade) localResult(st localStage, g generation, d Decision) *Result {
+	d.Route, d.Stage = st.name, st.index
 	return &Result{
 		Content: c.strip.Strip(g.resp.Content), FinishReason: g.resp.FinishReason, Decision: d,
 		LocalLatency: g.latency, LocalEnergy: g.energy,

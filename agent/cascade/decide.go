@@ -38,6 +38,9 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 		d.add(policyCause(PolicyCloud))
 		return out.cloud(ctx, req, d)
 	case PolicyLocal:
+		if c.multiStage() {
+			return c.runLocalStages(ctx, r, req, d, out)
+		}
 		return c.runLocal(ctx, r, req, d, out)
 	case PolicyAuto:
 	default:
@@ -72,42 +75,81 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 		return c.cloudOrDefer(ctx, req, d, out)
 	}
 
-	// 2. Generate locally.
-	gen, err := c.generate(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil || !isUnavailable(err) {
-			return nil, fmt.Errorf("local answer: %w", err)
+	return c.walk(ctx, r, req, d, p, out)
+}
+
+// walk takes a request through the local stages in order under the plan:
+// each generates, scores and decides (accept, a pure function); the first
+// accepted answer is the answer. A stage that is down is skipped with the
+// reason. When none accepts, the cloud stage answers (never under policy
+// local, where the last local stage always accepts); when the cloud fails,
+// the last local answer is the answer and the escalation is deferred when
+// the cloud may answer later.
+func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision, p plan, out sink) (*Result, error) {
+	stages := c.localStages(r)
+	var (
+		gen    generation
+		answer *localStage // the stage of gen, the last local answer
+	)
+	for i := range stages {
+		st := &stages[i]
+		last := i == len(stages)-1
+		// 2. Generate locally.
+		g, err := c.generate(ctx, st.model, req)
+		if err != nil {
+			if ctx.Err() != nil || !isUnavailable(err) {
+				return nil, fmt.Errorf("local answer: %w", err)
+			}
+			c.log.Warn("local stage unavailable, skipped", "stage", st.name, "err", err)
+			d.tried(*st, nil, g.latency, err.Error())
+			if c.multiStage() {
+				d.add(stageDownCause(st.name, err))
+			} else {
+				d.set(localUnavailableCause(err))
+			}
+			continue
 		}
-		c.log.Warn("local model unavailable, answering from the cloud", "err", err)
-		d.Escalated = true
-		d.set(localUnavailableCause(err))
-		return c.cloudOrDefer(ctx, req, d, out)
+		gen, answer = g, st
+
+		// 3. Score.
+		s := c.score(ctx, st.routing, req, g.resp)
+		s.formatErr = checkFormat(req.Format, c.strip.Strip(g.resp.Content))
+		d.atStage(*st)
+		d.Score, d.Confidence = s.raw(), s.confidence()
+		d.tried(*st, &s, g.latency, "")
+
+		// 4. Decide.
+		escalate, why := accept(s, st.routing, p, last)
+		d.add(c.staged(*st, why)...)
+		if !escalate {
+			return out.deliver(c.localResult(*st, g, d))
+		}
 	}
-
-	// 3. Score.
-	s := c.score(ctx, r, req, gen.resp)
-	s.formatErr = checkFormat(req.Format, c.strip.Strip(gen.resp.Content))
-	d.Score, d.Confidence = s.raw(), s.confidence()
-
-	// 4. Decide.
-	escalate, why := accept(s, r, p)
-	d.add(why...)
-	local := c.localResult(gen, d)
-	if !escalate {
-		return out.deliver(local)
+	if p.localOnly {
+		// Every local stage is down.
+		return nil, fmt.Errorf("local answer: %w", models.ErrUnavailable)
+	}
+	d.Escalated = true
+	if answer == nil {
+		// No local answer to fall back on.
+		if !c.multiStage() && p.cloudErr == nil {
+			c.log.Warn("local model unavailable, answering from the cloud")
+		}
+		return c.cloudOrDefer(ctx, req, d, out)
 	}
 
 	// 5. Act: escalate; when the cloud fails, the local answer is the answer
 	// and the escalation is deferred when the cloud may answer later. When
 	// the cloud a rule preferred has just failed, it is not asked again.
-	d.Escalated = true
+	local := c.localResult(*answer, gen, d)
+	local.Decision.Escalated = false
 	if err := p.cloudErr; err != nil {
 		c.fallBack(ctx, req, local, err, false)
 		return out.deliver(local)
 	}
 	res, err := out.cloud(ctx, req, d)
 	if err == nil {
-		res.LocalLatency, res.LocalEnergy = gen.latency, gen.energy
+		res.LocalLatency, res.LocalEnergy = d.localLatency(), gen.energy
 		return res, nil
 	}
 	if ctx.Err() != nil || StreamStarted(err) {
@@ -116,6 +158,15 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	c.fallBack(ctx, req, local, err, true)
 	local.Decision.add(rulesCauses(p.verdict)...)
 	return out.deliver(local)
+}
+
+// localLatency is the time the local stages tried took together.
+func (d Decision) localLatency() time.Duration {
+	var total float64
+	for _, t := range d.Stages {
+		total += t.LatencyMS
+	}
+	return time.Duration(total * float64(time.Millisecond))
 }
 
 // runLocal answers under policy local: the request never leaves the device,
@@ -133,10 +184,23 @@ func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decis
 		return nil, err
 	}
 	s := c.score(ctx, r, req, gen.resp)
+	st := c.localStages(r)[0]
 	d.Score, d.Confidence = s.raw(), s.confidence()
+	d.tried(st, &s, gen.latency, "")
 	_, why := judge(s, r)
 	d.add(why...)
-	return c.localResult(gen, d), nil
+	return c.localResult(st, gen, d), nil
+}
+
+// runLocalStages answers under policy local with more than one local
+// stage: the local stages are walked as in auto mode, the last one always
+// accepts, and the cloud is never asked.
+func (c *Cascade) runLocalStages(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
+	d.add(policyCause(PolicyLocal))
+	if n, ok := c.fits(ctx, req); !ok {
+		return nil, &ContextLengthError{Tokens: n, Reserve: req.MaxTokens, Length: c.opts.Context.Length}
+	}
+	return c.walk(ctx, r, req, d, plan{localOnly: true}, out)
 }
 
 // plan is what auto mode knows before the local answer.
@@ -152,6 +216,9 @@ type plan struct {
 	// threshold is the answer; one that does not is an escalation that
 	// failed with this error.
 	cloudErr error
+	// localOnly is set under policy local: the cloud stage is never asked
+	// and the last local stage always accepts.
+	localOnly bool
 }
 
 // cloudFirst reports whether the rules send the request to the cloud
@@ -228,20 +295,26 @@ func judge(s scored, r *Routing) (bool, []Cause) {
 	return s.score >= r.Threshold, why
 }
 
-// accept decides whether a scored local answer escalates under the plan,
-// and says why: the score clears the threshold (when the cloud a rule
-// preferred already failed, only the score decides), or force_local holds
-// (while the cloud could be called).
+// accept decides whether a scored local answer of a stage escalates (to
+// the next stage) under the plan, and says why: the score clears the
+// stage's threshold (when the cloud a rule preferred already failed, only
+// the score decides), or force_local holds (while the cloud could be
+// called). last says the stage is the last local one: the next is the
+// cloud, or nothing under policy local (then it always accepts).
 // It is pure: the same inputs give the same decision.
-func accept(s scored, r *Routing, p plan) (escalate bool, why []Cause) {
+func accept(s scored, r *Routing, p plan, last bool) (escalate bool, why []Cause) {
 	ok, why := judge(s, r)
 	switch {
+	case last && p.localOnly:
+		return false, why // policy local: the last local stage answers
 	case s.formatErr != nil: // whatever the score, the rules and force_local
 		return true, append(why, formatCause(s.formatErr))
 	case p.cloudErr != nil:
 		return !ok, why // the rule and the cloud's failure are in the reason
 	case ok:
 		return false, append(why, rulesCauses(p.verdict)...)
+	case !last:
+		return true, why // on to the next local stage
 	case p.verdict.Action == resources.ActionForceLocal && p.online:
 		return false, append(why, forcedLocalCause(p.verdict))
 	}
@@ -313,14 +386,14 @@ type generation struct {
 	energy *float64
 }
 
-// generate asks the local model for a complete answer, under the energy
+// generate asks a local model for a complete answer, under the energy
 // meter when there is one.
-func (c *Cascade) generate(ctx context.Context, req Request) (generation, error) {
+func (c *Cascade) generate(ctx context.Context, m models.Model, req Request) (generation, error) {
 	start := time.Now()
 	var g generation
 	fn := func() error {
 		var err error
-		g.resp, err = c.local.Chat(ctx, c.localRequest(req))
+		g.resp, err = m.Chat(ctx, c.localRequest(req))
 		return err
 	}
 	if c.opts.Energy == nil {

@@ -56,12 +56,12 @@ func (w whole) cloud(ctx context.Context, req Request, d Decision) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("cloud answer: %w", err)
 	}
-	d.Route = RouteCloud
+	w.c.toCloud(&d, time.Since(start))
 	return w.c.cloudResult(ctx, req, d, resp, start), nil
 }
 
 func (w whole) local(ctx context.Context, req Request, _ Decision) (generation, error) {
-	g, err := w.c.generate(ctx, req)
+	g, err := w.c.generate(ctx, w.c.local, req)
 	if err != nil {
 		return g, fmt.Errorf("local answer: %w", err)
 	}
@@ -78,7 +78,7 @@ type streamed struct {
 }
 
 func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result, error) {
-	d.Route = RouteCloud
+	s.c.toCloud(&d, 0)
 	began := false
 	start := time.Now()
 	resp, err := s.c.cloud.Stream(ctx, s.c.cloudRequest(req), func(delta string) error {
@@ -107,6 +107,7 @@ func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result,
 			return nil, &streamStartedError{fmt.Errorf("cloud answer: %w", err)}
 		}
 	}
+	d.Stages[len(d.Stages)-1].LatencyMS = ms(time.Since(start))
 	return s.c.cloudResult(ctx, req, d, resp, start), nil
 }
 

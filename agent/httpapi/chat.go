@@ -162,7 +162,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 	s.logResult(r.Context(), policy, req, res)
 	finish := res.FinishReason
 	last := e.chunk(&responseMsg{}, &finish)
-	if policy == cascade.PolicyLocal || res.Decision.Route == cascade.RouteCloud {
+	if policy == cascade.PolicyLocal || res.Decision.FromCloud() {
 		// The score of a live local stream, and the cloud provider that
 		// answered, are known only at the end.
 		d := res.Decision

@@ -43,7 +43,7 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
 		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID,
 	}
-	if d.Route == cascade.RouteLocal {
+	if !d.FromCloud() {
 		e.CloudModel = ""
 	}
 	if s.cfg.LogContent && len(req.Messages) > 0 {

@@ -119,7 +119,7 @@ func (m *Metrics) observe(policy cascade.Policy, res *cascade.Result) {
 	if res.LocalEnergy != nil {
 		m.energy.Observe(*res.LocalEnergy)
 	}
-	if d.Route == cascade.RouteCloud {
+	if d.FromCloud() {
 		m.cloudLatency.Observe(res.CloudLatency.Seconds())
 		m.cloudTokens.WithLabelValues("prompt").Add(float64(res.Usage.PromptTokens))
 		m.cloudTokens.WithLabelValues("completion").Add(float64(res.Usage.CompletionTokens))

@@ -202,6 +202,7 @@ func (a *app) calibrateCmd() *cobra.Command {
 		df                                                             dataFlags
 		out, scorer                                                    string
 		targetAcc, delta, targetRate, lambda, cloudAcc, localC, cloudC float64
+		obj                                                            objectiveFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "calibrate --data FILE --out calibration.json (--target-accuracy A | --target-cloud-rate R | --cost-lambda L)",
@@ -243,6 +244,9 @@ Methods (choose one):
 				}
 			}
 			ctx := cmd.Context()
+			if len(cfg.LaterStages()) > 0 {
+				return a.calibrateStages(ctx, cfg, &df, spec, obj, out)
+			}
 			run, err := a.prepareRun(ctx, cfg, &df, false, "calibrate")
 			if err != nil {
 				return err
@@ -275,6 +279,7 @@ Methods (choose one):
 	cmd.Flags().Float64Var(&cloudAcc, "cloud-accuracy", 1, "assumed accuracy of the cloud model (for --cost-lambda)")
 	cmd.Flags().Float64Var(&localC, "local-cost", 0, "cost of one local call (for --cost-lambda)")
 	cmd.Flags().Float64Var(&cloudC, "cloud-cost", 1, "cost of one cloud call (for --cost-lambda)")
+	obj.register(cmd)
 	settingFlags(cmd.Flags())
 	return cmd
 }

@@ -115,7 +115,9 @@ func (d *daemon) Reload(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	d.cascade.SetRouting(r)
+	if err := d.cascade.SetRouting(r); err != nil {
+		return err
+	}
 	if cfg.Offline != d.cfg.Offline {
 		d.off.tracker.SetOffline(cfg.Offline)
 		d.cfg.Offline = cfg.Offline

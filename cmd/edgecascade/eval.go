@@ -21,6 +21,8 @@ func (a *app) evalCmd() *cobra.Command {
 	var (
 		df          dataFlags
 		out, calibF string
+		samplesIn   string
+		samplesOut  string
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --data FILE --out DIR",
@@ -47,6 +49,9 @@ scorer is evaluated at cascade.threshold.`,
 				calibF = cfg.Cascade.Calibration
 			}
 			ctx := cmd.Context()
+			if len(cfg.LaterStages()) > 0 {
+				return a.evalStages(ctx, cfg, &df, calibF, out, samplesIn, samplesOut)
+			}
 			run, err := a.prepareRun(ctx, cfg, &df, true, "eval")
 			if err != nil {
 				return err
@@ -85,6 +90,8 @@ scorer is evaluated at cascade.threshold.`,
 	df.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "folder for report.md, report.json and the plots (required)")
 	cmd.Flags().StringVar(&calibF, "calibration", "", "calibration file (default: cascade.calibration)")
+	cmd.Flags().StringVar(&samplesIn, "samples-in", "", "cascade.stages: report from the per-item scores of an earlier run (--samples-out) instead of running the models")
+	cmd.Flags().StringVar(&samplesOut, "samples-out", "", "cascade.stages: also write every item's per-stage scores, labels and latencies to this JSONL file")
 	settingFlags(cmd.Flags())
 	return cmd
 }

@@ -157,6 +157,11 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 	d.backend = d.local
 	d.local = admission.Admit(d.local, d.admission)
 	opts := cascade.Options{TopLogprobs: cfg.Local.TopLogprobs, StripTokens: cfg.UQ.SelfRef.Tokens, Log: log}
+	opts.LocalName, opts.CloudName = cfg.StageNames()
+	if opts.Stages, err = laterStages(ctx, cfg); err != nil {
+		d.close()
+		return nil, nil, err
+	}
 	var provider cloud.Provider
 	if off != nil {
 		provider, opts = off.provider, off.options(opts)
@@ -185,6 +190,27 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		return nil, nil, err
 	}
 	return c, d, nil
+}
+
+// laterStages connects the local stages after the first (cascade.stages),
+// each behind its own admission limiter (local.max_concurrent and
+// local.max_queue apply to each model).
+func laterStages(ctx context.Context, cfg *configs.Config) ([]cascade.Stage, error) {
+	var out []cascade.Stage
+	for _, s := range cfg.LaterStages() {
+		sc := *cfg
+		sc.Local.Backend, sc.Local.URL, sc.Local.Model = s.Backend, s.URL, s.Model
+		m, err := newLocal(ctx, &sc)
+		if err != nil {
+			return nil, fmt.Errorf("cascade.stages (%s): %w", s.Name, err)
+		}
+		lim, err := admission.New(cfg.Local.MaxConcurrent, cfg.Local.MaxQueue)
+		if err != nil {
+			return nil, fmt.Errorf("local.max_concurrent, local.max_queue: %w", err)
+		}
+		out = append(out, cascade.Stage{Name: s.Name, Model: admission.Admit(m, lim)})
+	}
+	return out, nil
 }
 
 // contextCheck sets up the context-length check: the model's tokenizer when
@@ -258,6 +284,9 @@ func loadRouting(cfg *configs.Config, d *deps) (cascade.Routing, error) {
 		}
 		r.Threshold, r.Probability, r.Source = *fit.Threshold, fit.Map.Predict, cfg.Cascade.Calibration
 	}
+	if err := stageRoutings(cfg, all, f, &r); err != nil {
+		return r, err
+	}
 	if d.pregen != nil {
 		fs, err := d.featureSource()
 		if err != nil {
@@ -270,6 +299,46 @@ func loadRouting(cfg *configs.Config, d *deps) (cascade.Routing, error) {
 		r.Pregen = &cascade.Pregen{Features: fs, Predictor: d.pregen, Threshold: th}
 	}
 	return r, nil
+}
+
+// stageRoutings sets the routing of every local stage after the first
+// (cascade.stages): its scorer and its threshold, from the calibration
+// file's joint fit when it has one (which then sets the first stage's
+// threshold too), else from the stage's threshold (cascade.threshold when
+// unset).
+func stageRoutings(cfg *configs.Config, all map[string]uq.Scorer, f *calib.File, r *cascade.Routing) error {
+	later := cfg.LaterStages()
+	if len(later) == 0 {
+		return nil
+	}
+	joint := f != nil && f.Stages != nil
+	if joint {
+		first := cfg.Cascade.Stages[0]
+		fit, err := f.Stage(first.Name, cfg.Local.Model, cfg.Cascade.Scorer)
+		if err != nil {
+			return fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
+		}
+		r.Threshold = fit.Threshold
+	}
+	for _, s := range later {
+		scorer, ok := all[s.Scorer]
+		if !ok {
+			return fmt.Errorf("cascade.stages (%s): scorer %q is not available", s.Name, s.Scorer)
+		}
+		sr := cascade.Routing{Scorer: scorer, Threshold: cfg.Cascade.Threshold, Source: r.Source}
+		if s.Threshold != nil {
+			sr.Threshold = *s.Threshold
+		}
+		if joint {
+			fit, err := f.Stage(s.Name, s.Model, s.Scorer)
+			if err != nil {
+				return fmt.Errorf("cascade.calibration: %s: %w", cfg.Cascade.Calibration, err)
+			}
+			sr.Threshold = fit.Threshold
+		}
+		r.Stages = append(r.Stages, sr)
+	}
+	return nil
 }
 
 // resourceRules sets up the power and heat rules and the energy meter.

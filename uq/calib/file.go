@@ -37,6 +37,56 @@ type File struct {
 	// scorers, fitted on part of the data (its fit's Certification says
 	// which: the rest certifies it); nil when it could not be fitted.
 	Combined *uq.Stack `json:"combined,omitempty"`
+	// Stages is the joint calibration of a cascade with more than one
+	// local stage (cascade.stages); nil otherwise.
+	Stages *StagesFit `json:"stages,omitempty"`
+}
+
+// StagesFit is the joint calibration of every local stage's threshold
+// (JointTargetAccuracy): the thresholds, by stage, and what they achieved
+// on the calibration data.
+type StagesFit struct {
+	Stages []StageFit  `json:"stages"`
+	Result JointResult `json:"result"`
+	// Alone is each local stage alone before the cloud at the same
+	// promise (the two-stage cascades), for comparison.
+	Alone []StageAlone `json:"alone,omitempty"`
+	// StageByStage are the thresholds chosen one stage at a time
+	// (StageByStage), for comparison.
+	StageByStage []float64 `json:"stage_by_stage,omitempty"`
+}
+
+// StageAlone is one local stage alone before the cloud, calibrated for
+// the same promise.
+type StageAlone struct {
+	Name   string      `json:"name"`
+	Result JointResult `json:"result"`
+}
+
+// StageFit is one local stage's calibrated threshold.
+type StageFit struct {
+	Name      string  `json:"name"`
+	Model     string  `json:"model"`
+	Scorer    string  `json:"scorer"`
+	Threshold float64 `json:"threshold"`
+}
+
+// Stage returns the fit of the stage named name with model and scorer, or
+// an error saying why the file has none.
+func (f *File) Stage(name, model, scorer string) (StageFit, error) {
+	if f.Stages == nil {
+		return StageFit{}, errors.New("no joint calibration of the stages: re-run edgecascade calibrate with cascade.stages")
+	}
+	for _, s := range f.Stages.Stages {
+		if s.Name != name {
+			continue
+		}
+		if s.Model != model || s.Scorer != scorer {
+			return StageFit{}, fmt.Errorf("stage %s was calibrated with model %q and scorer %q, but is configured with %q and %q: re-run edgecascade calibrate", name, s.Model, s.Scorer, model, scorer)
+		}
+		return s, nil
+	}
+	return StageFit{}, fmt.Errorf("no calibration for stage %s: re-run edgecascade calibrate with cascade.stages", name)
 }
 
 // Params are the method's inputs as the user gave them.
@@ -120,6 +170,13 @@ func (f *File) Validate() error {
 	if f.Combined != nil {
 		if err := f.Combined.Validate(); err != nil {
 			return err
+		}
+	}
+	if f.Stages != nil {
+		for _, s := range f.Stages.Stages {
+			if !isFinite(s.Threshold) || s.Threshold < 0 {
+				return fmt.Errorf("stage %s: invalid threshold %v", s.Name, s.Threshold)
+			}
 		}
 	}
 	for name, fit := range f.Scorers {

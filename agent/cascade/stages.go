@@ -1,0 +1,109 @@
+package cascade
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/edgecascade/edgecascade/models"
+)
+
+// The stages of a cascade: the local ones in order (the first is the
+// cascade's local model, the others Options.Stages), then the cloud, which
+// always accepts. The two-stage shorthand is the case of one local stage.
+
+// localStage is one local stage as a request walks it.
+type localStage struct {
+	index   int
+	name    string
+	model   models.Model
+	routing *Routing
+}
+
+// localStages are the local stages under routing r.
+func (c *Cascade) localStages(r *Routing) []localStage {
+	out := make([]localStage, 0, 1+len(c.opts.Stages))
+	out = append(out, localStage{index: 0, name: c.localName(), model: c.local, routing: r})
+	for i, s := range c.opts.Stages {
+		out = append(out, localStage{index: i + 1, name: s.Name, model: s.Model, routing: &r.Stages[i]})
+	}
+	return out
+}
+
+// multiStage reports whether the cascade has more than one local stage.
+func (c *Cascade) multiStage() bool { return len(c.opts.Stages) > 0 }
+
+func (c *Cascade) localName() string {
+	if c.opts.LocalName != "" {
+		return c.opts.LocalName
+	}
+	return RouteLocal
+}
+
+func (c *Cascade) cloudName() string {
+	if c.opts.CloudName != "" {
+		return c.opts.CloudName
+	}
+	return RouteCloud
+}
+
+// StageNames are the names of the cascade's stages, in order, the cloud
+// last.
+func (c *Cascade) StageNames() []string {
+	names := []string{c.localName()}
+	for _, s := range c.opts.Stages {
+		names = append(names, s.Name)
+	}
+	return append(names, c.cloudName())
+}
+
+// StageModels are the local models of the stages after the first.
+func (c *Cascade) StageModels() []Stage { return append([]Stage(nil), c.opts.Stages...) }
+
+// toCloud marks d as answered by the cloud stage.
+func (c *Cascade) toCloud(d *Decision, latency time.Duration) {
+	d.Route, d.Stage, d.cloud = c.cloudName(), len(c.opts.Stages)+1, true
+	d.Stages = append(d.Stages[:len(d.Stages):len(d.Stages)], StageTry{Name: d.Route, LatencyMS: ms(latency)})
+}
+
+// atStage sets the local stage whose answer d is about: its threshold,
+// scorer and model.
+func (d *Decision) atStage(st localStage) {
+	d.Threshold, d.Scorer, d.LocalModel = st.routing.Threshold, st.routing.Scorer.Name(), st.model.Name()
+}
+
+// tried notes a local stage the request tried: with its score, or skipped
+// with the reason.
+func (d *Decision) tried(st localStage, s *scored, latency time.Duration, skipped string) {
+	t := StageTry{Name: st.name, LatencyMS: ms(latency), Skipped: skipped}
+	if s != nil && s.err == nil {
+		t.Score = s.raw()
+	}
+	d.Stages = append(d.Stages[:len(d.Stages):len(d.Stages)], t)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// stageDownCause says that a local stage after the first, or before the
+// last, could not answer and was skipped.
+func stageDownCause(name string, err error) Cause {
+	why := localUnavailableCause(err)
+	why.Text = fmt.Sprintf("stage %s unavailable (%v); skipped", name, err)
+	return why
+}
+
+// staged prefixes a stage's own causes (its score, its format) with its name when there is more than
+// one local stage.
+func (c *Cascade) staged(st localStage, why []Cause) []Cause {
+	if !c.multiStage() {
+		return why
+	}
+	out := make([]Cause, len(why))
+	for i, w := range why {
+		switch w.Kind {
+		case CauseAccepted, CauseLowConfidence, CauseUnscorable, CauseScoreNote, CauseFormat:
+			w.Text = "stage " + st.name + ": " + w.Text
+		}
+		out[i] = w
+	}
+	return out
+}
