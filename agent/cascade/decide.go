@@ -85,7 +85,9 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 
 	// 3. Score.
 	s := c.score(ctx, r, req, gen.resp)
-	s.formatErr = checkFormat(req.Format, c.strip.Strip(gen.resp.Content))
+	if len(gen.resp.ToolCalls) == 0 { // the format is the text answer's
+		s.formatErr = checkFormat(req.Format, c.strip.Strip(gen.resp.Content))
+	}
 	d.Score, d.Confidence = s.raw(), s.confidence()
 
 	// 4. Decide.
@@ -122,6 +124,11 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
 	d.Route = RouteLocal
 	d.add(policyCause(PolicyLocal))
+	// Under policy local, tools or images the local model does not take
+	// are an error, as is a prompt that does not fit.
+	if ue := c.unsupported(ctx, req); ue != nil {
+		return nil, ue
+	}
 	// Under policy local the preflight never skips: a prompt that does not
 	// fit is an error.
 	if n, ok := c.fits(ctx, req); !ok {
@@ -164,6 +171,12 @@ func (p plan) cloudFirst() bool {
 func (c *Cascade) gather(ctx context.Context, r *Routing, req Request) plan {
 	var p plan
 	p.online, _ = c.cloudAllowed()
+	if ue := c.unsupported(ctx, req); ue != nil {
+		// The local model cannot answer: the rules have nothing to choose.
+		why := capabilityCause(ue)
+		p.skip = &why
+		return p
+	}
 	if c.opts.Resources != nil {
 		p.verdict = c.opts.Resources.Evaluate(ctx, p.online)
 		if len(p.verdict.Fired) > 0 {
@@ -204,7 +217,7 @@ func (s scored) confidence() *float64 {
 
 // score scores a local answer.
 func (c *Cascade) score(ctx context.Context, r *Routing, req Request, resp *models.Response) scored {
-	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: resp.Content, Tokens: resp.Tokens})
+	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: answerText(resp), Tokens: resp.Tokens})
 	if err != nil {
 		return scored{scorer: r.Scorer.Name(), err: err}
 	}
@@ -213,6 +226,23 @@ func (c *Cascade) score(ctx context.Context, r *Routing, req Request, resp *mode
 		s.prob = r.Probability(res.Score)
 	}
 	return s
+}
+
+// answerText is the text a scorer reads of a local answer: its content, and
+// its tool calls as name(arguments) lines (their tokens' logprobs are in
+// the answer's tokens like any others).
+func answerText(resp *models.Response) string {
+	if len(resp.ToolCalls) == 0 {
+		return resp.Content
+	}
+	text := resp.Content
+	for _, tc := range resp.ToolCalls {
+		if text != "" {
+			text += "\n"
+		}
+		text += tc.Name + "(" + string(tc.Arguments) + ")"
+	}
+	return text
 }
 
 // judge reports whether the score clears the threshold, and why.
