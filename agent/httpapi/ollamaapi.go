@@ -284,6 +284,9 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 			// as Ollama says).
 			out.Message.ToolCalls = ollamaToolCallsOut(res.ToolCalls)
 			out.DoneReason = res.FinishReason
+			if out.DoneReason == "tool_calls" {
+				out.DoneReason = "stop"
+			}
 			out.Metrics = ollamaMetrics(res)
 		}
 		return out
