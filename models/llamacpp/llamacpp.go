@@ -122,6 +122,16 @@ func New(cfg Config) (*Client, error) {
 // Name returns the configured model name, or "llama-server" when none was set.
 func (c *Client) Name() string { return c.name }
 
+var _ models.Capabler = (*Client)(nil)
+
+// Capabilities reports text completion only: tools and images are not sent
+// to llama-server (its tool calling depends on --jinja and the model's
+// template, which this backend does not detect), so the cascade sends
+// requests with them to the cloud under auto and refuses them under local.
+func (c *Client) Capabilities(context.Context) ([]string, error) {
+	return []string{"completion"}, nil
+}
+
 // Chat generates a complete answer.
 func (c *Client) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
 	ctx, cancel := c.withTimeout(ctx)
