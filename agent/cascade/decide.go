@@ -228,23 +228,6 @@ func (c *Cascade) score(ctx context.Context, r *Routing, req Request, resp *mode
 	return s
 }
 
-// answerText is the text a scorer reads of a local answer: its content, and
-// its tool calls as name(arguments) lines (their tokens' logprobs are in
-// the answer's tokens like any others).
-func answerText(resp *models.Response) string {
-	if len(resp.ToolCalls) == 0 {
-		return resp.Content
-	}
-	text := resp.Content
-	for _, tc := range resp.ToolCalls {
-		if text != "" {
-			text += "\n"
-		}
-		text += tc.Name + "(" + string(tc.Arguments) + ")"
-	}
-	return text
-}
-
 // judge reports whether the score clears the threshold, and why.
 func judge(s scored, r *Routing) (bool, []Cause) {
 	if s.err != nil {

@@ -63,28 +63,6 @@ func (c *Cascade) preflight(ctx context.Context, r *Routing, req Request) *Cause
 	return &why
 }
 
-// unsupported reports what the request needs that the local model does not
-// take, as its backend reports its capabilities (models.Capabler): tools
-// and images need "tools" and "vision"; a model that reports none takes
-// text only. Nil when the local model can answer.
-func (c *Cascade) unsupported(ctx context.Context, req Request) *UnsupportedError {
-	need := models.Needs(req.Messages, req.Options)
-	if len(need) == 0 {
-		return nil
-	}
-	var caps []string
-	if cb, ok := c.local.(models.Capabler); ok {
-		var err error
-		if caps, err = cb.Capabilities(ctx); err != nil {
-			return &UnsupportedError{Capability: need[0], Model: c.local.Name(), Err: err}
-		}
-	}
-	if m := models.Missing(need, caps); m != "" {
-		return &UnsupportedError{Capability: m, Model: c.local.Name()}
-	}
-	return nil
-}
-
 // fits reports whether the prompt and the answer's reserve fit the local
 // context, with the prompt's token count. Without a context check, or when
 // the tokens cannot be counted, everything fits.
