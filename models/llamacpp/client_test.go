@@ -88,13 +88,3 @@ func TestAPIPrefix(t *testing.T) {
 		t.Errorf("Ping under a prefix = %v", err)
 	}
 }
-
-// llama-server gets no tools or images: the backend reports text only, so
-// the cascade routes such requests away from it (to the cloud under auto).
-func TestCapabilitiesTextOnly(t *testing.T) {
-	c := newClient(t, "http://127.0.0.1:1", nil)
-	caps, err := c.Capabilities(context.Background())
-	if err != nil || len(caps) != 1 || caps[0] != "completion" {
-		t.Fatalf("capabilities %v, %v: want completion only", caps, err)
-	}
-}
