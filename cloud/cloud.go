@@ -48,6 +48,9 @@ type Response struct {
 	// NotSent names the request's options the provider's API cannot take,
 	// which were therefore not sent (the decision's reason lists them).
 	NotSent []string `json:"not_sent,omitempty"`
+	// ToolCalls are the tools the model called (FinishReason
+	// "tool_calls"); a stream gathers them from the provider's deltas.
+	ToolCalls []models.ToolCall `json:"tool_calls,omitempty"`
 }
 
 // DeltaFunc receives streamed text; returning an error stops the stream.

@@ -14,6 +14,14 @@ import (
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Images are a user message's images (models with vision).
+	Images []Image `json:"images,omitempty"`
+	// ToolCalls are the tool calls of an assistant message.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID and ToolName say which call a tool message (role "tool")
+	// answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	ToolName   string `json:"tool_name,omitempty"`
 }
 
 // Request is a chat request to a local model.
@@ -60,6 +68,9 @@ type Response struct {
 	CompletionTokens int            `json:"completion_tokens"`
 	FinishReason     string         `json:"finish_reason"`
 	Timings          Timings        `json:"timings"`
+	// ToolCalls are the tools the model called (FinishReason
+	// "tool_calls"); the logprobs of their tokens are in Tokens.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
 // Chunk is one streamed piece of an answer.

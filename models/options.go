@@ -27,6 +27,12 @@ type Options struct {
 	// the request (Ollama's keep_alive); nil is the backend's default. The
 	// cloud ignores it: it is about the local model's memory only.
 	KeepAlive *time.Duration `json:"keep_alive,omitempty"`
+	// Tools are the functions the model may call; ToolChoice says whether
+	// and which (nil: the backend's default, auto); ParallelToolCalls
+	// whether it may call several at once (nil: the backend's default).
+	Tools             []Tool      `json:"tools,omitempty"`
+	ToolChoice        *ToolChoice `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty"`
 }
 
 // Format asks for a JSON answer: any JSON object when Schema is empty, else

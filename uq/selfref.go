@@ -167,7 +167,8 @@ func (s Stripper) StripMessages(msgs []models.Message) []models.Message {
 	}
 	out := make([]models.Message, len(msgs))
 	for i, m := range msgs {
-		out[i] = models.Message{Role: m.Role, Content: s.Strip(m.Content)}
+		out[i] = m
+		out[i].Content = s.Strip(m.Content)
 	}
 	return out
 }

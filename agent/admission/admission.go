@@ -176,10 +176,11 @@ func (a *Limiter) retryAfter() time.Duration {
 }
 
 // Admit returns m behind the limiter a: Chat, ChatStream and (when m has
-// it) Features take a slot for their whole run; Name, Ping, Render and
-// ContextLength pass straight through (they do not generate). The result
-// implements exactly the optional interfaces (models.FeatureExtractor,
-// models.Renderer, models.ContextSizer) that m implements.
+// it) Features take a slot for their whole run; Name, Ping, Render,
+// ContextLength and Capabilities pass straight through (they do not
+// generate). The result implements exactly the optional interfaces
+// (models.FeatureExtractor, models.Renderer, models.ContextSizer) that m
+// implements, and models.Capabler always (text only when m is not one).
 func Admit(m models.Model, a *Limiter) models.Model {
 	p := parts{base: &admitted{m: m, a: a}}
 	var has extras
@@ -271,6 +272,14 @@ type admitted struct {
 func (l *admitted) Name() string { return l.m.Name() }
 
 func (l *admitted) Ping(ctx context.Context) error { return l.m.Ping(ctx) }
+
+// Capabilities are m's (none beyond text when m does not report them).
+func (l *admitted) Capabilities(ctx context.Context) ([]string, error) {
+	if c, ok := l.m.(models.Capabler); ok {
+		return c.Capabilities(ctx)
+	}
+	return nil, nil
+}
 
 func (l *admitted) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
 	release, err := l.a.Acquire(ctx)

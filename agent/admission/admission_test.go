@@ -338,7 +338,7 @@ func TestAdmittedModelFreesSlotOnErrorAndPanic(t *testing.T) {
 }
 
 func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
-	base := &mock.Model{ModelName: "stub"}
+	base := &mock.Model{ModelName: "stub", Caps: []string{"tools"}}
 	render := func(context.Context, []models.Message) (string, error) { return "rendered", nil }
 	type full struct {
 		*mock.Model
@@ -412,6 +412,12 @@ func TestAdmitKeepsOptionalInterfaces(t *testing.T) {
 			}
 			if err := w.Ping(context.Background()); err != nil {
 				t.Fatalf("ping while busy: %v", err)
+			}
+			// The capabilities (which route tools and images) pass through.
+			if cb, ok := w.(models.Capabler); !ok {
+				t.Fatal("the wrapper hides the model's capabilities")
+			} else if caps, err := cb.Capabilities(context.Background()); err != nil || len(caps) != 1 || caps[0] != "tools" {
+				t.Fatalf("capabilities while busy: %v, %v", caps, err)
 			}
 			release()
 			if isF {

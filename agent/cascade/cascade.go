@@ -127,6 +127,9 @@ type Result struct {
 	// Options.TopLogprobs), or the provider's when the request asked for
 	// them and it sent them; nil otherwise.
 	Logprobs []models.TokenLogprob
+	// ToolCalls are the tools the answering model called (FinishReason
+	// "tool_calls").
+	ToolCalls []models.ToolCall
 }
 
 // Request is a chat request to the cascade.
@@ -293,7 +296,7 @@ func (c *Cascade) localResult(st localStage, g generation, d Decision) *Result {
 		Content: c.strip.Strip(g.resp.Content), FinishReason: g.resp.FinishReason, Decision: d,
 		LocalLatency: g.latency, LocalEnergy: g.energy,
 		Usage:    Usage{PromptTokens: g.resp.PromptTokens, CompletionTokens: g.resp.CompletionTokens},
-		Logprobs: g.resp.Tokens,
+		Logprobs: g.resp.Tokens, ToolCalls: g.resp.ToolCalls,
 	}
 }
 

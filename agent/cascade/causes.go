@@ -26,13 +26,14 @@ const (
 	CausePregenProbe      Kind = "pregen_probe"      // the pre-generation probe skipped the local model
 	CauseResourceRule     Kind = "resource_rule"     // a power or heat rule sent it to the cloud
 	CauseFormat           Kind = "format"            // the local answer is not the JSON the request asked for
+	CauseCapability       Kind = "local_capability"  // the request has tools or images the local model does not take
 )
 
 // EscalationCauses lists the escalation causes, the label values of
 // edgecascade_escalations_total and edgecascade_escalation_failures_total.
 var EscalationCauses = []Kind{
 	CauseLowConfidence, CauseUnscorable, CauseLocalUnavailable, CauseLocalBusy,
-	CauseContextLength, CausePregenProbe, CauseResourceRule, CauseFormat,
+	CauseContextLength, CausePregenProbe, CauseResourceRule, CauseFormat, CauseCapability,
 }
 
 // The other causes: how the decision came about and what happened after.
@@ -180,4 +181,8 @@ func noLogprobsCause(provider string) Cause {
 
 func notSentCause(provider string, names []string) Cause {
 	return Cause{CauseNotSent, fmt.Sprintf("provider %s cannot take %s: not sent", provider, strings.Join(names, ", "))}
+}
+
+func capabilityCause(e *UnsupportedError) Cause {
+	return Cause{CauseCapability, strings.TrimSuffix(e.Error(), ": use model auto or cloud") + "; sent to the cloud"}
 }

@@ -113,7 +113,9 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 
 		// 3. Score.
 		s := c.score(ctx, st.routing, req, g.resp)
-		s.formatErr = checkFormat(req.Format, c.strip.Strip(g.resp.Content))
+		if len(g.resp.ToolCalls) == 0 { // the format is the text answer's
+			s.formatErr = checkFormat(req.Format, c.strip.Strip(g.resp.Content))
+		}
 		d.atStage(*st)
 		d.Score, d.Confidence = s.raw(), s.confidence()
 		d.tried(*st, &s, g.latency, "")
@@ -174,6 +176,11 @@ func (d Decision) localLatency() time.Duration {
 func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
 	d.Route = RouteLocal
 	d.add(policyCause(PolicyLocal))
+	// Under policy local, tools or images the local model does not take
+	// are an error, as is a prompt that does not fit.
+	if ue := c.unsupported(ctx, req); ue != nil {
+		return nil, ue
+	}
 	// Under policy local the preflight never skips: a prompt that does not
 	// fit is an error.
 	if n, ok := c.fits(ctx, req); !ok {
@@ -197,6 +204,9 @@ func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decis
 // accepts, and the cloud is never asked.
 func (c *Cascade) runLocalStages(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
 	d.add(policyCause(PolicyLocal))
+	if ue := c.unsupported(ctx, req); ue != nil {
+		return nil, ue
+	}
 	if n, ok := c.fits(ctx, req); !ok {
 		return nil, &ContextLengthError{Tokens: n, Reserve: req.MaxTokens, Length: c.opts.Context.Length}
 	}
@@ -232,6 +242,12 @@ func (p plan) cloudFirst() bool {
 func (c *Cascade) gather(ctx context.Context, r *Routing, req Request) plan {
 	var p plan
 	p.online, _ = c.cloudAllowed()
+	if ue := c.unsupported(ctx, req); ue != nil {
+		// The local model cannot answer: the rules have nothing to choose.
+		why := capabilityCause(ue)
+		p.skip = &why
+		return p
+	}
 	if c.opts.Resources != nil {
 		p.verdict = c.opts.Resources.Evaluate(ctx, p.online)
 		if len(p.verdict.Fired) > 0 {
@@ -272,7 +288,7 @@ func (s scored) confidence() *float64 {
 
 // score scores a local answer.
 func (c *Cascade) score(ctx context.Context, r *Routing, req Request, resp *models.Response) scored {
-	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: resp.Content, Tokens: resp.Tokens})
+	res, err := r.Scorer.Score(ctx, uq.Input{Messages: req.Messages, Answer: answerText(resp), Tokens: resp.Tokens})
 	if err != nil {
 		return scored{scorer: r.Scorer.Name(), err: err}
 	}

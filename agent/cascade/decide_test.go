@@ -74,6 +74,12 @@ type row struct {
 	only string
 	// json asks for a JSON answer (the fake's answer is plain text).
 	json bool
+	// tools offers a tool (the local model then answers with a tool call
+	// besides its text); image puts an image in the question; caps are the
+	// capabilities the local model reports, capsErr fails reading them.
+	tools, image bool
+	caps         []string
+	capsErr      error
 
 	want want
 }
@@ -101,6 +107,13 @@ func isDeferred(err error) bool {
 
 func errIs(target error) func(error) bool {
 	return func(err error) bool { return errors.Is(err, target) }
+}
+
+func isUnsupported(capability string) func(error) bool {
+	return func(err error) bool {
+		var ue *cascade.UnsupportedError
+		return errors.As(err, &ue) && ue.Capability == capability
+	}
 }
 
 func isContextLength(err error) bool {
@@ -192,6 +205,37 @@ var rows = []row{
 			return errors.Is(err, cloud.ErrUnavailable) && !isDeferred(err) && strings.Contains(err.Error(), "could not defer the request (outbox full)")
 		}, localCalls: 1, cloudCalls: 1}},
 	{name: "local broken", policy: cascade.PolicyAuto, localErr: localBroke, want: want{err: errIs(localBroke), localCalls: 1}},
+
+	// Tools and images: the local model answers them only when its backend
+	// reports the capability; else auto sends them to the cloud and local
+	// refuses them.
+	{name: "auto tools, local has tools", policy: cascade.PolicyAuto, tools: true, caps: []string{"completion", "tools"}, score: 0.9,
+		want: want{route: "local", reason: high, localCalls: 1}},
+	{name: "auto tools, local has tools, not confident", policy: cascade.PolicyAuto, tools: true, caps: []string{"tools"}, score: 0.2,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseLowConfidence, reason: low, localCalls: 1, cloudCalls: 1}},
+	{name: "auto tools, local without tools", policy: cascade.PolicyAuto, tools: true, caps: []string{"completion"}, score: 0.9,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseCapability,
+			reason: `the request has tools, which the local model mock does not support (its backend does not report "tools"); sent to the cloud`, cloudCalls: 1}},
+	{name: "auto tools, capabilities unknown", policy: cascade.PolicyAuto, tools: true, capsErr: errors.New("show failed"), score: 0.9,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseCapability,
+			reason: "the request has tools, and the local model mock's capabilities could not be read (show failed); sent to the cloud", cloudCalls: 1}},
+	{name: "auto tools, local without tools, cloud offline", policy: cascade.PolicyAuto, tools: true, score: 0.9, cloudErr: cloudOffline,
+		want: want{err: isDeferred,
+			deferredReason: `the request has tools, which the local model mock does not support (its backend does not report "tools"); sent to the cloud; cloud answer: cloud offline: offline mode is on`,
+			cloudCalls:     1}},
+	{name: "auto tools, local without tools, rule forces local", policy: cascade.PolicyAuto, tools: true, rules: resources.ActionForceLocal, fired: "offline", score: 0.9,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseCapability,
+			reason: `the request has tools, which the local model mock does not support (its backend does not report "tools"); sent to the cloud`, cloudCalls: 1}},
+	{name: "auto image, local has vision", policy: cascade.PolicyAuto, image: true, caps: []string{"vision"}, score: 0.9,
+		want: want{route: "local", reason: high, localCalls: 1}},
+	{name: "auto image, local without vision", policy: cascade.PolicyAuto, image: true, caps: []string{"tools"}, score: 0.9,
+		want: want{route: "cloud", escalated: true, cause: cascade.CauseCapability,
+			reason: `the request has images, which the local model mock does not support (its backend does not report "vision"); sent to the cloud`, cloudCalls: 1}},
+	{name: "local tools, local has tools", policy: cascade.PolicyLocal, tools: true, caps: []string{"tools"}, score: 0.9,
+		want: want{route: "local", reason: "policy local; " + high, localCalls: 1}},
+	{name: "local tools, local without tools", policy: cascade.PolicyLocal, tools: true, score: 0.9, want: want{err: isUnsupported("tools")}},
+	{name: "local image, local without vision", policy: cascade.PolicyLocal, image: true, caps: []string{"tools"}, score: 0.9, want: want{err: isUnsupported("vision")}},
+	{name: "cloud tools", policy: cascade.PolicyCloud, tools: true, want: want{route: "cloud", reason: "policy cloud", cloudCalls: 1}},
 
 	// Auto: the preflight skips the local model.
 	{name: "too long", policy: cascade.PolicyAuto, prompt: tooLong, score: 0.9,
@@ -290,6 +334,12 @@ func (r row) check(t *testing.T, mode string) {
 	if r.json {
 		req.Format = &models.Format{}
 	}
+	if r.tools {
+		req.Tools = []models.Tool{{Name: "get_weather", Parameters: []byte(`{"type":"object"}`)}}
+	}
+	if r.image {
+		req.Messages[0].Images = []models.Image{{Data: []byte("png"), MediaType: "image/png"}}
+	}
 	var (
 		res *cascade.Result
 		err error
@@ -344,6 +394,9 @@ func (r row) check(t *testing.T, mode string) {
 	if res.Content != wantContent {
 		t.Errorf("content %q, want %q", res.Content, wantContent)
 	}
+	if wantCalls := r.tools; len(res.ToolCalls) > 0 != wantCalls {
+		t.Errorf("tool calls %v, want some: %v", res.ToolCalls, wantCalls)
+	}
 	if mode == "stream" {
 		if e.begins != 1 || e.text.String() != wantContent {
 			t.Errorf("streamed %d begins and %q, want 1 and %q", e.begins, e.text.String(), wantContent)
@@ -354,11 +407,14 @@ func (r row) check(t *testing.T, mode string) {
 // setup builds the cascade of a row from the shared fakes.
 func (r row) setup(t *testing.T) (*mock.Model, *cloudmock.Provider, *cascade.Cascade, *outboxStub) {
 	t.Helper()
-	local := &mock.Model{ChatFunc: func(ctx context.Context, req models.Request) (*models.Response, error) {
+	local := &mock.Model{Caps: r.caps, CapsErr: r.capsErr, ChatFunc: func(ctx context.Context, req models.Request) (*models.Response, error) {
 		if r.localErr != nil {
 			return nil, r.localErr
 		}
 		resp := &models.Response{Content: "local answer", FinishReason: "stop", PromptTokens: 3, CompletionTokens: 2}
+		if len(req.Tools) > 0 { // the tools reached the local model
+			resp.ToolCalls = []models.ToolCall{{ID: "call_1", Name: req.Tools[0].Name, Arguments: []byte(`{}`)}}
+		}
 		if r.score > 0 {
 			resp.Tokens = mock.Tokens(resp.Content, math.Log(r.score))
 		}
@@ -366,6 +422,9 @@ func (r row) setup(t *testing.T) (*mock.Model, *cloudmock.Provider, *cascade.Cas
 	}}
 	provider := &cloudmock.Provider{
 		Answer: cloud.Response{Content: "cloud answer", Usage: cloud.Usage{PromptTokens: 3, CompletionTokens: 2}},
+	}
+	if r.tools {
+		provider.Answer.ToolCalls = []models.ToolCall{{ID: "call_c", Name: "get_weather", Arguments: []byte(`{}`)}}
 	}
 	if r.cloudErr != nil {
 		provider.CompleteFunc = func(context.Context, cloud.Request) (*cloud.Response, error) { return nil, r.cloudErr }

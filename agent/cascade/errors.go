@@ -15,6 +15,27 @@ func (e *UnknownModelError) Error() string {
 	return fmt.Sprintf("model %q does not exist: use auto, local or cloud", e.Model)
 }
 
+// UnsupportedError is a request that needs what the local model does not
+// take (tools, images) under policy local: Capability is the backend's word
+// (models.CapabilityTools, models.CapabilityVision), Err why it is not known
+// to be supported when the capabilities could not be read.
+type UnsupportedError struct {
+	Capability string
+	Model      string
+	Err        error
+}
+
+func (e *UnsupportedError) Error() string {
+	what := map[string]string{models.CapabilityTools: "tools", models.CapabilityVision: "images"}[e.Capability]
+	if what == "" {
+		what = e.Capability
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("the request has %s, and the local model %s's capabilities could not be read (%v): use model auto or cloud", what, e.Model, e.Err)
+	}
+	return fmt.Sprintf("the request has %s, which the local model %s does not support (its backend does not report %q): use model auto or cloud", what, e.Model, e.Capability)
+}
+
 // ContextLengthError is a prompt that cannot fit the local model's context
 // under policy local.
 type ContextLengthError struct{ Tokens, Reserve, Length int }

@@ -192,6 +192,6 @@ func (c *Cascade) cloudResult(ctx context.Context, req Request, d Decision, resp
 	}
 	return &Result{
 		Content: resp.Content, FinishReason: resp.FinishReason, Decision: d, CloudLatency: time.Since(start),
-		Usage: c.cloudUsage(ctx, req, resp), Cost: resp.Cost, Logprobs: resp.Logprobs,
+		Usage: c.cloudUsage(ctx, req, resp), Cost: resp.Cost, Logprobs: resp.Logprobs, ToolCalls: resp.ToolCalls,
 	}
 }

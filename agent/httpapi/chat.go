@@ -63,12 +63,16 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logResult(r.Context(), policy, req, res)
-	content, finish := res.Content, res.FinishReason
+	content, finish := res.Content, finishOf(res)
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
+	msg := &responseMsg{Role: "assistant", Content: &content, ToolCalls: openAIToolCalls(res.ToolCalls, false)}
+	if content == "" && len(res.ToolCalls) > 0 {
+		msg.Content = nil // OpenAI's content is null beside tool calls
+	}
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
 		ID: req.ID, Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
-		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
+		Choices: []chatChoice{{Message: msg, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
 	})
@@ -160,7 +164,14 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		return
 	}
 	s.logResult(r.Context(), policy, req, res)
-	finish := res.FinishReason
+	if len(res.ToolCalls) > 0 {
+		// The tool calls come whole at the end of the answer: one delta
+		// carries them all, each with its index, id, name and arguments.
+		if err := e.write(e.chunk(&responseMsg{ToolCalls: openAIToolCalls(res.ToolCalls, true)}, nil)); err != nil {
+			return
+		}
+	}
+	finish := finishOf(res)
 	last := e.chunk(&responseMsg{}, &finish)
 	if policy == cascade.PolicyLocal || res.Decision.FromCloud() {
 		// The score of a live local stream, and the cloud provider that
@@ -181,6 +192,15 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 	}
 	_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
 	flusher.Flush()
+}
+
+// finishOf is the answer's finish reason: tool_calls when it calls tools
+// (Ollama says stop).
+func finishOf(res *cascade.Result) string {
+	if len(res.ToolCalls) > 0 {
+		return "tool_calls"
+	}
+	return res.FinishReason
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {

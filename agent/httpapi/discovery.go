@@ -53,12 +53,16 @@ func acceptsHTML(r *http.Request) bool {
 
 // offeredCapabilities are the capabilities (Ollama's words) the daemon
 // serves through a model: a local model's own capabilities are shown only
-// when they are in this set. Tools, vision and insert join it when the
-// daemon passes them through.
-var offeredCapabilities = map[string]bool{string(model.CapabilityCompletion): true, string(model.CapabilityEmbedding): true}
+// when they are in this set. Insert joins it when the daemon passes it
+// through.
+var offeredCapabilities = map[string]bool{string(model.CapabilityCompletion): true, string(model.CapabilityEmbedding): true,
+	string(model.CapabilityTools): true, string(model.CapabilityVision): true}
 
-// cloudCapabilities are what the daemon offers through the cloud model.
-func cloudCapabilities() []string { return []string{string(model.CapabilityCompletion)} }
+// cloudCapabilities are what the daemon offers through the cloud model:
+// both providers take tools and images (the cloud model itself may not).
+func cloudCapabilities() []string {
+	return []string{string(model.CapabilityCompletion), string(model.CapabilityTools), string(model.CapabilityVision)}
+}
 
 // describer is the local backend's describer, or nil.
 func (s *Server) describer() models.Describer {
@@ -70,12 +74,22 @@ func (s *Server) describer() models.Describer {
 }
 
 // describeLocal describes the local model: the backend's description, else
-// its name, its context length when known, and completion.
+// its name, its context length when known, completion and the capabilities
+// it reports (models.Capabler).
 func (s *Server) describeLocal(r *http.Request) (*models.Description, error) {
 	if d := s.describer(); d != nil {
 		return d.Describe(r.Context(), "")
 	}
 	desc := &models.Description{Model: s.cascade.Local().Name(), Capabilities: []string{string(model.CapabilityCompletion)}}
+	if cb, ok := s.cascade.Local().(models.Capabler); ok {
+		if caps, err := cb.Capabilities(r.Context()); err == nil {
+			for _, c := range caps {
+				if !slices.Contains(desc.Capabilities, c) {
+					desc.Capabilities = append(desc.Capabilities, c)
+				}
+			}
+		}
+	}
 	if cs, ok := s.cascade.Local().(models.ContextSizer); ok {
 		if n, err := cs.ContextLength(r.Context()); err == nil {
 			desc.ContextLength = n

@@ -221,7 +221,7 @@ func TestOllamaClientEmbedShowPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if show.RemoteModel != ollamatest.Strong || !slices.Equal(show.Capabilities, capsOf("completion")) {
+	if show.RemoteModel != ollamatest.Strong || !slices.Equal(show.Capabilities, capsOf("completion", "tools", "vision")) {
 		t.Fatalf("show cloud: %+v", show)
 	}
 	_, err = c.Show(ctx, &api.ShowRequest{Model: "nope"})

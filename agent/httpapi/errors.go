@@ -55,6 +55,7 @@ func statusOf(err error) (int, apiError) {
 		large *TooLargeError
 		um    *cascade.UnknownModelError
 		cl    *cascade.ContextLengthError
+		ue    *cascade.UnsupportedError
 		ce    *cloud.Error
 		busy  *admission.BusyError
 	)
@@ -82,6 +83,16 @@ func statusOf(err error) (int, apiError) {
 			p := bad.Param
 			b.Error.Param = &p
 		}
+		return http.StatusBadRequest, b
+	case errors.As(err, &ue):
+		// Policy local and a local model without tools (vision): the
+		// request's tools (images) are the field refused.
+		b := body(err.Error(), "invalid_request_error", "local_model_unsupported")
+		p := "tools"
+		if ue.Capability == models.CapabilityVision {
+			p = "images"
+		}
+		b.Error.Param = &p
 		return http.StatusBadRequest, b
 	case errors.As(err, &cl):
 		return http.StatusBadRequest, body(err.Error(), "invalid_request_error", "context_length_exceeded")

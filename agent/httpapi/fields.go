@@ -21,21 +21,23 @@ var openAIFields = []string{
 	"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
 	"temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty",
 	"n", "logprobs", "top_logprobs", "response_format", "cascade",
+	"tools", "tool_choice", "parallel_tool_calls",
 }
 
 // ollamaChatFields and ollamaGenerateFields are the /api/chat and
 // /api/generate fields edgecascade honours (generate's images, raw, suffix,
 // template and context are refused with their own message).
 var (
-	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs"}
+	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs", "tools"}
 	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs",
 		"images", "raw", "suffix", "template", "context"}
 )
 
-// The message fields honoured: role and content.
+// The message fields honoured: role and content, images, tool calls and
+// what a tool message answers.
 var (
-	openAIMessageFields = []string{"role", "content"}
-	ollamaMessageFields = []string{"role", "content"}
+	openAIMessageFields = []string{"role", "content", "tool_calls", "tool_call_id"}
+	ollamaMessageFields = []string{"role", "content", "images", "tool_calls", "tool_name", "tool_call_id"}
 )
 
 // ollamaOptionFields are the Ollama options edgecascade honours: those that
@@ -164,6 +166,17 @@ func openAIOptions(cr *chatRequest, req *cascade.Request) error {
 	if cr.Logprobs != nil && *cr.Logprobs {
 		req.Logprobs = true
 	}
+	tools, err := readTools(cr.Tools, "tools")
+	if err != nil {
+		return err
+	}
+	if len(tools) > 0 {
+		req.Tools = tools
+	}
+	if req.ToolChoice, err = openAIToolChoice(cr.ToolChoice, tools); err != nil {
+		return err
+	}
+	req.ParallelToolCalls = cr.ParallelToolCalls
 	if rf := cr.ResponseFormat; rf != nil {
 		switch rf.Type {
 		case "text":

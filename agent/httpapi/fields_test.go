@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,8 @@ type recorder struct {
 func newRecorder(t *testing.T) *recorder {
 	r := &recorder{}
 	l := fakeLocal()
+	// The local model takes tools and images, so that they reach it.
+	l.Caps = []string{"completion", "tools", "vision"}
 	ans := l.Answer
 	l.ChatFunc = func(_ context.Context, req models.Request) (*models.Response, error) {
 		r.mu.Lock()
@@ -101,6 +104,17 @@ func TestOpenAIFieldTable(t *testing.T) {
 			check: func(l models.Request, c cloud.Request) bool {
 				return l.Format != nil && len(l.Format.Schema) > 0 && c.Format != nil && c.Format.Name == "x" && c.Format.Description == "d" && c.Format.Strict
 			}},
+		"tools": {value: weatherTools, check: func(l models.Request, c cloud.Request) bool {
+			return hasWeatherTool(l.Options) && hasWeatherTool(c.Options)
+		}},
+		"tool_choice": {value: map[string]any{"type": "function", "function": map[string]any{"name": "get_weather"}}, extra: map[string]any{"tools": weatherTools},
+			check: func(l models.Request, c cloud.Request) bool {
+				want := models.ToolChoice{Mode: "function", Name: "get_weather"}
+				return l.ToolChoice != nil && *l.ToolChoice == want && c.ToolChoice != nil && *c.ToolChoice == want
+			}},
+		"parallel_tool_calls": {value: false, extra: map[string]any{"tools": weatherTools}, check: func(l models.Request, c cloud.Request) bool {
+			return l.ParallelToolCalls != nil && !*l.ParallelToolCalls && c.ParallelToolCalls != nil && !*c.ParallelToolCalls
+		}},
 		"stream":         {value: false, check: func(models.Request, cloud.Request) bool { return true }},
 		"stream_options": {value: map[string]any{"include_usage": true}, extra: map[string]any{"stream": true}, check: func(models.Request, cloud.Request) bool { return true }},
 	}
@@ -160,6 +174,7 @@ func TestOllamaFieldTable(t *testing.T) {
 		"keep_alive": {value: "5m", check: func(l models.Request, _ cloud.Request) bool {
 			return l.KeepAlive != nil && l.KeepAlive.Minutes() == 5
 		}},
+		"tools": {value: weatherTools, check: func(l models.Request, _ cloud.Request) bool { return hasWeatherTool(l.Options) }},
 		"options": {value: map[string]any{"seed": 7, "top_p": 0.5, "stop": []string{"X"}, "num_predict": 9}, check: func(l models.Request, _ cloud.Request) bool {
 			return l.Seed != nil && *l.Seed == 7 && l.TopP != nil && *l.TopP == 0.5 && reflect.DeepEqual(l.Stop, []string{"X"}) && l.MaxTokens == 9
 		}},
@@ -215,6 +230,17 @@ func TestOllamaFieldTable(t *testing.T) {
 	}
 }
 
+// weatherTools is a tools field of either API.
+var weatherTools = []map[string]any{{"type": "function", "function": map[string]any{"name": "get_weather", "description": "weather now",
+	"parameters": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "additionalProperties": false}}}}
+
+// hasWeatherTool reports whether weatherTools arrived whole (the schema
+// keeps the keywords Ollama's own types drop).
+func hasWeatherTool(o models.Options) bool {
+	return len(o.Tools) == 1 && o.Tools[0].Name == "get_weather" && o.Tools[0].Description == "weather now" &&
+		strings.Contains(string(o.Tools[0].Parameters), `"city"`) && strings.Contains(string(o.Tools[0].Parameters), `"additionalProperties":false`)
+}
+
 // refusedSample is a value of the right JSON type for a refused Ollama field.
 func refusedSample(name string) any {
 	switch name {
@@ -234,18 +260,81 @@ func refusedSample(name string) any {
 	return json.RawMessage(`{}`)
 }
 
-// Message fields other than role and content are refused by name, on both
-// APIs (tool messages are refused by their role).
+// msgField is an honoured message field of an API: a conversation using it
+// and what the model must have received of it.
+type msgField struct {
+	api, name string
+	messages  []map[string]any
+	check     func(models.Request) bool
+}
+
+// The message fields beside role and content: tool calls, tool results
+// and images are honoured (the model receives them); the others are refused
+// by name, on both APIs.
 func TestMessageFieldTable(t *testing.T) {
 	r := newRecorder(t)
 	seen := map[string]bool{}
+	// The honoured ones, each a conversation and what the model must have
+	// received of it.
+	toolTurns := func(ollama bool) []map[string]any {
+		call := map[string]any{"id": "call_1", "type": "function", "function": map[string]any{"name": "get_weather", "arguments": `{"city":"Paris"}`}}
+		result := map[string]any{"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+		if ollama {
+			call = map[string]any{"function": map[string]any{"name": "get_weather", "arguments": map[string]any{"city": "Paris"}}}
+			result = map[string]any{"role": "tool", "content": "sunny", "tool_name": "get_weather"}
+		}
+		return []map[string]any{{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "", "tool_calls": []any{call}}, result}
+	}
+	toolsReceived := func(l models.Request) bool {
+		if len(l.Messages) != 3 {
+			return false
+		}
+		a, tm := l.Messages[1], l.Messages[2]
+		return len(a.ToolCalls) == 1 && a.ToolCalls[0].Name == "get_weather" && string(a.ToolCalls[0].Arguments) == `{"city":"Paris"}` &&
+			tm.Role == "tool" && tm.Content == "sunny" && tm.ToolCallID == a.ToolCalls[0].ID && tm.ToolName == "get_weather"
+	}
+	const png = "iVBORw0KGgo=" // a PNG signature
+	imageReceived := func(l models.Request) bool {
+		im := l.Messages[0].Images
+		return l.Messages[0].Content == "what is it?" && len(im) == 1 && im[0].MediaType == "image/png" && string(im[0].Data[1:4]) == "PNG"
+	}
+	honoured := []msgField{
+		{"openai", "tool_calls", toolTurns(false), toolsReceived},
+		{"openai", "tool_call_id", toolTurns(false), toolsReceived},
+		{"openai", "content (image_url part)", []map[string]any{{"role": "user", "content": []any{
+			map[string]any{"type": "text", "text": "what is it?"},
+			map[string]any{"type": "image_url", "image_url": map[string]any{"url": "data:image/png;base64," + png}}}}}, imageReceived},
+		{"ollama", "tool_calls", toolTurns(true), toolsReceived},
+		{"ollama", "tool_name", toolTurns(true), toolsReceived},
+		{"ollama", "tool_call_id", []map[string]any{{"role": "user", "content": "weather?"},
+			{"role": "assistant", "content": "", "tool_calls": []any{map[string]any{"id": "call_1", "function": map[string]any{"name": "get_weather", "arguments": map[string]any{"city": "Paris"}}}}},
+			{"role": "tool", "content": "sunny", "tool_call_id": "call_1"}}, toolsReceived},
+		{"ollama", "images", []map[string]any{{"role": "user", "content": "what is it?", "images": []string{png}}}, imageReceived},
+	}
+	for _, h := range honoured {
+		seen[h.name] = h.api == "openai"
+		path := "/v1/chat/completions"
+		if h.api == "ollama" {
+			path = "/api/chat"
+		}
+		resp, raw := post(t, r.d.URL+path, map[string]any{"model": "local", "stream": false, "messages": h.messages})
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s message field %s: status %d, %s", h.api, h.name, resp.StatusCode, raw)
+			continue
+		}
+		r.mu.Lock()
+		if !h.check(r.local) {
+			t.Errorf("%s message field %s: the model received %+v", h.api, h.name, r.local.Messages)
+		}
+		r.mu.Unlock()
+	}
 	for _, typ := range []reflect.Type{
 		reflect.TypeOf(openai.ChatCompletionSystemMessageParam{}), reflect.TypeOf(openai.ChatCompletionUserMessageParam{}),
 		reflect.TypeOf(openai.ChatCompletionAssistantMessageParam{}), reflect.TypeOf(openai.ChatCompletionDeveloperMessageParam{}),
 		reflect.TypeOf(openai.ChatCompletionToolMessageParam{}), reflect.TypeOf(openai.ChatCompletionFunctionMessageParam{}),
 	} {
 		for _, name := range jsonFields(typ) {
-			if name == "role" || name == "content" || seen[name] {
+			if _, done := seen[name]; name == "role" || name == "content" || done {
 				continue
 			}
 			seen[name] = true
@@ -260,7 +349,7 @@ func TestMessageFieldTable(t *testing.T) {
 		t.Fatal("no message fields enumerated")
 	}
 	for _, name := range jsonFields(reflect.TypeOf(api.Message{})) {
-		if name == "role" || name == "content" {
+		if name == "role" || name == "content" || slices.ContainsFunc(honoured, func(h msgField) bool { return h.api == "ollama" && h.name == name }) {
 			continue
 		}
 		v := any("x")

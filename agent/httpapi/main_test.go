@@ -9,8 +9,9 @@ import (
 )
 
 // bed is one real `ollama serve` with the test bed's weak (local) and strong
-// ("cloud", through Ollama's OpenAI-compatible /v1) models, shared by the
-// package's tests. Nil when the ollama binary is absent.
+// ("cloud", through Ollama's OpenAI-compatible /v1) models, and the weak
+// model with a template that renders tools (tools_real_test.go), shared by
+// the package's tests. Nil when the ollama binary is absent.
 var (
 	bed       *ollamatest.Server
 	bedReason error
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 		bedReason = err
 		os.Exit(m.Run())
 	}
-	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong, ollamatest.SelfRef)
+	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong, ollamatest.SelfRef, ollamatest.WeakTools)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start ollama:", err)
 		cleanup()

@@ -173,15 +173,23 @@ func decodeOllamaChat(body []byte) (*api.ChatRequest, cascade.Policy, cascade.Re
 	hasContent := false
 	for i, m := range cr.Messages {
 		switch m.Role {
-		case "system", "user", "assistant":
+		case "system", "user", "assistant", "tool":
 		default:
-			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)}
+			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d].role %q is not supported (system, user, assistant, tool)", i, m.Role)}
 		}
-		if len(m.Images) > 0 || len(m.ToolCalls) > 0 {
-			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("messages[%d]: images and tool calls are not supported", i)}
+		msg, err := ollamaMessage(req.Messages, m, i)
+		if err != nil {
+			return nil, "", cascade.Request{}, err
 		}
-		hasContent = hasContent || strings.TrimSpace(m.Content) != ""
-		req.Messages = append(req.Messages, models.Message{Role: m.Role, Content: m.Content})
+		hasContent = hasContent || strings.TrimSpace(m.Content) != "" || len(msg.Images) > 0 || len(msg.ToolCalls) > 0
+		req.Messages = append(req.Messages, msg)
+	}
+	tools, err := ollamaRawTools(body)
+	if err != nil {
+		return nil, "", cascade.Request{}, err
+	}
+	if len(tools) > 0 {
+		req.Tools = tools
 	}
 	if !hasContent {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing messages: send at least one non-empty message"}
@@ -272,7 +280,13 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		out := ollamaChatResponse{ChatResponse: api.ChatResponse{Model: or.model, CreatedAt: s.now().UTC(),
 			Message: api.Message{Role: "assistant", Content: content}, Done: done, Logprobs: toks}, Cascade: d}
 		if done && res != nil {
+			// Tool calls come with the last object (done_reason stop,
+			// as Ollama says).
+			out.Message.ToolCalls = ollamaToolCallsOut(res.ToolCalls)
 			out.DoneReason = res.FinishReason
+			if out.DoneReason == "tool_calls" {
+				out.DoneReason = "stop"
+			}
 			out.Metrics = ollamaMetrics(res)
 		}
 		return out

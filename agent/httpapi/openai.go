@@ -37,6 +37,9 @@ type chatRequest struct {
 	Logprobs            *bool           `json:"logprobs"`
 	TopLogprobs         *int            `json:"top_logprobs"`
 	ResponseFormat      *responseFormat `json:"response_format"`
+	Tools               []wireTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -54,39 +57,57 @@ type cascadeOptions struct {
 }
 
 type chatMessage struct {
-	Role    string      `json:"role"`
-	Content chatContent `json:"content"`
+	Role       string           `json:"role"`
+	Content    chatContent      `json:"content"`
+	ToolCalls  []openAIToolCall `json:"tool_calls"`
+	ToolCallID string           `json:"tool_call_id"`
 }
 
-// chatContent is a message's content: a string, or an array of parts of
-// which only text parts are supported.
-type chatContent string
+// chatContent is a message's content: a string, or an array of text and
+// image_url parts.
+type chatContent struct {
+	Text   string
+	Images []models.Image
+}
 
 func (c *chatContent) UnmarshalJSON(b []byte) error {
+	*c = chatContent{}
 	if bytes.Equal(b, []byte("null")) {
-		*c = ""
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*c = chatContent(s)
+	if err := json.Unmarshal(b, &c.Text); err == nil {
 		return nil
 	}
 	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL    string `json:"url"`
+			Detail string `json:"detail"`
+		} `json:"image_url"`
 	}
 	if err := json.Unmarshal(b, &parts); err != nil {
-		return errors.New("content must be a string or an array of text parts")
+		return errors.New("content must be a string or an array of text and image_url parts")
 	}
 	var sb strings.Builder
 	for _, p := range parts {
-		if p.Type != "text" {
-			return fmt.Errorf("content part type %q is not supported (only text)", p.Type)
+		switch p.Type {
+		case "text":
+			sb.WriteString(p.Text)
+		case "image_url":
+			if p.ImageURL == nil {
+				return errors.New("an image_url part needs image_url.url")
+			}
+			img, err := openAIImage(p.ImageURL.URL)
+			if err != nil {
+				return err
+			}
+			c.Images = append(c.Images, img)
+		default:
+			return fmt.Errorf("content part type %q is not supported (text, image_url)", p.Type)
 		}
-		sb.WriteString(p.Text)
 	}
-	*c = chatContent(sb.String())
+	c.Text = sb.String()
 	return nil
 }
 
@@ -139,18 +160,40 @@ func parseChatRequest(body []byte) (*chatRequest, cascade.Policy, cascade.Reques
 	hasContent := false
 	for i, m := range cr.Messages {
 		switch m.Role {
-		case "system", "user", "assistant", "developer":
+		case "system", "user", "assistant", "developer", "tool":
 		default:
-			return fail(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported (system, user, assistant)", i, m.Role)
+			return fail(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported (system, user, assistant, tool)", i, m.Role)
 		}
 		role := m.Role
 		if role == "developer" {
 			role = "system"
 		}
-		if strings.TrimSpace(string(m.Content)) != "" {
+		msg := models.Message{Role: role, Content: m.Content.Text, Images: m.Content.Images}
+		if len(msg.Images) > 0 && role != "user" {
+			return fail(fmt.Sprintf("messages[%d].content", i), "messages[%d]: only user messages may have image_url parts", i)
+		}
+		if len(m.ToolCalls) > 0 {
+			if role != "assistant" {
+				return fail(fmt.Sprintf("messages[%d].tool_calls", i), "messages[%d]: only assistant messages have tool_calls", i)
+			}
+			calls, err := readOpenAIToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d].tool_calls", i))
+			if err != nil {
+				return nil, "", cascade.Request{}, err
+			}
+			msg.ToolCalls = calls
+		}
+		if role == "tool" {
+			if m.ToolCallID == "" {
+				return fail(fmt.Sprintf("messages[%d].tool_call_id", i), "messages[%d]: a tool message needs tool_call_id", i)
+			}
+			msg.ToolCallID, msg.ToolName = m.ToolCallID, toolName(req.Messages, m.ToolCallID)
+		} else if m.ToolCallID != "" {
+			return fail(fmt.Sprintf("messages[%d].tool_call_id", i), "messages[%d]: only tool messages have tool_call_id", i)
+		}
+		if strings.TrimSpace(msg.Content) != "" || len(msg.Images) > 0 || len(msg.ToolCalls) > 0 {
 			hasContent = true
 		}
-		req.Messages = append(req.Messages, models.Message{Role: role, Content: string(m.Content)})
+		req.Messages = append(req.Messages, msg)
 	}
 	if !hasContent {
 		return fail("messages", "all messages are empty")
@@ -196,8 +239,9 @@ type chatChoice struct {
 }
 
 type responseMsg struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string           `json:"role,omitempty"`
+	Content   *string          `json:"content,omitempty"`
+	ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
 }
 
 type chatUsage struct {

@@ -5,7 +5,8 @@
 // version has no temperature parameter, so cloud.Request.Temperature is not
 // sent; of the other generation options only Stop is (as stop_sequences): the
 // Messages API has no seed, penalties or response format, and current models
-// reject top_p.
+// reject top_p. Tools, the tool choice, tool calls, tool results and images
+// are translated both ways (tools.go).
 //
 // Only the SDK's services are used, never anthropic.NewClient: the client reads
 // ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,
@@ -242,12 +243,17 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 		return nil, c.callError(ctx, cl, "complete", err, raw)
 	}
 	var content strings.Builder
+	var calls []models.ToolCall
 	for _, block := range msg.Content {
-		if block.Type == "text" {
+		switch block.Type {
+		case "text":
 			content.WriteString(block.Text)
+		case "tool_use":
+			calls = append(calls, models.ToolCall{ID: block.ID, Name: block.Name, Arguments: toolInput(block.Input)})
 		}
 	}
 	return &cloud.Response{
+		ToolCalls:    calls,
 		Provider:     ProviderName,
 		Model:        c.modelOr(msg.Model),
 		Content:      content.String(),
@@ -305,6 +311,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 
 	resp := &cloud.Response{Provider: ProviderName, Model: c.model, NotSent: notSent(req)}
 	var content []byte
+	calls := toolUseAcc{}
 	stopped := false
 events:
 	for stream.Next() {
@@ -317,9 +324,17 @@ events:
 			u := ev.Message.Usage
 			resp.Usage.PromptTokens = int(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 			resp.Usage.CompletionTokens = int(u.OutputTokens)
+		case "content_block_start":
+			if b := ev.ContentBlock; b.Type == "tool_use" {
+				calls.start(ev.Index, b.ID, b.Name)
+			}
 		case "content_block_delta":
+			if ev.Delta.Type == "input_json_delta" {
+				calls.add(ev.Index, ev.Delta.PartialJSON)
+				continue
+			}
 			if ev.Delta.Type != "text_delta" || ev.Delta.Text == "" {
-				continue // thinking, tool input and citations are not answer text
+				continue // thinking and citations are not answer text
 			}
 			content = append(content, ev.Delta.Text...)
 			if fn != nil {
@@ -346,8 +361,8 @@ events:
 			stopped = true
 			break events
 		}
-		// content_block_start, content_block_stop and event types added
-		// later carry nothing this package needs.
+		// content_block_stop and event types added later carry nothing
+		// this package needs.
 	}
 	if err := stream.Err(); err != nil {
 		return nil, c.streamError(ctx, cl, err)
@@ -356,6 +371,7 @@ events:
 		return nil, c.wrap(0, "stream", fmt.Errorf("stream ended before message_stop after %d bytes of content", len(content)))
 	}
 	resp.Content = string(content)
+	resp.ToolCalls = calls.result()
 	return resp, nil
 }
 
@@ -403,38 +419,58 @@ func (c *Client) params(req cloud.Request) (anthropic.MessageNewParams, error) {
 	if len(req.Stop) > 0 {
 		p.StopSequences = req.Stop
 	}
+	if err := setTools(&p, req.Options); err != nil {
+		return anthropic.MessageNewParams{}, err
+	}
 	return p, nil
 }
 
 // messages maps chat messages to the Messages API: system messages, wherever
 // they are, become the top-level system prompt (joined by blank lines, in
 // order); consecutive user or assistant messages are merged into one turn,
-// so roles alternate; and the conversation must start with a user message.
+// so roles alternate (their texts joined by blank lines); a tool message is
+// a tool_result block in a user turn; and the conversation must start with a
+// user message.
 func messages(in []models.Message) (string, []anthropic.MessageParam, error) {
 	if len(in) == 0 {
 		return "", nil, errors.New("request has no messages")
 	}
 	var system []string
-	type turn struct {
-		role  string
-		parts []string
-	}
-	var turns []turn
+	var turns []*turn
 	for i, m := range in {
-		switch m.Role {
+		role := m.Role
+		switch role {
 		case "system", "developer":
 			system = append(system, m.Content)
+			continue
+		case "tool":
+			role = "user"
 		case "user", "assistant":
-			if len(turns) == 0 && m.Role != "user" {
-				return "", nil, fmt.Errorf("message %d: the first non-system message must have role user, not %s (the Messages API requires it)", i, m.Role)
-			}
-			if n := len(turns); n > 0 && turns[n-1].role == m.Role {
-				turns[n-1].parts = append(turns[n-1].parts, m.Content)
-				continue
-			}
-			turns = append(turns, turn{role: m.Role, parts: []string{m.Content}})
 		default:
-			return "", nil, fmt.Errorf("message %d: unsupported role %q (want system, developer, user or assistant)", i, m.Role)
+			return "", nil, fmt.Errorf("message %d: unsupported role %q (want system, developer, user, assistant or tool)", i, m.Role)
+		}
+		if len(turns) == 0 && role != "user" {
+			return "", nil, fmt.Errorf("message %d: the first non-system message must have role user, not %s (the Messages API requires it)", i, m.Role)
+		}
+		if n := len(turns); n == 0 || turns[n-1].role != role {
+			turns = append(turns, &turn{role: role})
+		}
+		t := turns[len(turns)-1]
+		switch {
+		case m.Role == "tool":
+			t.block(anthropic.NewToolResultBlock(m.ToolCallID, m.Content, false))
+		case len(m.Images) > 0: // images first, as Anthropic advises
+			t.block(imageBlocks(m.Images)...)
+			if m.Content != "" {
+				t.text = append(t.text, m.Content)
+			}
+		case len(m.ToolCalls) > 0:
+			if m.Content != "" {
+				t.text = append(t.text, m.Content)
+			}
+			t.block(toolUseBlocks(m.ToolCalls)...)
+		default:
+			t.text = append(t.text, m.Content)
 		}
 	}
 	if len(turns) == 0 {
@@ -442,14 +478,36 @@ func messages(in []models.Message) (string, []anthropic.MessageParam, error) {
 	}
 	out := make([]anthropic.MessageParam, 0, len(turns))
 	for _, t := range turns {
-		block := anthropic.NewTextBlock(strings.Join(t.parts, "\n\n"))
+		t.flush()
 		if t.role == "user" {
-			out = append(out, anthropic.NewUserMessage(block))
+			out = append(out, anthropic.NewUserMessage(t.blocks...))
 		} else {
-			out = append(out, anthropic.NewAssistantMessage(block))
+			out = append(out, anthropic.NewAssistantMessage(t.blocks...))
 		}
 	}
 	return strings.Join(system, "\n\n"), out, nil
+}
+
+// turn is one turn of the conversation: its blocks, and the texts that
+// will make its next text block.
+type turn struct {
+	role   string
+	blocks []anthropic.ContentBlockParamUnion
+	text   []string
+}
+
+// flush ends the pending text block.
+func (t *turn) flush() {
+	if len(t.text) > 0 {
+		t.blocks = append(t.blocks, anthropic.NewTextBlock(strings.Join(t.text, "\n\n")))
+		t.text = nil
+	}
+}
+
+// block adds blocks after the pending text.
+func (t *turn) block(b ...anthropic.ContentBlockParamUnion) {
+	t.flush()
+	t.blocks = append(t.blocks, b...)
 }
 
 // finishReason maps Anthropic's stop_reason to the OpenAI-style finish

@@ -375,7 +375,7 @@ func TestMessageMapping(t *testing.T) {
 		{name: "only system", msgs: []models.Message{msg("system", "x")}, wantErr: "no user message"},
 		{name: "assistant first", msgs: []models.Message{msg("system", "x"), msg("assistant", "Hi"), msg("user", "Hi")},
 			wantErr: "message 1: the first non-system message must have role user, not assistant"},
-		{name: "unknown role", msgs: []models.Message{msg("user", "x"), msg("tool", "x")}, wantErr: `message 1: unsupported role "tool"`},
+		{name: "unknown role", msgs: []models.Message{msg("user", "x"), msg("function", "x")}, wantErr: `message 1: unsupported role "function"`},
 		{name: "negative max tokens", msgs: []models.Message{msg("user", "x")}, reqMax: -1, wantErr: "max tokens -1"},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Behavior is what the suite asks a fake server to do on the calls that
@@ -52,6 +53,10 @@ type Behavior struct {
 	Stall bool
 	// Hang accepts every call (Ping included) and never answers.
 	Hang bool
+	// ToolCalls end the answer with these tool calls, as the wire format
+	// says (a stream sends each call's arguments in pieces); the provider
+	// reports finish reason "tool_calls".
+	ToolCalls []models.ToolCall
 	// Echo fails every call with 400 whose message echoes the request's
 	// headers, API key included; with ErrorEvent or Malformed, the echo is
 	// in the stream's error event or bad event instead.

@@ -2,6 +2,7 @@ package cloudtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Run runs the contract against the providers newTarget builds, each
@@ -93,6 +95,45 @@ func Run(t *testing.T, newTarget NewFunc) {
 			t.Fatal(err)
 		}
 		checkResponse(t, resp, want(tg, "length"))
+	})
+
+	// Tools go out with the request; tool calls come back whole from a
+	// complete answer and joined from a stream's pieces, after the text.
+	t.Run("ToolCalls", func(t *testing.T) {
+		t.Parallel()
+		tg := start(t, Config{})
+		calls := []models.ToolCall{
+			{ID: "call_1", Name: "get_weather", Arguments: json.RawMessage(`{"city":"Paris"}`)},
+			{ID: "call_2", Name: "get_time", Arguments: json.RawMessage(`{"tz":"Europe/Paris"}`)},
+		}
+		tg.Fake.Set(Behavior{Pieces: pieces, ToolCalls: calls})
+		q := Question()
+		q.Tools = []models.Tool{
+			{Name: "get_weather", Description: "weather now", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)},
+			{Name: "get_time", Parameters: json.RawMessage(`{"type":"object","properties":{"tz":{"type":"string"}}}`)},
+		}
+		w := want(tg, "tool_calls")
+		w.ToolCalls = calls
+		resp, err := tg.Provider.Complete(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResponse(t, resp, w)
+		if b := string(lastRequest(t, tg.Fake).Body); !strings.Contains(b, `"get_weather"`) || !strings.Contains(b, `"weather now"`) || !strings.Contains(b, `"city"`) {
+			t.Errorf("the request lacks the tools: %s", b)
+		}
+		var deltas []string
+		resp, err = tg.Provider.Stream(context.Background(), q, func(d string) error {
+			deltas = append(deltas, d)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResponse(t, resp, w)
+		if strings.Join(deltas, "") != strings.Join(pieces, "") {
+			t.Errorf("deltas %q: want the text only", deltas)
+		}
 	})
 
 	t.Run("DeltaFuncErrorStops", func(t *testing.T) {

@@ -211,7 +211,8 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 			PromptTokens:     int(out.Usage.PromptTokens),
 			CompletionTokens: int(out.Usage.CompletionTokens),
 		},
-		Logprobs: logprobs(choice.Logprobs.Content),
+		Logprobs:  logprobs(choice.Logprobs.Content),
+		ToolCalls: toolCalls(choice.Message.ToolCalls),
 	}, nil
 }
 
@@ -271,6 +272,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 
 	resp := &cloud.Response{Provider: ProviderName, Model: c.model}
 	var content []byte
+	var calls toolCallAcc
 	for stream.Next() {
 		chunk := stream.Current()
 		if chunk.Model != "" {
@@ -290,6 +292,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 				resp.FinishReason = choice.FinishReason
 			}
 			resp.Logprobs = append(resp.Logprobs, logprobs(choice.Logprobs.Content)...)
+			calls.add(choice.Delta.ToolCalls)
 			if d := choice.Delta.Content; d != "" {
 				content = append(content, d...)
 				if fn != nil {
@@ -307,6 +310,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 		return nil, c.wrap(0, "stream", fmt.Errorf("stream ended before [DONE] after %d bytes of content", len(content)))
 	}
 	resp.Content = string(content)
+	resp.ToolCalls = calls.result()
 	return resp, nil
 }
 
@@ -347,6 +351,9 @@ func (c *Client) params(req cloud.Request) (openai.ChatCompletionNewParams, erro
 		p.Temperature = openai.Float(*req.Temperature)
 	}
 	setOptions(&p, req)
+	if err := setTools(&p, req.Options); err != nil {
+		return openai.ChatCompletionNewParams{}, err
+	}
 	return p, nil
 }
 
@@ -403,11 +410,13 @@ func messages(in []models.Message) ([]openai.ChatCompletionMessageParamUnion, er
 		case "developer":
 			out = append(out, openai.DeveloperMessage(m.Content))
 		case "user":
-			out = append(out, openai.UserMessage(m.Content))
+			out = append(out, userMessage(m))
 		case "assistant":
-			out = append(out, openai.AssistantMessage(m.Content))
+			out = append(out, assistantMessage(m))
+		case "tool":
+			out = append(out, openai.ToolMessage(m.Content, m.ToolCallID))
 		default:
-			return nil, fmt.Errorf("message %d: unsupported role %q (want system, developer, user or assistant)", i, m.Role)
+			return nil, fmt.Errorf("message %d: unsupported role %q (want system, developer, user, assistant or tool)", i, m.Role)
 		}
 	}
 	return out, nil

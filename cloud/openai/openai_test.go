@@ -277,7 +277,7 @@ func TestCompleteBadRequest(t *testing.T) {
 		want string
 	}{
 		{"no messages", cloud.Request{}, "no messages"},
-		{"unknown role", cloud.Request{Messages: []models.Message{{Role: "tool", Content: "x"}}}, "unsupported role"},
+		{"unknown role", cloud.Request{Messages: []models.Message{{Role: "function", Content: "x"}}}, "unsupported role"},
 		{"negative max tokens", cloud.Request{Messages: []models.Message{{Role: "user"}}, MaxTokens: -1}, "max tokens"},
 	}
 	for _, tt := range tests {

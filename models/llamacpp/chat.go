@@ -17,14 +17,14 @@ import (
 // oaicompat_chat_params_parse), and n_probs 0 means no log-probabilities at
 // all, so at least one alternative is always requested.
 type chatRequest struct {
-	Model         string           `json:"model,omitempty"`
-	Messages      []models.Message `json:"messages"`
-	Stream        bool             `json:"stream"`
-	StreamOptions *streamOptions   `json:"stream_options,omitempty"`
-	Logprobs      bool             `json:"logprobs"`
-	TopLogprobs   int              `json:"top_logprobs"`
-	MaxTokens     int              `json:"max_tokens,omitempty"`
-	Temperature   *float64         `json:"temperature,omitempty"`
+	Model         string         `json:"model,omitempty"`
+	Messages      []wireMessage  `json:"messages"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	Logprobs      bool           `json:"logprobs"`
+	TopLogprobs   int            `json:"top_logprobs"`
+	MaxTokens     int            `json:"max_tokens,omitempty"`
+	Temperature   *float64       `json:"temperature,omitempty"`
 	// The client's generation options, as llama-server's OpenAI-compatible
 	// endpoint names them.
 	Stop             []string        `json:"stop,omitempty"`
@@ -33,6 +33,10 @@ type chatRequest struct {
 	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
 	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
 	ResponseFormat   *responseFormat `json:"response_format,omitempty"`
+	// Tools, as OpenAI names them (tools.go).
+	Tools             []wireTool `json:"tools,omitempty"`
+	ToolChoice        any        `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool      `json:"parallel_tool_calls,omitempty"`
 }
 
 // responseFormat is OpenAI's response_format, which llama-server turns into
@@ -55,13 +59,9 @@ type streamOptions struct {
 }
 
 func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
-	msgs := req.Messages
-	if msgs == nil {
-		msgs = []models.Message{}
-	}
 	body := chatRequest{
 		Model:       c.model,
-		Messages:    msgs,
+		Messages:    wireMessages(req.Messages),
 		Stream:      stream,
 		Logprobs:    true,
 		TopLogprobs: max(req.TopLogprobs, 1),
@@ -83,6 +83,7 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 	if req.MaxTokens > 0 {
 		body.MaxTokens = req.MaxTokens
 	}
+	setTools(&body, req.Options)
 	if stream {
 		body.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
@@ -108,8 +109,9 @@ type chatChoice struct {
 }
 
 type chatMessage struct {
-	Role    string  `json:"role"`
-	Content *string `json:"content"`
+	Role      string         `json:"role"`
+	Content   *string        `json:"content"`
+	ToolCalls []wireToolCall `json:"tool_calls"`
 }
 
 type logprobs struct {
@@ -161,10 +163,11 @@ type accumulator struct {
 	done     bool // `data: [DONE]` arrived
 	usage    *usage
 	timings  *timings
+	calls    toolCallAcc
 }
 
 func newAccumulator(name string, topN int, stream bool) *accumulator {
-	return &accumulator{out: models.Response{Model: name}, topN: max(topN, 0), stream: stream}
+	return &accumulator{out: models.Response{Model: name}, topN: max(topN, 0), stream: stream, calls: toolCallAcc{}}
 }
 
 // add folds in one completion (stream false) or one chunk (stream true),
@@ -194,6 +197,9 @@ func (a *accumulator) add(cr chatResponse, emit func(models.Chunk) error) error 
 	if msg != nil && msg.Content != nil {
 		text = *msg.Content
 	}
+	if msg != nil {
+		a.calls.add(msg.ToolCalls)
+	}
 	var toks []models.TokenLogprob
 	if ch.Logprobs != nil {
 		toks = convertLogprobs(ch.Logprobs.Content, a.topN)
@@ -220,6 +226,9 @@ func (a *accumulator) result() (*models.Response, error) {
 	}
 	out := a.out
 	out.Content = a.sb.String()
+	if out.ToolCalls = a.calls.result(); out.ToolCalls != nil {
+		out.FinishReason = "tool_calls"
+	}
 	if out.Content != "" && len(out.Tokens) == 0 {
 		return nil, errNoLogprobs
 	}
@@ -256,7 +265,7 @@ func finishReason(r string) string {
 	if r == "length" {
 		return "length"
 	}
-	return "stop" // "stop", and "tool_calls" which edgecascade does not ask for
+	return "stop" // "stop"; "tool_calls" is set from the calls themselves
 }
 
 // convertLogprobs converts llama-server's token list, keeping at most topN

@@ -8,7 +8,8 @@
 // log-probabilities are a plain softmax of the logits, before the sampler
 // chain, so they compare with Ollama's. Hidden-state features come from
 // POST /embedding (server started with --embeddings), health from
-// GET /health and the context size and chat template from GET /props.
+// GET /health and the context size, chat template and capabilities (tools,
+// vision: tools.go) from GET /props.
 //
 // The wire shapes follow llama.cpp's tools/server (README.md,
 // server-task.cpp, server-context.cpp, server-common.cpp, server-http.cpp);
@@ -222,6 +223,10 @@ type Props struct {
 	TotalSlots int
 	// BuildInfo is the server's build, e.g. "b6385-d1e2f3a", when reported.
 	BuildInfo string
+	// Tools is set when the chat template supports tool calls
+	// (chat_template_caps.supports_tool_calls, with --jinja); Vision when
+	// the server has a vision projector (modalities.vision).
+	Tools, Vision bool
 }
 
 // Props reads the server's properties. Servers report the context size as
@@ -252,6 +257,12 @@ type propsWire struct {
 	ModelPath    string `json:"model_path"`
 	TotalSlots   int    `json:"total_slots"`
 	BuildInfo    string `json:"build_info"`
+	// ChatTemplateCaps and Modalities are what the server takes beyond
+	// text (newer servers; absent means no).
+	ChatTemplateCaps map[string]any `json:"chat_template_caps"`
+	Modalities       struct {
+		Vision bool `json:"vision"`
+	} `json:"modalities"`
 }
 
 func (w propsWire) props() *Props {
@@ -261,6 +272,8 @@ func (w propsWire) props() *Props {
 		ModelPath:    w.ModelPath,
 		TotalSlots:   w.TotalSlots,
 		BuildInfo:    w.BuildInfo,
+		Tools:        w.ChatTemplateCaps["supports_tool_calls"] == true,
+		Vision:       w.Modalities.Vision,
 	}
 	if p.ContextSize <= 0 {
 		p.ContextSize = max(w.NCtx, 0)

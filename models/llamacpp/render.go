@@ -20,8 +20,8 @@ const pathApplyTemplate = "/apply-template"
 // request (oaicompat_chat_params_parse), whose add_generation_prompt
 // defaults to true: the text ends where the answer begins.
 type applyTemplateRequest struct {
-	Model    string           `json:"model,omitempty"`
-	Messages []models.Message `json:"messages"`
+	Model    string        `json:"model,omitempty"`
+	Messages []wireMessage `json:"messages"`
 }
 
 // Render renders the conversation with the server's chat template (POST
@@ -30,10 +30,7 @@ type applyTemplateRequest struct {
 func (c *Client) Render(ctx context.Context, msgs []models.Message) (string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	if msgs == nil {
-		msgs = []models.Message{}
-	}
-	resp, err := c.send(ctx, http.MethodPost, pathApplyTemplate, applyTemplateRequest{Model: c.model, Messages: msgs})
+	resp, err := c.send(ctx, http.MethodPost, pathApplyTemplate, applyTemplateRequest{Model: c.model, Messages: wireMessages(msgs)})
 	if err != nil {
 		return "", c.wrap(ctx, err)
 	}

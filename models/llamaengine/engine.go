@@ -258,6 +258,15 @@ func (e *Engine) withTimeout(ctx context.Context) (context.Context, context.Canc
 // Name returns the configured name, or the GGUF path.
 func (e *Engine) Name() string { return e.name }
 
+var _ models.Capabler = (*Engine)(nil)
+
+// Capabilities reports text completion only: the in-process engine has no
+// tool calling and no vision, so the cascade sends requests with tools or
+// images to the cloud under auto and refuses them under local.
+func (e *Engine) Capabilities(context.Context) ([]string, error) {
+	return []string{"completion"}, nil
+}
+
 // Ping reports whether the engine can answer: it has a model and is not
 // closed.
 func (e *Engine) Ping(ctx context.Context) error {

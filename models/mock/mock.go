@@ -23,6 +23,10 @@ type Model struct {
 	PingFunc func(ctx context.Context) error
 	// Answer is the answer Chat gives when ChatFunc is nil.
 	Answer models.Response
+	// Caps are what Capabilities reports (nil: text only, no tools or
+	// vision); CapsErr, when set, is its error instead.
+	Caps    []string
+	CapsErr error
 
 	calls atomic.Int64
 }
@@ -79,6 +83,14 @@ func (m *Model) ChatStream(ctx context.Context, req models.Request, fn models.Ch
 		}
 	}
 	return resp, nil
+}
+
+// Capabilities implements models.Capabler.
+func (m *Model) Capabilities(context.Context) ([]string, error) {
+	if m.CapsErr != nil {
+		return nil, m.CapsErr
+	}
+	return m.Caps, nil
 }
 
 // Ping implements models.Model.

@@ -43,6 +43,7 @@ type Client struct {
 	model   string
 	url     string
 	timeout time.Duration
+	caps    capsCache
 }
 
 var _ models.Model = (*Client)(nil)
@@ -98,7 +99,14 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 		Options:     map[string]any{},
 	}
 	for i, m := range req.Messages {
-		areq.Messages[i] = api.Message{Role: m.Role, Content: m.Content}
+		am, err := message(m)
+		if err != nil {
+			return nil, &models.Error{Backend: backendName, Model: c.model, Kind: models.ErrBadRequest, Err: fmt.Errorf("message %d: %w", i, err)}
+		}
+		areq.Messages[i] = am
+	}
+	if err := setTools(areq, req.Options); err != nil {
+		return nil, &models.Error{Backend: backendName, Model: c.model, Kind: models.ErrBadRequest, Err: err}
 	}
 	if req.MaxTokens > 0 {
 		areq.Options["num_predict"] = req.MaxTokens
@@ -111,9 +119,11 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 	out := &models.Response{Model: c.model}
 	var sb strings.Builder
 	var chunkErr error
+	var calls []api.ToolCall
 	err := c.chatStream(ctx, areq, func(r api.ChatResponse) error {
 		toks := convertLogprobs(r.Logprobs)
 		sb.WriteString(r.Message.Content)
+		calls = append(calls, r.Message.ToolCalls...)
 		out.Tokens = append(out.Tokens, toks...)
 		if r.Done {
 			out.FinishReason = finishReason(r.DoneReason)
@@ -139,6 +149,12 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 		return nil, c.wrap(ctx, errors.New("stream ended before the answer was complete"))
 	}
 	out.Content = sb.String()
+	if len(calls) > 0 {
+		if out.ToolCalls, err = toolCalls(calls); err != nil {
+			return nil, c.wrap(ctx, err)
+		}
+		out.FinishReason = "tool_calls"
+	}
 	return out, nil
 }
 

@@ -9,6 +9,13 @@
 //     with text_delta, content_block_stop, message_delta with stop_reason
 //     and usage, message_stop, and error events
 //     (https://docs.anthropic.com/en/api/messages-streaming);
+//   - with Fault.ToolCalls, the answer ends with tool_use content blocks
+//     ({"type":"tool_use","id","name","input"}) and stop_reason "tool_use";
+//     streamed, each is a content_block_start with the tool_use block and
+//     an empty input, content_block_delta events with input_json_delta
+//     pieces (partial_json) of its input, and a content_block_stop
+//     (https://docs.anthropic.com/en/docs/build-with-claude/tool-use,
+//     https://docs.anthropic.com/en/api/messages-streaming);
 //   - GET /v1/models answers a page of models
 //     (https://docs.anthropic.com/en/api/models-list);
 //   - errors are {"type":"error","error":{"type","message"},"request_id"}
@@ -31,6 +38,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Defaults of a Config.
@@ -70,6 +78,9 @@ type Fault struct {
 	// Pieces and StopReason, when set, replace the Config's answer.
 	Pieces     []string
 	StopReason string
+	// ToolCalls, when set, end the answer with these tool_use blocks
+	// (stop_reason "tool_use" unless StopReason says otherwise).
+	ToolCalls []models.ToolCall
 	// Refuse closes every connection without an answer (unreachable).
 	Refuse bool
 	// Hang accepts the request and never answers (until the client gives
@@ -205,6 +216,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	pieces, stop := s.answer(f)
 	body2 := Message(s.cfg.Model, strings.Join(pieces, ""), stop, s.cfg.PromptTokens, s.cfg.CompletionTokens)
+	if len(f.ToolCalls) > 0 {
+		body2 = ToolUseMessage(s.cfg.Model, strings.Join(pieces, ""), f.ToolCalls, stop, s.cfg.PromptTokens, s.cfg.CompletionTokens)
+	}
 	switch {
 	case f.Cut:
 		w.Header().Set("Content-Type", "application/json")
@@ -231,8 +245,11 @@ func (s *Server) answer(f Fault) (pieces []string, stopReason string) {
 	if len(f.Pieces) > 0 {
 		pieces = f.Pieces
 	}
-	if f.StopReason != "" {
+	switch {
+	case f.StopReason != "":
 		stopReason = f.StopReason
+	case len(f.ToolCalls) > 0:
+		stopReason = "tool_use"
 	}
 	return pieces, stopReason
 }
@@ -277,6 +294,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f Fault) {
 		}
 	}
 	send(BlockStop(0))
+	for i, c := range f.ToolCalls {
+		for _, e := range ToolUseEvents(i+1, c) {
+			send(e)
+		}
+	}
 	send(MessageDelta(stop, s.cfg.CompletionTokens))
 	send(MessageStop())
 }

@@ -10,7 +10,7 @@ func (s *Server) Fake() cloudtest.Fake { return contract{s} }
 type contract struct{ *Server }
 
 func (c contract) Set(b cloudtest.Behavior) {
-	f := Fault{Pieces: b.Pieces, Status: b.Status, RetryAfter: b.RetryAfter, Models: true, Hang: b.Hang, EchoHeaders: b.Echo}
+	f := Fault{Pieces: b.Pieces, Status: b.Status, RetryAfter: b.RetryAfter, Models: true, Hang: b.Hang, EchoHeaders: b.Echo, ToolCalls: b.ToolCalls}
 	f.Cut, f.Malformed, f.ErrorEvent, f.Stall = b.Cut, b.Malformed, b.ErrorEvent, b.Stall
 	if b.Length {
 		f.StopReason = "max_tokens"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Message is a "message" object with one text block.
@@ -92,4 +93,34 @@ func WriteSSE(w http.ResponseWriter, events ...Event) {
 	for _, e := range events {
 		s.Send(e.Type, e.Data)
 	}
+}
+
+// ToolUseMessage is a "message" object with a text block (when text is not
+// empty) and one tool_use block per call, its input a JSON object.
+func ToolUseMessage(model, text string, calls []models.ToolCall, stopReason string, inputTokens, outputTokens int) string {
+	content := []any{}
+	if text != "" {
+		content = append(content, map[string]any{"type": "text", "text": text, "citations": nil})
+	}
+	for _, c := range calls {
+		content = append(content, map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": json.RawMessage(c.Arguments)})
+	}
+	b, _ := json.Marshal(map[string]any{"id": "msg_01test", "type": "message", "role": "assistant", "model": model,
+		"content": content, "stop_reason": stopReason, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": inputTokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": outputTokens}})
+	return string(b)
+}
+
+// ToolUseEvents stream a tool_use block at index i: its start with an
+// empty input, its input in two input_json_delta pieces, its stop.
+func ToolUseEvents(i int, c models.ToolCall) []Event {
+	start, _ := json.Marshal(map[string]any{"type": "content_block_start", "index": i,
+		"content_block": map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": map[string]any{}}})
+	out := []Event{{"content_block_start", string(start)}}
+	args := string(c.Arguments)
+	for _, piece := range []string{args[:len(args)/2], args[len(args)/2:]} {
+		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": i, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
+		out = append(out, Event{"content_block_delta", string(d)})
+	}
+	return append(out, BlockStop(i))
 }

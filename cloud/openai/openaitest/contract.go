@@ -13,7 +13,7 @@ func (c contract) Set(b cloudtest.Behavior) {
 	f := Fault{
 		Pieces: b.Pieces, Status: b.Status, RetryAfter: b.RetryAfter, Models: true,
 		Cut: b.Cut, Malformed: b.Malformed, ErrorEvent: b.ErrorEvent, Stall: b.Stall, Hang: b.Hang,
-		EchoHeaders: b.Echo,
+		EchoHeaders: b.Echo, ToolCalls: b.ToolCalls,
 	}
 	if b.Length {
 		f.Finish = "length"

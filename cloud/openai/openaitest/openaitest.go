@@ -7,6 +7,13 @@
 //     chat.completion.chunk objects, a last chunk with empty choices and the
 //     usage (stream_options.include_usage), ended by "data: [DONE]"
 //     (https://platform.openai.com/docs/api-reference/chat-streaming);
+//   - with Fault.ToolCalls, the answer ends with function tool calls:
+//     choices[].message.tool_calls (content null when there is no text), or
+//     streamed as choices[].delta.tool_calls, the first delta of each call
+//     with its index, id, type and function name and empty arguments, the
+//     next ones with its index and a piece of its arguments; the finish
+//     reason is "tool_calls"
+//     (https://platform.openai.com/docs/guides/function-calling, "Streaming");
 //   - GET /v1/models answers a list of model objects
 //     (https://platform.openai.com/docs/api-reference/models/list);
 //   - errors are {"error":{"message","type","param","code"}} with the HTTP
@@ -30,6 +37,7 @@ import (
 	"time"
 
 	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Defaults of a Config.
@@ -76,6 +84,9 @@ type Fault struct {
 	// Pieces and Finish, when set, replace the Config's answer.
 	Pieces []string
 	Finish string
+	// ToolCalls, when set, end the answer with these tool calls (finish
+	// reason "tool_calls" unless Finish says otherwise).
+	ToolCalls []models.ToolCall
 	// Refuse closes every connection without an answer (unreachable).
 	Refuse bool
 	// Hang accepts the request and never answers (until the client gives
@@ -284,14 +295,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // finish is the fault's finish reason, else the Config's.
 func (s *Server) finish(f Fault) string {
-	if f.Finish != "" {
+	switch {
+	case f.Finish != "":
 		return f.Finish
+	case len(f.ToolCalls) > 0:
+		return "tool_calls"
 	}
 	return s.cfg.Finish
 }
 
 func (s *Server) complete(w http.ResponseWriter, f Fault, pieces []string, wait func() bool) {
 	body := Completion(s.cfg.Model, strings.Join(pieces, ""), s.finish(f), s.cfg.PromptTokens, s.cfg.CompletionTokens)
+	if len(f.ToolCalls) > 0 {
+		body = ToolCallCompletion(s.cfg.Model, strings.Join(pieces, ""), f.ToolCalls, s.finish(f), s.cfg.PromptTokens, s.cfg.CompletionTokens)
+	}
 	switch {
 	case f.Cut: // the connection drops after part of the body
 		w.Header().Set("Content-Type", "application/json")
@@ -342,6 +359,9 @@ func (s *Server) stream(w http.ResponseWriter, f Fault, pieces []string, wait fu
 		if f.Gap > 0 && i < len(pieces)-1 {
 			time.Sleep(f.Gap)
 		}
+	}
+	for _, c := range ToolCallChunks(s.cfg.Model, f.ToolCalls) {
+		sse.Send("", c)
 	}
 	sse.Send("", Chunk(s.cfg.Model, "", s.finish(f)))
 	sse.Send("", UsageChunk(s.cfg.Model, s.cfg.PromptTokens, s.cfg.CompletionTokens))

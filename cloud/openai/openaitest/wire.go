@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/edgecascade/edgecascade/cloud/cloudtest"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Completion is a chat.completion object with one choice.
@@ -81,4 +82,58 @@ func WriteSSE(w http.ResponseWriter, data ...string) {
 	for _, d := range data {
 		s.Send("", d)
 	}
+}
+
+// wireCall is a tool call on OpenAI's wire (a stream's deltas have Index).
+type wireCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// ToolCallCompletion is a chat.completion whose message carries the tool
+// calls (arguments as a JSON string) after the content, null when empty.
+func ToolCallCompletion(model, content string, calls []models.ToolCall, finish string, promptTokens, completionTokens int) string {
+	msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil}
+	if content != "" {
+		msg["content"] = content
+	}
+	wc := make([]wireCall, len(calls))
+	for i, c := range calls {
+		wc[i] = wireCall{ID: c.ID, Type: "function"}
+		wc[i].Function.Name, wc[i].Function.Arguments = c.Name, string(c.Arguments)
+	}
+	msg["tool_calls"] = wc
+	b, _ := json.Marshal(map[string]any{"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
+		"choices": []any{map[string]any{"index": 0, "message": msg, "logprobs": nil, "finish_reason": finish}},
+		"usage":   map[string]any{"prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens}})
+	return string(b)
+}
+
+// ToolCallChunks are the chat.completion.chunk objects that stream the
+// tool calls: for each, a first delta with its index, id, type, name and
+// empty arguments, then its arguments in two pieces.
+func ToolCallChunks(model string, calls []models.ToolCall) []string {
+	var out []string
+	delta := func(c wireCall) string {
+		b, _ := json.Marshal(map[string]any{"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"tool_calls": []wireCall{c}}, "logprobs": nil, "finish_reason": nil}}, "usage": nil})
+		return string(b)
+	}
+	for i, c := range calls {
+		first := wireCall{Index: &i, ID: c.ID, Type: "function"}
+		first.Function.Name = c.Name
+		out = append(out, delta(first))
+		args := string(c.Arguments)
+		for _, piece := range []string{args[:len(args)/2], args[len(args)/2:]} {
+			next := wireCall{Index: &i}
+			next.Function.Arguments = piece
+			out = append(out, delta(next))
+		}
+	}
+	return out
 }

@@ -23,13 +23,30 @@ const (
 	Weak    = "tiny-weak"
 	Strong  = "tiny-strong"
 	SelfRef = "tiny-selfref"
+	// WeakTools is the weak model with a chat template that renders tools
+	// (it uses .Tools and .ToolCalls), so Ollama reports the "tools"
+	// capability for it; the model itself is too small to call tools
+	// sensibly: it checks the plumbing, not the model.
+	WeakTools = "tiny-weak-tools"
 )
+
+// toolsTemplate is WeakTools' chat template: ChatML with the tools in a
+// system turn and tool calls as JSON objects (Ollama then parses JSON
+// objects the model writes as tool calls).
+const toolsTemplate = `{{- if .Tools }}<|im_start|>system
+Tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
+{{ end }}{{- range .Messages }}<|im_start|>{{ .Role }}
+{{ if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}<|im_end|>
+{{ end }}<|im_start|>assistant
+`
 
 // modelfiles maps a model name to its Modelfile in the test bed.
 var modelfiles = map[string]string{
 	Weak:    "Modelfile.weak",
 	Strong:  "Modelfile.strong",
 	SelfRef: "Modelfile.selfref",
+	// WeakTools is Modelfile.weak with toolsTemplate (Import).
+	WeakTools: "Modelfile.weak",
 }
 
 // Server is a running `ollama serve`.
@@ -195,6 +212,9 @@ func (s *Server) Import(ctx context.Context, names ...string) error {
 		}
 		tmp := filepath.Join(s.dir, "Modelfile."+name)
 		body := strings.Replace(string(orig), "FROM ./", "FROM "+filepath.Join(bed, "models")+"/", 1) + "PARAMETER num_thread 1\n"
+		if name == WeakTools {
+			body = withTemplate(body, toolsTemplate)
+		}
 		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 			return fmt.Errorf("ollamatest: %w", err)
 		}
@@ -205,6 +225,20 @@ func (s *Server) Import(ctx context.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// withTemplate replaces a Modelfile's TEMPLATE """...""" with tmpl.
+func withTemplate(modelfile, tmpl string) string {
+	const open, end = `TEMPLATE """`, `"""`
+	i := strings.Index(modelfile, open)
+	if i < 0 {
+		return modelfile + open + tmpl + end + "\n"
+	}
+	j := strings.Index(modelfile[i+len(open):], end)
+	if j < 0 {
+		return modelfile
+	}
+	return modelfile[:i] + open + tmpl + modelfile[i+len(open)+j:]
 }
 
 // Stop kills the server (like a crash) and waits for it to exit.
