@@ -118,6 +118,22 @@ func ollamaOptions(opts map[string]any, format json.RawMessage, keepAlive *api.D
 		}
 		req.Temperature = &f
 	}
+	for _, name := range []string{"top_k", "num_ctx"} {
+		v, ok := opts[name]
+		if !ok {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < 0 || f > maxMaxTokens*8 {
+			return &BadRequestError{Msg: fmt.Sprintf("options.%s must be a non-negative integer, got %v", name, v), Param: "options." + name}
+		}
+		if name == "top_k" {
+			k := int(f)
+			req.TopK = &k
+		} else {
+			req.NumCtx = int(f)
+		}
+	}
 	if v, ok := opts["num_predict"]; ok {
 		f, ok := v.(float64)
 		if !ok || f != math.Trunc(f) || f < -2 || f > maxMaxTokens {

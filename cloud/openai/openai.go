@@ -212,6 +212,7 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 			CompletionTokens: int(out.Usage.CompletionTokens),
 		},
 		Logprobs: logprobs(choice.Logprobs.Content),
+		NotSent:  notSent(req),
 	}, nil
 }
 
@@ -269,7 +270,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 	stream := ssestream.NewStream[openai.ChatCompletionChunk](dec, nil)
 	defer stream.Close()
 
-	resp := &cloud.Response{Provider: ProviderName, Model: c.model}
+	resp := &cloud.Response{Provider: ProviderName, Model: c.model, NotSent: notSent(req)}
 	var content []byte
 	for stream.Next() {
 		chunk := stream.Current()
@@ -363,6 +364,9 @@ func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
 	if o.TopP != nil {
 		p.TopP = openai.Float(*o.TopP)
 	}
+	if o.User != "" {
+		p.User = openai.String(o.User)
+	}
 	if o.FrequencyPenalty != nil {
 		p.FrequencyPenalty = openai.Float(*o.FrequencyPenalty)
 	}
@@ -392,6 +396,16 @@ func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
 			p.TopLogprobs = openai.Int(int64(req.TopLogprobs))
 		}
 	}
+}
+
+// notSent names the request's options the chat completions API cannot
+// take: top_k (OpenAI has none), so the decision's reason can say it was
+// not honoured.
+func notSent(req cloud.Request) []string {
+	if req.TopK != nil {
+		return []string{"top_k"}
+	}
+	return nil
 }
 
 func messages(in []models.Message) ([]openai.ChatCompletionMessageParamUnion, error) {

@@ -24,8 +24,8 @@ func TestOptionsWireFormat(t *testing.T) {
 	})
 	c := newTestClient(t, f.URL, nil)
 	req := testRequest()
-	seed, topP, fp, pp := int64(7), 0.9, 0.1, -0.2
-	req.Options = models.Options{Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp,
+	seed, topP, fp, pp, topK := int64(7), 0.9, 0.1, -0.2, 5
+	req.Options = models.Options{Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp, TopK: &topK, User: "u-1",
 		Format: &models.Format{Name: "answer", Description: "d", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}}
 	req.Logprobs, req.TopLogprobs = true, 2
 	resp, err := c.Complete(context.Background(), req)
@@ -35,13 +35,17 @@ func TestOptionsWireFormat(t *testing.T) {
 	body, _, _ := last(f)
 	want := map[string]any{
 		"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2,
-		"logprobs": true, "top_logprobs": float64(2),
+		"logprobs": true, "top_logprobs": float64(2), "user": "u-1", "top_k": nil,
 		"response_format": map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": "answer", "description": "d", "strict": true, "schema": map[string]any{"type": "object"}}},
 	}
 	for k, v := range want {
 		if !reflect.DeepEqual(body[k], v) {
 			t.Errorf("%s = %#v, want %#v", k, body[k], v)
 		}
+	}
+	// OpenAI has no top_k: it is not sent, and the response says so.
+	if got := fmt.Sprint(resp.NotSent); got != "[top_k]" {
+		t.Errorf("NotSent = %s, want [top_k]", got)
 	}
 	wantLP := []models.TokenLogprob{{Token: "{}", Logprob: -0.5, Top: []models.TopLogprob{{Token: "{}", Logprob: -0.5}}}}
 	if !reflect.DeepEqual(resp.Logprobs, wantLP) {

@@ -30,6 +30,7 @@ type chatRequest struct {
 	Stop             []string        `json:"stop,omitempty"`
 	Seed             *int64          `json:"seed,omitempty"`
 	TopP             *float64        `json:"top_p,omitempty"`
+	TopK             *int            `json:"top_k,omitempty"`
 	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
 	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
 	ResponseFormat   *responseFormat `json:"response_format,omitempty"`
@@ -67,7 +68,7 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 		TopLogprobs: max(req.TopLogprobs, 1),
 		Temperature: req.Temperature,
 
-		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP,
+		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP, TopK: req.TopK,
 		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
 	}
 	if f := req.Format; f != nil {

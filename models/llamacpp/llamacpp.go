@@ -126,6 +126,9 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
+	if err := c.checkNumCtx(ctx, req.NumCtx); err != nil {
+		return nil, err
+	}
 	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, false))
 	if err != nil {
 		return nil, c.wrap(ctx, err)
@@ -155,6 +158,9 @@ func (c *Client) ChatStream(ctx context.Context, req models.Request, fn models.C
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
+	if err := c.checkNumCtx(ctx, req.NumCtx); err != nil {
+		return nil, err
+	}
 	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, true))
 	if err != nil {
 		return nil, c.wrap(ctx, err)
@@ -279,6 +285,25 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 		return 0, c.wrap(ctx, errors.New("GET /props reported no context size"))
 	}
 	return p.ContextSize, nil
+}
+
+// checkNumCtx refuses a requested context (Ollama's num_ctx) larger than
+// the server's: llama-server's context is fixed at its start (--ctx-size),
+// so a request can use up to that and no more. 0 asks for nothing.
+func (c *Client) checkNumCtx(ctx context.Context, numCtx int) error {
+	if numCtx <= 0 {
+		return nil
+	}
+	n, err := c.ContextLength(ctx)
+	if err != nil {
+		return err
+	}
+	if numCtx > n {
+		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
+			Err:  fmt.Errorf("num_ctx %d is larger than llama-server's context of %d tokens", numCtx, n),
+			Hint: "llama-server's context is fixed at its start (--ctx-size): ask for at most that"}
+	}
+	return nil
 }
 
 // withTimeout applies the configured per-call timeout.

@@ -232,6 +232,12 @@ func setOptions(areq *api.ChatRequest, o models.Options) {
 	if o.TopP != nil {
 		areq.Options["top_p"] = *o.TopP
 	}
+	if o.TopK != nil {
+		areq.Options["top_k"] = *o.TopK
+	}
+	if o.NumCtx > 0 {
+		areq.Options["num_ctx"] = o.NumCtx
+	}
 	if o.FrequencyPenalty != nil {
 		areq.Options["frequency_penalty"] = *o.FrequencyPenalty
 	}
