@@ -34,11 +34,17 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	d := c.baseDecision(r)
 	switch policy {
 	case PolicyCloud:
+		if req.Completion != nil {
+			return nil, &CompletionError{Provider: c.cloud.Name(), Field: completionField(req.Completion)}
+		}
 		d.add(policyCause(PolicyCloud))
 		return out.cloud(ctx, req, d)
 	case PolicyLocal:
-		return c.runLocal(ctx, r, req, d, out)
+		return c.runLocal(ctx, r, req, d, out, policyCause(PolicyLocal))
 	case PolicyAuto:
+		if req.Completion != nil { // the cloud takes chats only
+			return c.runLocal(ctx, r, req, d, out, completionCause(c.cloud.Name(), req.Completion))
+		}
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
@@ -117,11 +123,12 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	return out.deliver(local)
 }
 
-// runLocal answers under policy local: the request never leaves the device,
+// runLocal answers under policy local (and, under auto, what only the local
+// model can answer, why saying so): the request never leaves the device,
 // and the score is reported but decides nothing.
-func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
+func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink, why Cause) (*Result, error) {
 	d.Route = RouteLocal
-	d.add(policyCause(PolicyLocal))
+	d.add(why)
 	// Under policy local the preflight never skips: a prompt that does not
 	// fit is an error.
 	if n, ok := c.fits(ctx, req); !ok {
@@ -133,8 +140,8 @@ func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decis
 	}
 	s := c.score(ctx, r, req, gen.resp)
 	d.Score, d.Confidence = s.raw(), s.confidence()
-	_, why := judge(s, r)
-	d.add(why...)
+	_, scoreWhy := judge(s, r)
+	d.add(scoreWhy...)
 	return c.localResult(gen, d), nil
 }
 

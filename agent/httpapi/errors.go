@@ -55,6 +55,7 @@ func statusOf(err error) (int, apiError) {
 		large *TooLargeError
 		um    *cascade.UnknownModelError
 		cl    *cascade.ContextLengthError
+		cmpl   *cascade.CompletionError
 		ce    *cloud.Error
 		busy  *admission.BusyError
 	)
@@ -82,6 +83,11 @@ func statusOf(err error) (int, apiError) {
 			p := bad.Param
 			b.Error.Param = &p
 		}
+		return http.StatusBadRequest, b
+	case errors.As(err, &cmpl):
+		b := body(err.Error(), "invalid_request_error", "completion_needs_local")
+		p := cmpl.Field
+		b.Error.Param = &p
 		return http.StatusBadRequest, b
 	case errors.As(err, &cl):
 		return http.StatusBadRequest, body(err.Error(), "invalid_request_error", "context_length_exceeded")

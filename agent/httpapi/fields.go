@@ -24,8 +24,8 @@ var openAIFields = []string{
 }
 
 // ollamaChatFields and ollamaGenerateFields are the /api/chat and
-// /api/generate fields edgecascade honours (generate's images, raw, suffix,
-// template and context are refused with their own message).
+// /api/generate fields edgecascade honours (generate's images, template and
+// context are refused with their own message).
 var (
 	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs"}
 	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs",

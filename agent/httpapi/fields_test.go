@@ -158,6 +158,14 @@ func TestOllamaFieldTable(t *testing.T) {
 		"system":       {value: "be brief", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "be brief" }},
 		"stream":       {value: false, check: func(models.Request, cloud.Request) bool { return true }},
 		"format":       {value: "json", check: func(l models.Request, _ cloud.Request) bool { return l.Format != nil && len(l.Format.Schema) == 0 }},
+		// raw and suffix make a completion only the local model can give
+		// (TestGenerateCompletionRouting has the routing).
+		"suffix": {value: "END", check: func(l models.Request, _ cloud.Request) bool {
+			return l.Completion != nil && l.Completion.Suffix == "END" && l.Completion.Prompt == "q" && !l.Completion.Raw
+		}},
+		"raw": {value: true, check: func(l models.Request, _ cloud.Request) bool {
+			return l.Completion != nil && l.Completion.Raw && l.Completion.Prompt == "q"
+		}},
 		"keep_alive": {value: "5m", check: func(l models.Request, _ cloud.Request) bool {
 			return l.KeepAlive != nil && l.KeepAlive.Minutes() == 5
 		}},

@@ -225,13 +225,25 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	if err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if strings.TrimSpace(gr.Prompt) == "" {
+	if strings.TrimSpace(gr.Prompt) == "" && gr.Suffix == "" {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing prompt", Param: "prompt"}
 	}
-	if len(gr.Images) > 0 || gr.Raw || gr.Suffix != "" || gr.Template != "" || len(gr.Context) > 0 {
-		return nil, "", cascade.Request{}, &BadRequestError{Msg: "images, raw, suffix, template and context are not supported"}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"images", len(gr.Images) > 0}, {"template", gr.Template != ""}, {"context", len(gr.Context) > 0}} {
+		if f.set {
+			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("field %s is not supported by edgecascade (docs/api.md lists the fields it honours)", f.name), Param: f.name}
+		}
+	}
+	if gr.Raw && gr.System != "" {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "raw mode does not take system (the prompt is sent as is)", Param: "raw"}
 	}
 	req := cascade.Request{}
+	if gr.Raw || gr.Suffix != "" {
+		// A completion only the local model can give (docs/api.md).
+		req.Completion = &models.Completion{Prompt: gr.Prompt, Suffix: gr.Suffix, Raw: gr.Raw, System: gr.System}
+	}
 	if gr.System != "" {
 		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
 	}

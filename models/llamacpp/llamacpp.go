@@ -126,7 +126,7 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	if err := c.checkNumCtx(ctx, req.NumCtx); err != nil {
+	if err := c.checkRequest(ctx, req); err != nil {
 		return nil, err
 	}
 	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, false))
@@ -158,7 +158,7 @@ func (c *Client) ChatStream(ctx context.Context, req models.Request, fn models.C
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	if err := c.checkNumCtx(ctx, req.NumCtx); err != nil {
+	if err := c.checkRequest(ctx, req); err != nil {
 		return nil, err
 	}
 	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, true))
@@ -287,10 +287,18 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 	return p.ContextSize, nil
 }
 
-// checkNumCtx refuses a requested context (Ollama's num_ctx) larger than
+// checkRequest refuses what llama-server cannot do: a raw or
+// fill-in-the-middle completion (this backend speaks the chat endpoint), and
+// a requested context (Ollama's num_ctx) larger than
 // the server's: llama-server's context is fixed at its start (--ctx-size),
 // so a request can use up to that and no more. 0 asks for nothing.
-func (c *Client) checkNumCtx(ctx context.Context, numCtx int) error {
+func (c *Client) checkRequest(ctx context.Context, req models.Request) error {
+	if req.Completion != nil {
+		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
+			Err:  errors.New("raw and suffix (fill-in-the-middle) completions are not supported by the llamacpp backend"),
+			Hint: "use the ollama backend for them"}
+	}
+	numCtx := req.NumCtx
 	if numCtx <= 0 {
 		return nil
 	}

@@ -74,6 +74,16 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 		}
 	}
 	prompt, err := e.tpl.Render(req.Messages)
+	if cmpl := req.Completion; cmpl != nil && err == nil {
+		// A raw prompt is continued as is; fill-in-the-middle needs a
+		// template's insert support, which the engine's templates lack.
+		if cmpl.Suffix != "" {
+			return nil, e.badRequest(errors.New("suffix (fill-in-the-middle) is not supported by the in-process engine"), "use the ollama backend with a model whose template supports insert")
+		}
+		if cmpl.Raw {
+			prompt = cmpl.Prompt
+		}
+	}
 	if err != nil {
 		return nil, e.badRequest(err, "")
 	}
