@@ -55,7 +55,7 @@ func statusOf(err error) (int, apiError) {
 		large *TooLargeError
 		um    *cascade.UnknownModelError
 		cl    *cascade.ContextLengthError
-		cmpl   *cascade.CompletionError
+		cmpl  *cascade.CompletionError
 		ce    *cloud.Error
 		busy  *admission.BusyError
 	)
