@@ -287,11 +287,11 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 	return p.ContextSize, nil
 }
 
-// checkRequest refuses what llama-server cannot do: a raw or
-// fill-in-the-middle completion (this backend speaks the chat endpoint), and
-// a requested context (Ollama's num_ctx) larger than
-// the server's: llama-server's context is fixed at its start (--ctx-size),
-// so a request can use up to that and no more. 0 asks for nothing.
+// checkRequest refuses what llama-server cannot do here: a raw or
+// fill-in-the-middle completion (this backend speaks its chat endpoint),
+// and a requested context (Ollama's num_ctx) larger than the server's:
+// llama-server's context is fixed at its start (--ctx-size), so a request
+// can use up to that and no more. num_ctx 0 asks for nothing.
 func (c *Client) checkRequest(ctx context.Context, req models.Request) error {
 	if req.Completion != nil {
 		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
