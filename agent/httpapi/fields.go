@@ -24,12 +24,13 @@ var openAIFields = []string{
 }
 
 // ollamaChatFields and ollamaGenerateFields are the /api/chat and
-// /api/generate fields edgecascade honours (generate's images, template and
-// context are refused with their own message).
+// /api/generate fields edgecascade honours; ollamaGenerateOwn are generate's
+// fields refused with their own message (decodeOllamaGenerate).
 var (
 	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs"}
 	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs",
-		"images", "raw", "suffix", "template", "context"}
+		"raw", "suffix"}
+	ollamaGenerateOwn = []string{"images", "template", "context"}
 )
 
 // The message fields honoured: role and content.

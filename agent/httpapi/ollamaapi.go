@@ -218,7 +218,7 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	if err := unmarshalOllama(body, &gr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if err := refuseUnknown(body, ollamaGenerateFields, ollamaMessageFields); err != nil {
+	if err := refuseUnknown(body, slices.Concat(ollamaGenerateFields, ollamaGenerateOwn), ollamaMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(gr.Model)
