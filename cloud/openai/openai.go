@@ -234,6 +234,8 @@ func logprobs(in []openai.ChatCompletionTokenLogprob) []models.TokenLogprob {
 
 // Stream sends a streaming chat completion (Server-Sent Events), calls fn
 // with each content delta of the first choice and returns the whole answer.
+// A chunk's token logprobs go to req.LogprobsFunc, when set, before its
+// text goes to fn.
 // It asks for stream_options.include_usage, so Usage is filled when the
 // server sends the final usage chunk (servers that ignore the option leave it
 // zero). A stream that ends without "data: [DONE]", carries an error event or
@@ -290,7 +292,13 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 			if choice.FinishReason != "" {
 				resp.FinishReason = choice.FinishReason
 			}
-			resp.Logprobs = append(resp.Logprobs, logprobs(choice.Logprobs.Content)...)
+			toks := logprobs(choice.Logprobs.Content)
+			resp.Logprobs = append(resp.Logprobs, toks...)
+			if len(toks) > 0 && req.LogprobsFunc != nil {
+				if err := req.LogprobsFunc(toks); err != nil {
+					return nil, fmt.Errorf("openai stream: deliver logprobs: %w", err)
+				}
+			}
 			if d := choice.Delta.Content; d != "" {
 				content = append(content, d...)
 				if fn != nil {

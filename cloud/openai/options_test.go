@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -61,5 +62,41 @@ func TestOptionsWireFormat(t *testing.T) {
 	body, _, _ = last(f)
 	if rf := fmt.Sprint(body["response_format"]); rf != "map[type:json_object]" {
 		t.Errorf("response_format = %s", rf)
+	}
+}
+
+// Streamed, each chunk's tokens go to LogprobsFunc just before the chunk's
+// text goes to the DeltaFunc, and the response has them all.
+func TestStreamLogprobsPerChunk(t *testing.T) {
+	t.Parallel()
+	lpChunk := func(text string) string {
+		return `{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-test","choices":[{"index":0,"delta":{"content":"` + text +
+			`"},"finish_reason":null,"logprobs":{"content":[{"token":"` + text + `","logprob":-0.25,"bytes":null,"top_logprobs":[]}]}}]}`
+	}
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		openaitest.WriteSSE(w, lpChunk("Par"), lpChunk("is"), `{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-test","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`, "[DONE]")
+	})
+	c := newTestClient(t, f.URL, nil)
+	req := testRequest()
+	req.Logprobs = true
+	var events []string
+	req.LogprobsFunc = func(toks []models.TokenLogprob) error {
+		for _, t := range toks {
+			events = append(events, "tokens:"+t.Token)
+		}
+		return nil
+	}
+	resp, err := c.Stream(context.Background(), req, func(d string) error {
+		events = append(events, "text:"+d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(events); got != "[tokens:Par text:Par tokens:is text:is]" {
+		t.Errorf("events %s", got)
+	}
+	if len(resp.Logprobs) != 2 {
+		t.Errorf("response logprobs %+v", resp.Logprobs)
 	}
 }
