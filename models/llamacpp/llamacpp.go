@@ -36,6 +36,7 @@ const (
 	defaultName = "llama-server"
 
 	pathChat      = "/v1/chat/completions"
+	pathComplete  = "/v1/completions"
 	pathEmbedding = "/embedding"
 	pathHealth    = "/health"
 	pathProps     = "/props"
@@ -129,7 +130,8 @@ func (c *Client) Chat(ctx context.Context, req models.Request) (*models.Response
 	if err := c.checkRequest(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, false))
+	path, body := c.requestBody(req, false)
+	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, c.wrap(ctx, err)
 	}
@@ -161,7 +163,8 @@ func (c *Client) ChatStream(ctx context.Context, req models.Request, fn models.C
 	if err := c.checkRequest(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, true))
+	path, body := c.requestBody(req, true)
+	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, c.wrap(ctx, err)
 	}
@@ -287,16 +290,16 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 	return p.ContextSize, nil
 }
 
-// checkRequest refuses what llama-server cannot do here: a raw or
-// fill-in-the-middle completion (this backend speaks its chat endpoint),
+// checkRequest refuses what llama-server cannot do here: a
+// fill-in-the-middle completion (a raw one goes to /v1/completions),
 // and a requested context (Ollama's num_ctx) larger than the server's:
 // llama-server's context is fixed at its start (--ctx-size), so a request
 // can use up to that and no more. num_ctx 0 asks for nothing.
 func (c *Client) checkRequest(ctx context.Context, req models.Request) error {
-	if req.Completion != nil {
+	if req.Completion != nil && req.Completion.Suffix != "" {
 		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
-			Err:  errors.New("raw and suffix (fill-in-the-middle) completions are not supported by the llamacpp backend"),
-			Hint: "use the ollama backend for them"}
+			Err:  errors.New("suffix (fill-in-the-middle) completions are not supported by the llamacpp backend"),
+			Hint: "use the ollama backend with a model whose template supports insert"}
 	}
 	numCtx := req.NumCtx
 	if numCtx <= 0 {
