@@ -20,13 +20,13 @@ var npmDir = filepath.Join("testdata", "npm")
 // against the real daemon on the test bed: chat, stream, JSON mode,
 // logprobs, embeddings, legacy completions, raw generate, show, ps, and
 // tools under policy local (a 400 naming tools: the test bed model has no
-// tools capability). Node.js 20 or later and npm are required: without them
-// the test fails (scripts/test.sh installs them); the packages are installed
-// from the lock file with npm ci when node_modules is missing or older.
+// tools capability). Node.js 20 or later, npm and the packages pinned by the
+// lock file are required: without them the test fails, naming
+// scripts/install-npm-clients.sh, which scripts/test.sh runs.
 func TestNPMClients(t *testing.T) {
 	s := needBed(t)
 	node := needNode(t)
-	npmCI(t)
+	needNodeModules(t)
 	d := startServe(t, bedEnv(s))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -76,22 +76,17 @@ func needNode(t *testing.T) string {
 	return node
 }
 
-// npmCI installs the pinned packages (npm ci) unless node_modules is newer
-// than the lock file.
-func npmCI(t *testing.T) {
+// needNodeModules fails the test unless the pinned packages are installed
+// (npm ci, by scripts/install-npm-clients.sh) and newer than the lock file:
+// the test itself talks only to 127.0.0.1, never to the npm registry.
+func needNodeModules(t *testing.T) {
 	t.Helper()
 	lock, err := os.Stat(filepath.Join(npmDir, "package-lock.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mods, err := os.Stat(filepath.Join(npmDir, "node_modules", ".package-lock.json")); err == nil && mods.ModTime().After(lock.ModTime()) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = npmDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", npmDir, err, out)
+	mods, err := os.Stat(filepath.Join(npmDir, "node_modules", ".package-lock.json"))
+	if err != nil || mods.ModTime().Before(lock.ModTime()) {
+		t.Fatalf("the npm clients are not installed, or older than %s: run scripts/install-npm-clients.sh (npm ci; scripts/test.sh does)", filepath.Join(npmDir, "package-lock.json"))
 	}
 }
