@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Price is what a provider charges per 1,000 tokens, in the user's currency.
@@ -97,7 +99,26 @@ func (c *Chain) Stream(ctx context.Context, req Request, fn DeltaFunc) (*Respons
 	var errs []error
 	for _, e := range c.entries {
 		streamed := false
-		resp, err := e.Provider.Stream(ctx, req, func(delta string) error {
+		// A provider's tokens are held until its first text, so that those
+		// of a provider that fails before any text are dropped with it.
+		preq := req
+		var held []models.TokenLogprob
+		if req.LogprobsFunc != nil {
+			preq.LogprobsFunc = func(toks []models.TokenLogprob) error {
+				if !streamed {
+					held = append(held, toks...)
+					return nil
+				}
+				return req.LogprobsFunc(toks)
+			}
+		}
+		resp, err := e.Provider.Stream(ctx, preq, func(delta string) error {
+			if !streamed && len(held) > 0 {
+				if err := req.LogprobsFunc(held); err != nil {
+					return err
+				}
+				held = nil
+			}
 			streamed = true
 			return fn(delta)
 		})

@@ -13,6 +13,7 @@ import (
 	"github.com/edgecascade/edgecascade/cloud/mock"
 	"github.com/edgecascade/edgecascade/cloud/openai"
 	"github.com/edgecascade/edgecascade/cloud/openai/openaitest"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // The chain's own logic runs over mock providers; TestChainContract runs the
@@ -31,13 +32,18 @@ func down(name string) *mock.Provider {
 	}
 }
 
-// streaming sends deltas, then fails with a cut when failAt is one of
-// them (-1: never).
+// streaming sends deltas, each after its token (to req.LogprobsFunc), then
+// fails with a cut when failAt is one of them (-1: never), after its token.
 func streaming(name string, failAt int, deltas ...string) *mock.Provider {
 	return &mock.Provider{
 		ProviderName: name,
-		StreamFunc: func(_ context.Context, _ cloud.Request, fn cloud.DeltaFunc) (*cloud.Response, error) {
+		StreamFunc: func(_ context.Context, req cloud.Request, fn cloud.DeltaFunc) (*cloud.Response, error) {
 			for i, d := range deltas {
+				if req.LogprobsFunc != nil {
+					if err := req.LogprobsFunc([]models.TokenLogprob{{Token: name + ":" + d}}); err != nil {
+						return nil, err
+					}
+				}
 				if i == failAt {
 					return nil, &cloud.Error{Provider: name, Err: errors.New("stream cut")}
 				}
@@ -104,6 +110,26 @@ func TestChainStream(t *testing.T) {
 	got, _, err = collect(c)
 	if err == nil || got != "par" || b2.Calls() != 0 {
 		t.Fatalf("mid-stream failure: got %q err %v, second called %d times", got, err, b2.Calls())
+	}
+}
+
+// A provider's streamed tokens reach the caller with its text; those of a
+// provider that failed before any text are dropped with it.
+func TestChainStreamLogprobs(t *testing.T) {
+	c, _ := cloud.NewChain(cloud.Entry{Provider: streaming("a", 0, "x")}, cloud.Entry{Provider: streaming("b", -1, "he", "llo")})
+	var events []string
+	req := cloud.Request{Logprobs: true, LogprobsFunc: func(toks []models.TokenLogprob) error {
+		for _, t := range toks {
+			events = append(events, t.Token)
+		}
+		return nil
+	}}
+	_, err := c.Stream(context.Background(), req, func(d string) error { events = append(events, d); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events, " "); got != "b:he he b:llo llo" {
+		t.Fatalf("events %q", got)
 	}
 }
 

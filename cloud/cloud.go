@@ -24,6 +24,12 @@ type Request struct {
 	// TopLogprobs alternatives per position (0-20).
 	Logprobs    bool
 	TopLogprobs int
+	// LogprobsFunc, when set on a streamed request that asks for logprobs,
+	// receives each streamed chunk's tokens just before the chunk's text
+	// goes to the DeltaFunc, so they can be passed on with that text.
+	// Providers that only have them at the end (or never) do not call it;
+	// Response.Logprobs has them all either way.
+	LogprobsFunc func(tokens []models.TokenLogprob) error
 }
 
 // Usage counts the tokens a cloud call consumed.

@@ -35,6 +35,25 @@ type Request struct {
 	TopLogprobs int
 	// Options are the client's other generation options.
 	Options
+	// Completion, when set, asks for a text completion of a prompt instead
+	// of a chat answer; Messages then hold the prompt as a user message (for
+	// scorers and context checks), and the backend uses Completion.
+	Completion *Completion
+}
+
+// Completion is a text completion: Ollama's /api/generate with raw or
+// suffix, OpenAI's legacy completions with a suffix.
+type Completion struct {
+	// Prompt is the text to continue.
+	Prompt string
+	// Suffix, when set, is the text after the insertion point
+	// (fill-in-the-middle): the model writes what goes between Prompt and
+	// Suffix, through its template's insert support.
+	Suffix string
+	// Raw sends Prompt as is, without the model's template.
+	Raw bool
+	// System is a system prompt for the template (never with Raw).
+	System string
 }
 
 // TopLogprob is one alternative token at a position.

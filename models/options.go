@@ -17,6 +17,20 @@ type Options struct {
 	Seed *int64 `json:"seed,omitempty"`
 	// TopP is nucleus sampling's probability mass (0-1).
 	TopP *float64 `json:"top_p,omitempty"`
+	// TopK samples from the K most likely tokens only (Ollama's top_k,
+	// llama-server's top_k). No cloud provider takes it: the OpenAI and
+	// Anthropic APIs have none, so it is named in the decision's reason when
+	// the cloud answers.
+	TopK *int `json:"top_k,omitempty"`
+	// NumCtx is the context size (tokens) the local model runs with
+	// (Ollama's num_ctx); 0 is the backend's. Backends with a fixed context
+	// (llama-server, the in-process engine) honour a NumCtx up to theirs and
+	// refuse a larger one. The cloud ignores it, like KeepAlive.
+	NumCtx int `json:"num_ctx,omitempty"`
+	// User identifies the end user to the cloud provider (OpenAI's user,
+	// Anthropic's metadata.user_id) for its abuse monitoring; the decision
+	// log records it. The local model has no use for it.
+	User string `json:"user,omitempty"`
 	// FrequencyPenalty and PresencePenalty are OpenAI's repetition
 	// penalties (-2 to 2).
 	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty"`

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (Ollama, built from the Go module proxy; onnxruntime's library from npm),
+# (Ollama, built from the Go module proxy; onnxruntime's library from npm;
+# Node.js and the npm clients that TestNPMClients runs against the daemon),
 # then vets and tests every package against the real components.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ if [ -x scripts/install-onnxruntime.sh ]; then
   export EDGECASCADE_ONNXRUNTIME_LIB
   echo "onnxruntime: $EDGECASCADE_ONNXRUNTIME_LIB"
 fi
+
+echo "node: $(scripts/install-npm-clients.sh | tail -n 1) (the npm clients of TestNPMClients)"
 
 echo "== go vet"
 go vet ./...

@@ -153,6 +153,12 @@ type Request struct {
 	// NoDefer turns deferral off for this request: when the cloud is out of
 	// reach the local answer is returned and nothing is kept.
 	NoDefer bool
+	// Completion, when set, is a text completion (raw prompt or
+	// fill-in-the-middle) that only the local model can give: the cloud
+	// providers take chats only. Under auto it is answered locally and
+	// scored, with the reason; under cloud it is refused (CompletionError).
+	// Messages hold the prompt as a user message, for the scorers.
+	Completion *models.Completion
 }
 
 // Routing is the part of the configuration that a reload may replace.
@@ -279,7 +285,8 @@ func (c *Cascade) baseDecision(r *Routing) Decision {
 }
 
 func (c *Cascade) localRequest(req Request) models.Request {
-	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs, Options: req.Options}
+	return models.Request{Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopLogprobs: c.opts.TopLogprobs, Options: req.Options,
+		Completion: req.Completion}
 }
 
 // cloudRequest is the original conversation, without confidence tokens.

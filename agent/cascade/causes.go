@@ -9,6 +9,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/admission"
 	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 // Kind is what one cause of a decision says. The escalation kinds are also
@@ -51,6 +52,7 @@ const (
 	CauseDeferFailed     Kind = "defer_failed"      // the outbox could not keep it
 	CauseNoLogprobs      Kind = "no_logprobs"       // logprobs were asked for; the provider sent none
 	CauseNotSent         Kind = "options_not_sent"  // options the provider's API cannot take
+	CauseCompletion      Kind = "completion_local"  // a raw or fill-in-the-middle completion: the cloud takes chats only
 )
 
 // Cause is one reason of a decision: its kind and its words. A decision's
@@ -185,4 +187,16 @@ func notSentCause(provider string, names []string) Cause {
 
 func capabilityCause(e *UnsupportedError) Cause {
 	return Cause{CauseCapability, strings.TrimSuffix(e.Error(), ": use model auto or cloud") + "; sent to the cloud"}
+}
+
+func completionCause(provider string, c *models.Completion) Cause {
+	return Cause{CauseCompletion, fmt.Sprintf("%s completion: provider %s takes chat requests only; answered locally, not escalated", completionField(c), provider)}
+}
+
+// completionField names the request field that makes c a completion.
+func completionField(c *models.Completion) string {
+	if c.Suffix != "" {
+		return "suffix"
+	}
+	return "raw"
 }

@@ -35,14 +35,20 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 	d.ID, d.Group = req.ID, req.Group
 	switch policy {
 	case PolicyCloud:
+		if req.Completion != nil {
+			return nil, &CompletionError{Provider: c.cloud.Name(), Field: completionField(req.Completion)}
+		}
 		d.add(policyCause(PolicyCloud))
 		return out.cloud(ctx, req, d)
 	case PolicyLocal:
 		if c.multiStage() {
 			return c.runLocalStages(ctx, r, req, d, out)
 		}
-		return c.runLocal(ctx, r, req, d, out)
+		return c.runLocal(ctx, r, req, d, out, policyCause(PolicyLocal))
 	case PolicyAuto:
+		if req.Completion != nil { // the cloud takes chats only
+			return c.runLocal(ctx, r, req, d, out, completionCause(c.cloud.Name(), req.Completion))
+		}
 	default:
 		return nil, &UnknownModelError{Model: string(policy)}
 	}
@@ -171,11 +177,12 @@ func (d Decision) localLatency() time.Duration {
 	return time.Duration(total * float64(time.Millisecond))
 }
 
-// runLocal answers under policy local: the request never leaves the device,
+// runLocal answers under policy local (and, under auto, what only the local
+// model can answer, why saying so): the request never leaves the device,
 // and the score is reported but decides nothing.
-func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink) (*Result, error) {
+func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decision, out sink, why Cause) (*Result, error) {
 	d.Route = RouteLocal
-	d.add(policyCause(PolicyLocal))
+	d.add(why)
 	// Under policy local, tools or images the local model does not take
 	// are an error, as is a prompt that does not fit.
 	if ue := c.unsupported(ctx, req); ue != nil {
@@ -194,8 +201,8 @@ func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decis
 	st := c.localStages(r)[0]
 	d.Score, d.Confidence = s.raw(), s.confidence()
 	d.tried(st, &s, gen.latency, "")
-	_, why := judge(s, r)
-	d.add(why...)
+	_, scoreWhy := judge(s, r)
+	d.add(scoreWhy...)
 	return c.localResult(st, gen, d), nil
 }
 

@@ -36,6 +36,15 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("the request has %s, which the local model %s does not support (its backend does not report %q): use model auto or cloud", what, e.Model, e.Capability)
 }
 
+// CompletionError is a text completion (raw or fill-in-the-middle) asked of
+// the cloud, whose providers take chats only. Field names the request field
+// that made it a completion.
+type CompletionError struct{ Provider, Field string }
+
+func (e *CompletionError) Error() string {
+	return fmt.Sprintf("%s: a raw or fill-in-the-middle completion needs the local model; provider %s takes chat requests only: use model auto or local", e.Field, e.Provider)
+}
+
 // ContextLengthError is a prompt that cannot fit the local model's context
 // under policy local.
 type ContextLengthError struct{ Tokens, Reserve, Length int }

@@ -33,8 +33,8 @@ type Emitter interface {
 // LogprobEmitter is an Emitter that also streams the answer's token log
 // probabilities, when the request asked for them (Request.Logprobs): each
 // piece of text with the tokens generated for it. A cloud answer's tokens
-// come in one piece with no text at the end of its text (providers stream
-// them apart from the text this interface sees).
+// come with its text when the provider streams them (OpenAI-compatible
+// ones), else in one piece with no text at the end of its text.
 type LogprobEmitter interface {
 	Emitter
 	DeltaLogprobs(text string, tokens []models.TokenLogprob) error
@@ -81,12 +81,29 @@ func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result,
 	s.c.toCloud(&d, 0)
 	began := false
 	start := time.Now()
-	resp, err := s.c.cloud.Stream(ctx, s.c.cloudRequest(req), func(delta string) error {
+	cr := s.c.cloudRequest(req)
+	// A provider that streams its tokens gives each chunk's before the
+	// chunk's text: they go out with that text. pending holds them.
+	le, withLogprobs := logprobEmitter(req, s.e)
+	var pending []models.TokenLogprob
+	perChunk := false
+	if withLogprobs {
+		cr.LogprobsFunc = func(toks []models.TokenLogprob) error {
+			pending = append(pending, toks...)
+			return nil
+		}
+	}
+	resp, err := s.c.cloud.Stream(ctx, cr, func(delta string) error {
 		if !began {
 			began = true
 			if err := s.e.Begin(d); err != nil {
 				return err
 			}
+		}
+		if len(pending) > 0 {
+			toks := pending
+			pending, perChunk = nil, true
+			return le.DeltaLogprobs(delta, toks)
 		}
 		return s.e.Delta(delta)
 	})
@@ -102,8 +119,13 @@ func (s *streamed) cloud(ctx context.Context, req Request, d Decision) (*Result,
 			return nil, err
 		}
 	}
-	if le, ok := logprobEmitter(req, s.e); ok && len(resp.Logprobs) > 0 {
-		if err := le.DeltaLogprobs("", resp.Logprobs); err != nil {
+	// The tokens not sent with text yet: all of them when the provider
+	// gave them only at the end.
+	if !perChunk {
+		pending = resp.Logprobs
+	}
+	if withLogprobs && len(pending) > 0 {
+		if err := le.DeltaLogprobs("", pending); err != nil {
 			return nil, &streamStartedError{fmt.Errorf("cloud answer: %w", err)}
 		}
 	}

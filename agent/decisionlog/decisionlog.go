@@ -54,6 +54,8 @@ type Entry struct {
 	// DeferredID names the outbox item when the escalation was deferred.
 	DeferredID string `json:"deferred_id,omitempty"`
 	PromptHash string `json:"prompt_hash"`
+	// User is the request's end-user identifier (OpenAI's user), if any.
+	User string `json:"user,omitempty"`
 	// Prompt and Answer are set only when content logging is on.
 	Prompt string `json:"prompt,omitempty"`
 	Answer string `json:"answer,omitempty"`

@@ -14,6 +14,7 @@ func TestBadInputAllRoutes(t *testing.T) {
 		v1  = "/v1/chat/completions"
 		ach = "/api/chat"
 		gen = "/api/generate"
+		cmp = "/v1/completions"
 	)
 	msg := func(model, extra string) string {
 		return `{"model":"` + model + `"` + extra + `,"messages":[{"role":"user","content":"hi"}]}`
@@ -45,7 +46,7 @@ func TestBadInputAllRoutes(t *testing.T) {
 		{"empty messages", map[string]string{v1: `{"model":"auto","messages":[]}`, ach: `{"model":"auto","messages":[]}`, gen: `{"model":"auto","prompt":""}`}, "", 400},
 		{"blank messages", map[string]string{
 			v1: `{"model":"auto","messages":[{"role":"user","content":" \n"}]}`, ach: `{"model":"auto","messages":[{"role":"user","content":" \n"}]}`, gen: `{"model":"auto","prompt":"\t "}`}, "", 400},
-		{"bad role", map[string]string{v1: `{"model":"auto","messages":[{"role":"tool","content":"hi"}]}`, ach: `{"model":"auto","messages":[{"role":"tool","content":"hi"}]}`, gen: `{"model":"auto","prompt":"hi","raw":true}`}, "", 400},
+		{"bad role", map[string]string{v1: `{"model":"auto","messages":[{"role":"tool","content":"hi"}]}`, ach: `{"model":"auto","messages":[{"role":"tool","content":"hi"}]}`, gen: `{"model":"auto","prompt":"hi","raw":true,"system":"s"}`}, "", 400},
 		{"unknown model", map[string]string{v1: msg("gpt-4", ""), ach: msg("llama3", ""), gen: prompt("llama3:8b", "")}, "", 404},
 		{"absurd max_tokens", map[string]string{
 			v1: msg("auto", `,"max_tokens":99999999`), ach: msg("auto", `,"options":{"num_predict":99999999}`), gen: prompt("auto", `,"options":{"num_predict":1e300}`)}, "", 400},
@@ -56,8 +57,20 @@ func TestBadInputAllRoutes(t *testing.T) {
 		{"bad policy header", map[string]string{v1: msg("auto", ""), ach: msg("auto", ""), gen: prompt("auto", "")}, "everywhere", 400},
 		{"policy header conflict", map[string]string{v1: msg("local", ""), ach: msg("local", ""), gen: prompt("local", "")}, "cloud", 400},
 	}
+	// /v1/completions takes /api/generate's bodies, but for the fields
+	// whose names differ.
+	completion := map[string]string{
+		"too large": prompt("auto", `,"user":"`+big+`"`), "bad role": prompt("auto", `,"echo":true`),
+		"absurd max_tokens": prompt("auto", `,"max_tokens":99999999`), "fractional max_tokens": prompt("auto", `,"max_tokens":1.5`),
+		"bad temperature": prompt("auto", `,"temperature":7`),
+	}
 	for _, tc := range tests {
-		for _, path := range []string{v1, ach, gen} {
+		if b, ok := completion[tc.name]; ok {
+			tc.bodies[cmp] = b
+		} else {
+			tc.bodies[cmp] = tc.bodies[gen]
+		}
+		for _, path := range []string{v1, ach, gen, cmp} {
 			t.Run(tc.name+path, func(t *testing.T) {
 				hdr := map[string]string{}
 				if tc.header != "" {

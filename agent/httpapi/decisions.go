@@ -41,7 +41,7 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 		LocalModel: d.LocalModel, CloudModel: d.CloudModel, CloudProvider: d.CloudProvider,
 		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
-		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID,
+		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID, User: req.User,
 	}
 	if !d.FromCloud() {
 		e.CloudModel = ""

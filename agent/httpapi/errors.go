@@ -56,6 +56,7 @@ func statusOf(err error) (int, apiError) {
 		um    *cascade.UnknownModelError
 		cl    *cascade.ContextLengthError
 		ue    *cascade.UnsupportedError
+		cmpl  *cascade.CompletionError
 		ce    *cloud.Error
 		busy  *admission.BusyError
 	)
@@ -92,6 +93,11 @@ func statusOf(err error) (int, apiError) {
 		if ue.Capability == models.CapabilityVision {
 			p = "images"
 		}
+		b.Error.Param = &p
+		return http.StatusBadRequest, b
+	case errors.As(err, &cmpl):
+		b := body(err.Error(), "invalid_request_error", "completion_needs_local")
+		p := cmpl.Field
 		b.Error.Param = &p
 		return http.StatusBadRequest, b
 	case errors.As(err, &cl):

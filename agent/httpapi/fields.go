@@ -20,17 +20,18 @@ import (
 var openAIFields = []string{
 	"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
 	"temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty",
-	"n", "logprobs", "top_logprobs", "response_format", "cascade",
+	"n", "logprobs", "top_logprobs", "response_format", "user", "cascade",
 	"tools", "tool_choice", "parallel_tool_calls",
 }
 
 // ollamaChatFields and ollamaGenerateFields are the /api/chat and
-// /api/generate fields edgecascade honours (generate's images, raw, suffix,
-// template and context are refused with their own message).
+// /api/generate fields edgecascade honours; ollamaGenerateOwn are generate's
+// fields refused with their own message (decodeOllamaGenerate).
 var (
 	ollamaChatFields     = []string{"model", "messages", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs", "tools"}
 	ollamaGenerateFields = []string{"model", "prompt", "system", "stream", "format", "keep_alive", "options", "logprobs", "top_logprobs",
-		"images", "raw", "suffix", "template", "context"}
+		"raw", "suffix"}
+	ollamaGenerateOwn = []string{"images", "template", "context"}
 )
 
 // The message fields honoured: role and content, images, tool calls and
@@ -41,8 +42,11 @@ var (
 )
 
 // ollamaOptionFields are the Ollama options edgecascade honours: those that
-// both the local model and the cloud provider take.
-var ollamaOptionFields = []string{"temperature", "num_predict", "stop", "seed", "top_p", "frequency_penalty", "presence_penalty"}
+// both the local model and the cloud provider take, and top_k (the cloud
+// providers have none: the decision's reason names it when the cloud
+// answers) and num_ctx (the local model's context; llama-server and the
+// in-process engine refuse one larger than theirs).
+var ollamaOptionFields = []string{"temperature", "num_predict", "stop", "seed", "top_p", "top_k", "num_ctx", "frequency_penalty", "presence_penalty"}
 
 // refuseUnknownInMessages refuses message fields not in known; null, "" and
 // [] count as absent.
@@ -133,6 +137,7 @@ func openAIOptions(cr *chatRequest, req *cascade.Request) error {
 	}
 	req.Stop = cr.Stop
 	req.Seed = cr.Seed
+	req.User = cr.User
 	for _, f := range []struct {
 		name   string
 		v      *float64

@@ -115,6 +115,7 @@ func TestOpenAIFieldTable(t *testing.T) {
 		"parallel_tool_calls": {value: false, extra: map[string]any{"tools": weatherTools}, check: func(l models.Request, c cloud.Request) bool {
 			return l.ParallelToolCalls != nil && !*l.ParallelToolCalls && c.ParallelToolCalls != nil && !*c.ParallelToolCalls
 		}},
+		"user":           {value: "u-1", check: func(_ models.Request, c cloud.Request) bool { return c.User == "u-1" }},
 		"stream":         {value: false, check: func(models.Request, cloud.Request) bool { return true }},
 		"stream_options": {value: map[string]any{"include_usage": true}, extra: map[string]any{"stream": true}, check: func(models.Request, cloud.Request) bool { return true }},
 	}
@@ -171,12 +172,21 @@ func TestOllamaFieldTable(t *testing.T) {
 		"system":       {value: "be brief", check: func(l models.Request, _ cloud.Request) bool { return l.Messages[0].Content == "be brief" }},
 		"stream":       {value: false, check: func(models.Request, cloud.Request) bool { return true }},
 		"format":       {value: "json", check: func(l models.Request, _ cloud.Request) bool { return l.Format != nil && len(l.Format.Schema) == 0 }},
+		// raw and suffix make a completion only the local model can give
+		// (TestGenerateCompletionRouting has the routing).
+		"suffix": {value: "END", check: func(l models.Request, _ cloud.Request) bool {
+			return l.Completion != nil && l.Completion.Suffix == "END" && l.Completion.Prompt == "q" && !l.Completion.Raw
+		}},
+		"raw": {value: true, check: func(l models.Request, _ cloud.Request) bool {
+			return l.Completion != nil && l.Completion.Raw && l.Completion.Prompt == "q"
+		}},
 		"keep_alive": {value: "5m", check: func(l models.Request, _ cloud.Request) bool {
 			return l.KeepAlive != nil && l.KeepAlive.Minutes() == 5
 		}},
 		"tools": {value: weatherTools, check: func(l models.Request, _ cloud.Request) bool { return hasWeatherTool(l.Options) }},
-		"options": {value: map[string]any{"seed": 7, "top_p": 0.5, "stop": []string{"X"}, "num_predict": 9}, check: func(l models.Request, _ cloud.Request) bool {
-			return l.Seed != nil && *l.Seed == 7 && l.TopP != nil && *l.TopP == 0.5 && reflect.DeepEqual(l.Stop, []string{"X"}) && l.MaxTokens == 9
+		"options": {value: map[string]any{"seed": 7, "top_p": 0.5, "stop": []string{"X"}, "num_predict": 9, "top_k": 5, "num_ctx": 4096}, check: func(l models.Request, _ cloud.Request) bool {
+			return l.Seed != nil && *l.Seed == 7 && l.TopP != nil && *l.TopP == 0.5 && reflect.DeepEqual(l.Stop, []string{"X"}) && l.MaxTokens == 9 &&
+				l.TopK != nil && *l.TopK == 5 && l.NumCtx == 4096
 		}},
 	}
 	r := newRecorder(t)
@@ -224,9 +234,19 @@ func TestOllamaFieldTable(t *testing.T) {
 	}
 	// An option that cannot be honoured is refused by name.
 	resp, raw := post(t, r.d.URL+"/api/chat", map[string]any{"model": "local", "stream": false,
-		"messages": []map[string]string{{"role": "user", "content": "q"}}, "options": map[string]any{"num_ctx": 4096}})
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "options.num_ctx") {
-		t.Errorf("options.num_ctx: status %d, body %s (want 400 naming it)", resp.StatusCode, raw)
+		"messages": []map[string]string{{"role": "user", "content": "q"}}, "options": map[string]any{"mirostat": 1}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "options.mirostat") {
+		t.Errorf("options.mirostat: status %d, body %s (want 400 naming it)", resp.StatusCode, raw)
+	}
+	// top_k reaches the cloud provider, which names it in the reason when it
+	// cannot send it (cloud/openai and cloud/anthropic test NotSent).
+	resp, raw = post(t, r.d.URL+"/api/chat", map[string]any{"model": "cloud", "stream": false,
+		"messages": []map[string]string{{"role": "user", "content": "q"}}, "options": map[string]any{"top_k": 3}})
+	r.mu.Lock()
+	gotK := r.cloud.TopK
+	r.mu.Unlock()
+	if resp.StatusCode != http.StatusOK || gotK == nil || *gotK != 3 {
+		t.Errorf("options.top_k under cloud: status %d, body %s, provider got %v", resp.StatusCode, raw, gotK)
 	}
 }
 

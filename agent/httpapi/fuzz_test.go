@@ -60,8 +60,8 @@ func checkDecoded(t *testing.T, policy cascade.Policy, req cascade.Request, err 
 		}
 		content = content || strings.TrimSpace(m.Content) != ""
 	}
-	if !content {
-		t.Fatal("a valid request whose messages are all empty")
+	if !content && (req.Completion == nil || req.Completion.Suffix == "") {
+		t.Fatal("a valid request whose messages are all empty (and no suffix to fill in before)")
 	}
 	if req.MaxTokens < 0 || req.MaxTokens > maxMaxTokens {
 		t.Fatalf("max tokens %d passed", req.MaxTokens)
@@ -104,6 +104,23 @@ func FuzzDecodeOllamaGenerate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_, policy, req, err := decodeOllamaGenerate(body)
 		checkDecoded(t, policy, req, err)
+	})
+}
+
+func FuzzParseCompletionRequest(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"model":"auto","prompt":"q","suffix":"s"}`, `{"model":"local","prompt":["q"],"logprobs":5,"echo":false}`,
+		`{"model":"cloud","prompt":["a","b"]}`, `{"model":"auto","prompt":"","suffix":"x","n":1,"best_of":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, policy, req, err := parseCompletionRequest(body)
+		checkDecoded(t, policy, req, err)
+		if err == nil && req.TopLogprobs > maxCompletionLogprobs {
+			t.Fatalf("logprobs %d passed", req.TopLogprobs)
+		}
 	})
 }
 

@@ -3,10 +3,14 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/edgecascade/edgecascade/cloud"
+	"github.com/edgecascade/edgecascade/models"
 )
 
 type logprobsObj struct {
@@ -219,5 +223,79 @@ func TestJSONModeRealOllama(t *testing.T) {
 	}
 	if ch.Logprobs == nil || len(ch.Logprobs.Content) == 0 || len(ch.Logprobs.Content[0].TopLogprobs) > 2 {
 		t.Errorf("logprobs = %s", raw)
+	}
+}
+
+// A cloud answer streamed with its tokens (OpenAI-compatible providers)
+// carries each chunk's tokens in that chunk, as the local answer does; on
+// both chat completions and legacy completions.
+func TestCloudStreamLogprobsPerChunk(t *testing.T) {
+	c := fakeCloud()
+	pieces := []string{"Par", "is"}
+	c.StreamFunc = func(_ context.Context, req cloud.Request, fn cloud.DeltaFunc) (*cloud.Response, error) {
+		var all []models.TokenLogprob
+		for _, p := range pieces {
+			tok := []models.TokenLogprob{{Token: p, Logprob: -0.5}}
+			all = append(all, tok...)
+			if req.LogprobsFunc != nil {
+				if err := req.LogprobsFunc(tok); err != nil {
+					return nil, err
+				}
+			}
+			if err := fn(p); err != nil {
+				return nil, err
+			}
+		}
+		return &cloud.Response{Provider: "openai", Content: "Paris", FinishReason: "stop", Logprobs: all}, nil
+	}
+	d := newFakeDaemon(t, daemonOpts{cloud: c})
+	for _, tc := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/v1/chat/completions", map[string]any{"model": "cloud", "stream": true, "logprobs": true, "messages": []map[string]string{{"role": "user", "content": "q"}}}},
+		{"/v1/completions", map[string]any{"model": "cloud", "stream": true, "logprobs": 0, "prompt": "q"}},
+	} {
+		resp, raw := post(t, d.URL+tc.path, tc.body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.path, resp.StatusCode, raw)
+		}
+		var chunks []string
+		sc := bufio.NewScanner(bytes.NewReader(raw))
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok || line == "[DONE]" {
+				continue
+			}
+			var ch struct {
+				Choices []struct {
+					Delta    struct{ Content string } `json:"delta"`
+					Text     string                   `json:"text"`
+					Logprobs *struct {
+						Content []struct{ Token string } `json:"content"`
+						Tokens  []string                 `json:"tokens"`
+					} `json:"logprobs"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal([]byte(line), &ch); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range ch.Choices {
+				text := x.Delta.Content + x.Text
+				var toks []string
+				if x.Logprobs != nil {
+					toks = x.Logprobs.Tokens
+					for _, c := range x.Logprobs.Content {
+						toks = append(toks, c.Token)
+					}
+				}
+				if text != "" || len(toks) > 0 {
+					chunks = append(chunks, text+"="+strings.Join(toks, ","))
+				}
+			}
+		}
+		if got := strings.Join(chunks, " "); got != "Par=Par is=is" {
+			t.Errorf("%s: chunks %q, want each piece with its token", tc.path, got)
+		}
 	}
 }

@@ -118,6 +118,22 @@ func ollamaOptions(opts map[string]any, format json.RawMessage, keepAlive *api.D
 		}
 		req.Temperature = &f
 	}
+	for _, name := range []string{"top_k", "num_ctx"} {
+		v, ok := opts[name]
+		if !ok {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < 0 || f > maxMaxTokens*8 {
+			return &BadRequestError{Msg: fmt.Sprintf("options.%s must be a non-negative integer, got %v", name, v), Param: "options." + name}
+		}
+		if name == "top_k" {
+			k := int(f)
+			req.TopK = &k
+		} else {
+			req.NumCtx = int(f)
+		}
+	}
 	if v, ok := opts["num_predict"]; ok {
 		f, ok := v.(float64)
 		if !ok || f != math.Trunc(f) || f < -2 || f > maxMaxTokens {
@@ -210,20 +226,32 @@ func decodeOllamaGenerate(body []byte) (*api.GenerateRequest, cascade.Policy, ca
 	if err := unmarshalOllama(body, &gr); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if err := refuseUnknown(body, ollamaGenerateFields, ollamaMessageFields); err != nil {
+	if err := refuseUnknown(body, slices.Concat(ollamaGenerateFields, ollamaGenerateOwn), ollamaMessageFields); err != nil {
 		return nil, "", cascade.Request{}, err
 	}
 	policy, err := ollamaPolicy(gr.Model)
 	if err != nil {
 		return nil, "", cascade.Request{}, err
 	}
-	if strings.TrimSpace(gr.Prompt) == "" {
+	if strings.TrimSpace(gr.Prompt) == "" && gr.Suffix == "" {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: "missing prompt", Param: "prompt"}
 	}
-	if len(gr.Images) > 0 || gr.Raw || gr.Suffix != "" || gr.Template != "" || len(gr.Context) > 0 {
-		return nil, "", cascade.Request{}, &BadRequestError{Msg: "images, raw, suffix, template and context are not supported"}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"images", len(gr.Images) > 0}, {"template", gr.Template != ""}, {"context", len(gr.Context) > 0}} {
+		if f.set {
+			return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf("field %s is not supported by edgecascade (docs/api.md lists the fields it honours)", f.name), Param: f.name}
+		}
+	}
+	if gr.Raw && gr.System != "" {
+		return nil, "", cascade.Request{}, &BadRequestError{Msg: "raw mode does not take system (the prompt is sent as is)", Param: "raw"}
 	}
 	req := cascade.Request{}
+	if gr.Raw || gr.Suffix != "" {
+		// A completion only the local model can give (docs/api.md).
+		req.Completion = &models.Completion{Prompt: gr.Prompt, Suffix: gr.Suffix, Raw: gr.Raw, System: gr.System}
+	}
 	if gr.System != "" {
 		req.Messages = append(req.Messages, models.Message{Role: "system", Content: gr.System})
 	}

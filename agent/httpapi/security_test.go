@@ -209,6 +209,9 @@ func TestPolicyHeader(t *testing.T) {
 		"/api/generate": func(m string) string {
 			return `{"model":"` + m + `","stream":false,"options":{"temperature":0},"prompt":"` + easyQuestion + `"}`
 		},
+		"/v1/completions": func(m string) string {
+			return `{"model":"` + m + `","temperature":0,"prompt":"` + easyQuestion + `"}`
+		},
 	}
 	tests := []struct {
 		model, header string

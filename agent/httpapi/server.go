@@ -128,6 +128,7 @@ func (s *Server) Routes() []Route {
 	f := func(method, pattern string, h http.HandlerFunc) Route { return Route{method, pattern, h} }
 	routes := []Route{
 		f("POST", "/v1/chat/completions", s.handleChat),
+		f("POST", "/v1/completions", s.handleCompletions),
 		f("GET", "/v1/models", s.handleModels),
 		f("GET", "/healthz", s.handleHealth),
 		{"GET", "/metrics", s.metrics.Handler()},

@@ -3,9 +3,10 @@
 // github.com/anthropics/anthropic-sdk-go/v2, which sends API version
 // 2026-10-21 and the API key as "Authorization: Bearer <key>". That API
 // version has no temperature parameter, so cloud.Request.Temperature is not
-// sent; of the other generation options only Stop is (as stop_sequences): the
-// Messages API has no seed, penalties or response format, and current models
-// reject top_p. Tools, the tool choice, tool calls, tool results and images
+// sent; of the other generation options only Stop is (as stop_sequences) and
+// User (as metadata.user_id): the Messages API has no seed, penalties,
+// response format or top_k in that version, and current models reject top_p.
+// Tools, the tool choice, tool calls, tool results and images
 // are translated both ways (tools.go).
 //
 // Only the SDK's services are used, never anthropic.NewClient: the client reads
@@ -277,7 +278,7 @@ func notSent(req cloud.Request) []string {
 		name string
 		set  bool
 	}{
-		{"top_p", o.TopP != nil}, {"seed", o.Seed != nil},
+		{"top_p", o.TopP != nil}, {"top_k", o.TopK != nil}, {"seed", o.Seed != nil},
 		{"frequency_penalty", o.FrequencyPenalty != nil}, {"presence_penalty", o.PresencePenalty != nil},
 		{"response_format", o.Format != nil}, {"logprobs", req.Logprobs},
 	} {
@@ -421,6 +422,9 @@ func (c *Client) params(req cloud.Request) (anthropic.MessageNewParams, error) {
 	}
 	if err := setTools(&p, req.Options); err != nil {
 		return anthropic.MessageNewParams{}, err
+	}
+	if req.User != "" {
+		p.Metadata = anthropic.MetadataParam{UserID: anthropic.String(req.User)}
 	}
 	return p, nil
 }

@@ -213,6 +213,7 @@ func (c *Client) Complete(ctx context.Context, req cloud.Request) (*cloud.Respon
 		},
 		Logprobs:  logprobs(choice.Logprobs.Content),
 		ToolCalls: toolCalls(choice.Message.ToolCalls),
+		NotSent:   notSent(req),
 	}, nil
 }
 
@@ -234,6 +235,8 @@ func logprobs(in []openai.ChatCompletionTokenLogprob) []models.TokenLogprob {
 
 // Stream sends a streaming chat completion (Server-Sent Events), calls fn
 // with each content delta of the first choice and returns the whole answer.
+// A chunk's token logprobs go to req.LogprobsFunc, when set, before its
+// text goes to fn.
 // It asks for stream_options.include_usage, so Usage is filled when the
 // server sends the final usage chunk (servers that ignore the option leave it
 // zero). A stream that ends without "data: [DONE]", carries an error event or
@@ -270,7 +273,7 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 	stream := ssestream.NewStream[openai.ChatCompletionChunk](dec, nil)
 	defer stream.Close()
 
-	resp := &cloud.Response{Provider: ProviderName, Model: c.model}
+	resp := &cloud.Response{Provider: ProviderName, Model: c.model, NotSent: notSent(req)}
 	var content []byte
 	var calls toolCallAcc
 	for stream.Next() {
@@ -291,7 +294,13 @@ func (c *Client) Stream(ctx context.Context, req cloud.Request, fn cloud.DeltaFu
 			if choice.FinishReason != "" {
 				resp.FinishReason = choice.FinishReason
 			}
-			resp.Logprobs = append(resp.Logprobs, logprobs(choice.Logprobs.Content)...)
+			toks := logprobs(choice.Logprobs.Content)
+			resp.Logprobs = append(resp.Logprobs, toks...)
+			if len(toks) > 0 && req.LogprobsFunc != nil {
+				if err := req.LogprobsFunc(toks); err != nil {
+					return nil, fmt.Errorf("openai stream: deliver logprobs: %w", err)
+				}
+			}
 			calls.add(choice.Delta.ToolCalls)
 			if d := choice.Delta.Content; d != "" {
 				content = append(content, d...)
@@ -370,6 +379,9 @@ func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
 	if o.TopP != nil {
 		p.TopP = openai.Float(*o.TopP)
 	}
+	if o.User != "" {
+		p.User = openai.String(o.User)
+	}
 	if o.FrequencyPenalty != nil {
 		p.FrequencyPenalty = openai.Float(*o.FrequencyPenalty)
 	}
@@ -399,6 +411,16 @@ func setOptions(p *openai.ChatCompletionNewParams, req cloud.Request) {
 			p.TopLogprobs = openai.Int(int64(req.TopLogprobs))
 		}
 	}
+}
+
+// notSent names the request's options the chat completions API cannot
+// take: top_k (OpenAI has none), so the decision's reason can say it was
+// not honoured.
+func notSent(req cloud.Request) []string {
+	if req.TopK != nil {
+		return []string{"top_k"}
+	}
+	return nil
 }
 
 func messages(in []models.Message) ([]openai.ChatCompletionMessageParamUnion, error) {

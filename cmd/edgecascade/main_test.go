@@ -454,9 +454,13 @@ func TestDecisionLog(t *testing.T) {
 			env["EDGECASCADE_LOG_CONTENT"] = strconv.FormatBool(content)
 			d := startServe(t, env)
 			questions := []string{"Spell rmzf backwards.", "What is 4721 + 3389?"}
-			for _, q := range questions {
+			for i, q := range questions {
+				user := "" // the first request names its end user: the entry records it
+				if i == 0 {
+					user = `"user":"u-7",`
+				}
 				resp, err := http.Post(d.url+"/v1/chat/completions", "application/json",
-					strings.NewReader(`{"model":"auto","messages":[{"role":"user","content":"`+q+`"}]}`))
+					strings.NewReader(`{"model":"auto",`+user+`"messages":[{"role":"user","content":"`+q+`"}]}`))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -491,6 +495,9 @@ func TestDecisionLog(t *testing.T) {
 				}
 				if e["prompt_hash"] == "" || e["policy"] != "auto" || e["scorer"] != "mean_logprob" {
 					t.Fatalf("entry %s", l)
+				}
+				if u, ok := e["user"]; (i == 0) != ok || (ok && u != "u-7") {
+					t.Fatalf("entry %d's user: %s", i, l)
 				}
 				_, hasPrompt := e["prompt"]
 				if hasPrompt != content || (content && e["prompt"] != questions[i]) {

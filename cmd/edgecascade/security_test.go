@@ -310,6 +310,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			do("POST", "/v1/chat/completions", bearer, `{"model":"`+model+`","stream":`+stream+`,`+msgs+`}`)
 			do("POST", "/api/chat", bearer, `{"model":"`+model+`","stream":`+stream+`,`+msgs+`}`)
 			do("POST", "/api/generate", bearer, `{"model":"`+model+`","stream":`+stream+`,"prompt":"What is 2+2?"}`)
+			do("POST", "/v1/completions", bearer, `{"model":"`+model+`","stream":`+stream+`,"prompt":"What is 2+2?"}`)
 		}
 	}
 	if got := do("POST", "/v1/chat/completions", bearer, `{"model":"cloud",`+msgs+`}`); got != http.StatusBadGateway {
@@ -389,16 +390,16 @@ func TestLocalNeverLeavesDevice(t *testing.T) {
 	d := startServe(t, env)
 	msgs := `"messages":[{"role":"user","content":"What is 4721 + 3389?"}]`
 	type via struct{ model, header string }
-	for _, path := range []string{"/v1/chat/completions", "/api/chat", "/api/generate"} {
+	for _, path := range []string{"/v1/chat/completions", "/api/chat", "/api/generate", "/v1/completions"} {
 		for _, v := range []via{{"local", ""}, {"auto", "local"}, {"cloud", "local"}, {"local:latest", ""}} {
-			if path == "/v1/chat/completions" && v.model == "local:latest" {
+			if strings.HasPrefix(path, "/v1/") && v.model == "local:latest" {
 				continue // an Ollama-style name
 			}
 			for _, stream := range []string{"false", "true"} {
 				name := fmt.Sprintf("%s model=%s header=%s stream=%s", path, v.model, v.header, stream)
 				t.Run(name, func(t *testing.T) {
 					body := `{"model":"` + v.model + `","stream":` + stream + `,` + msgs + `}`
-					if path == "/api/generate" {
+					if path == "/api/generate" || path == "/v1/completions" {
 						body = `{"model":"` + v.model + `","stream":` + stream + `,"prompt":"What is 4721 + 3389?"}`
 					}
 					req, _ := http.NewRequest("POST", d.url+path, strings.NewReader(body))

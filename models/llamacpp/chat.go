@@ -30,6 +30,7 @@ type chatRequest struct {
 	Stop             []string        `json:"stop,omitempty"`
 	Seed             *int64          `json:"seed,omitempty"`
 	TopP             *float64        `json:"top_p,omitempty"`
+	TopK             *int            `json:"top_k,omitempty"`
 	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
 	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
 	ResponseFormat   *responseFormat `json:"response_format,omitempty"`
@@ -67,7 +68,7 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 		TopLogprobs: max(req.TopLogprobs, 1),
 		Temperature: req.Temperature,
 
-		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP,
+		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP, TopK: req.TopK,
 		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
 	}
 	if f := req.Format; f != nil {
@@ -90,6 +91,47 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 	return body
 }
 
+// completionRequest is the body of POST /v1/completions, for a raw
+// completion: the prompt continued as is, without the chat template.
+// llama-server takes logprobs as n_probs there, and a JSON schema as
+// json_schema (params_from_json_cmpl turns it into a grammar).
+type completionRequest struct {
+	Model            string          `json:"model,omitempty"`
+	Prompt           string          `json:"prompt"`
+	Stream           bool            `json:"stream"`
+	Logprobs         int             `json:"logprobs"`
+	MaxTokens        int             `json:"max_tokens,omitempty"`
+	Temperature      *float64        `json:"temperature,omitempty"`
+	Stop             []string        `json:"stop,omitempty"`
+	Seed             *int64          `json:"seed,omitempty"`
+	TopP             *float64        `json:"top_p,omitempty"`
+	TopK             *int            `json:"top_k,omitempty"`
+	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
+	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
+	JSONSchema       json.RawMessage `json:"json_schema,omitempty"`
+}
+
+// requestBody is the path and body of req: a chat (a completion through the
+// template is one: Messages hold its prompt), or a raw completion.
+func (c *Client) requestBody(req models.Request, stream bool) (string, any) {
+	if req.Completion == nil || !req.Completion.Raw {
+		return pathChat, c.chatBody(req, stream)
+	}
+	body := completionRequest{
+		Model: c.model, Prompt: req.Completion.Prompt, Stream: stream, Logprobs: max(req.TopLogprobs, 1),
+		MaxTokens: max(req.MaxTokens, 0), Temperature: req.Temperature,
+		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP, TopK: req.TopK,
+		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
+	}
+	if f := req.Format; f != nil {
+		body.JSONSchema = f.Schema
+		if len(body.JSONSchema) == 0 {
+			body.JSONSchema = json.RawMessage(`{"type":"object"}`)
+		}
+	}
+	return pathComplete, body
+}
+
 // chatResponse is a chat completion or one stream chunk
 // (tools/server/server-task.cpp, to_json_oaicompat_chat*). A chunk may
 // instead carry {"error": {...}} when generation fails mid-stream.
@@ -105,7 +147,10 @@ type chatChoice struct {
 	FinishReason *string      `json:"finish_reason"`
 	Message      *chatMessage `json:"message"`
 	Delta        *chatMessage `json:"delta"`
-	Logprobs     *logprobs    `json:"logprobs"`
+	// Text is a completion's text (/v1/completions), instead of Message
+	// and Delta.
+	Text     *string   `json:"text"`
+	Logprobs *logprobs `json:"logprobs"`
 }
 
 type chatMessage struct {
@@ -194,8 +239,11 @@ func (a *accumulator) add(cr chatResponse, emit func(models.Chunk) error) error 
 		msg = ch.Delta
 	}
 	var text string
-	if msg != nil && msg.Content != nil {
+	switch {
+	case msg != nil && msg.Content != nil:
 		text = *msg.Content
+	case ch.Text != nil:
+		text = *ch.Text
 	}
 	if msg != nil {
 		a.calls.add(msg.ToolCalls)

@@ -37,6 +37,7 @@ const (
 	defaultName = "llama-server"
 
 	pathChat      = "/v1/chat/completions"
+	pathComplete  = "/v1/completions"
 	pathEmbedding = "/embedding"
 	pathHealth    = "/health"
 	pathProps     = "/props"
@@ -127,7 +128,11 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) Chat(ctx context.Context, req models.Request) (*models.Response, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, false))
+	if err := c.checkRequest(ctx, req); err != nil {
+		return nil, err
+	}
+	path, body := c.requestBody(req, false)
+	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, c.wrap(ctx, err)
 	}
@@ -156,7 +161,11 @@ func (c *Client) ChatStream(ctx context.Context, req models.Request, fn models.C
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.send(ctx, http.MethodPost, pathChat, c.chatBody(req, true))
+	if err := c.checkRequest(ctx, req); err != nil {
+		return nil, err
+	}
+	path, body := c.requestBody(req, true)
+	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, c.wrap(ctx, err)
 	}
@@ -292,6 +301,33 @@ func (c *Client) ContextLength(ctx context.Context) (int, error) {
 		return 0, c.wrap(ctx, errors.New("GET /props reported no context size"))
 	}
 	return p.ContextSize, nil
+}
+
+// checkRequest refuses what llama-server cannot do here: a
+// fill-in-the-middle completion (a raw one goes to /v1/completions),
+// and a requested context (Ollama's num_ctx) larger than the server's:
+// llama-server's context is fixed at its start (--ctx-size), so a request
+// can use up to that and no more. num_ctx 0 asks for nothing.
+func (c *Client) checkRequest(ctx context.Context, req models.Request) error {
+	if req.Completion != nil && req.Completion.Suffix != "" {
+		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
+			Err:  errors.New("suffix (fill-in-the-middle) completions are not supported by the llamacpp backend"),
+			Hint: "use the ollama backend with a model whose template supports insert"}
+	}
+	numCtx := req.NumCtx
+	if numCtx <= 0 {
+		return nil
+	}
+	n, err := c.ContextLength(ctx)
+	if err != nil {
+		return err
+	}
+	if numCtx > n {
+		return &models.Error{Backend: backendName, Model: c.name, Kind: models.ErrBadRequest,
+			Err:  fmt.Errorf("num_ctx %d is larger than llama-server's context of %d tokens", numCtx, n),
+			Hint: "llama-server's context is fixed at its start (--ctx-size): ask for at most that"}
+	}
+	return nil
 }
 
 // withTimeout applies the configured per-call timeout.

@@ -59,6 +59,13 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 	if o := req.Options; len(o.Stop) > 0 || o.Seed != nil || o.TopP != nil || o.FrequencyPenalty != nil || o.PresencePenalty != nil || o.Format != nil {
 		return nil, e.badRequest(errors.New("stop, seed, top_p, penalties and JSON format are not supported by the in-process engine"), "use the ollama or llamacpp backend")
 	}
+	if req.NumCtx > e.nCtx {
+		return nil, e.badRequest(fmt.Errorf("num_ctx %d is larger than the engine's context of %d tokens", req.NumCtx, e.nCtx),
+			"the engine's context is fixed when it loads: ask for at most that")
+	}
+	if req.TopK != nil && *req.TopK < 0 {
+		return nil, e.badRequest(fmt.Errorf("top_k %d is negative", *req.TopK), "")
+	}
 	temp := 0.0
 	if req.Temperature != nil {
 		temp = *req.Temperature
@@ -67,6 +74,16 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 		}
 	}
 	prompt, err := e.tpl.Render(req.Messages)
+	if cmpl := req.Completion; cmpl != nil && err == nil {
+		// A raw prompt is continued as is; fill-in-the-middle needs a
+		// template's insert support, which the engine's templates lack.
+		if cmpl.Suffix != "" {
+			return nil, e.badRequest(errors.New("suffix (fill-in-the-middle) is not supported by the in-process engine"), "use the ollama backend with a model whose template supports insert")
+		}
+		if cmpl.Raw {
+			prompt = cmpl.Prompt
+		}
+	}
 	if err != nil {
 		return nil, e.badRequest(err, "")
 	}
@@ -102,6 +119,9 @@ func (e *Engine) generate(ctx context.Context, req models.Request, fn models.Chu
 	}
 	sp := samplingDefaults
 	sp.Temp = float32(temp)
+	if req.TopK != nil && *req.TopK > 0 {
+		sp.TopK = *req.TopK
+	}
 	sampler, err := llama.NewSamplingContext(e.model, sp)
 	if err != nil {
 		return nil, e.wrap(ctx, fmt.Errorf("sampler: %w", err))

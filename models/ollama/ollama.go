@@ -114,13 +114,19 @@ func (c *Client) chat(ctx context.Context, req models.Request, fn models.ChunkFu
 	if req.Temperature != nil {
 		areq.Options["temperature"] = *req.Temperature
 	}
-	setOptions(areq, req.Options)
+	areq.Format, areq.KeepAlive = setOptions(areq.Options, req.Options)
+	send := c.chatStream
+	if req.Completion != nil {
+		send = func(ctx context.Context, areq *api.ChatRequest, fn func(api.ChatResponse) error) error {
+			return c.generateStream(ctx, generateRequest(areq, req.Completion), fn)
+		}
+	}
 
 	out := &models.Response{Model: c.model}
 	var sb strings.Builder
 	var chunkErr error
 	var calls []api.ToolCall
-	err := c.chatStream(ctx, areq, func(r api.ChatResponse) error {
+	err := send(ctx, areq, func(r api.ChatResponse) error {
 		toks := convertLogprobs(r.Logprobs)
 		sb.WriteString(r.Message.Content)
 		calls = append(calls, r.Message.ToolCalls...)
@@ -235,32 +241,51 @@ func convertLogprobs(lps []api.Logprob) []models.TokenLogprob {
 	return out
 }
 
-// setOptions puts the client's generation options into Ollama's request:
-// sampling options in options, the JSON constraint in format (a schema, or
-// "json" for any JSON), keep_alive as is.
-func setOptions(areq *api.ChatRequest, o models.Options) {
+// setOptions puts the client's generation options into Ollama's options and
+// returns its format (a schema, or "json" for any JSON) and keep_alive.
+func setOptions(opts map[string]any, o models.Options) (json.RawMessage, *api.Duration) {
 	if len(o.Stop) > 0 {
-		areq.Options["stop"] = o.Stop
+		opts["stop"] = o.Stop
 	}
 	if o.Seed != nil {
-		areq.Options["seed"] = *o.Seed
+		opts["seed"] = *o.Seed
 	}
 	if o.TopP != nil {
-		areq.Options["top_p"] = *o.TopP
+		opts["top_p"] = *o.TopP
+	}
+	if o.TopK != nil {
+		opts["top_k"] = *o.TopK
+	}
+	if o.NumCtx > 0 {
+		opts["num_ctx"] = o.NumCtx
 	}
 	if o.FrequencyPenalty != nil {
-		areq.Options["frequency_penalty"] = *o.FrequencyPenalty
+		opts["frequency_penalty"] = *o.FrequencyPenalty
 	}
 	if o.PresencePenalty != nil {
-		areq.Options["presence_penalty"] = *o.PresencePenalty
+		opts["presence_penalty"] = *o.PresencePenalty
 	}
+	var format json.RawMessage
 	if o.Format != nil {
-		areq.Format = json.RawMessage(`"json"`)
+		format = json.RawMessage(`"json"`)
 		if len(o.Format.Schema) > 0 {
-			areq.Format = o.Format.Schema
+			format = o.Format.Schema
 		}
 	}
+	var keepAlive *api.Duration
 	if o.KeepAlive != nil {
-		areq.KeepAlive = &api.Duration{Duration: *o.KeepAlive}
+		keepAlive = &api.Duration{Duration: *o.KeepAlive}
+	}
+	return format, keepAlive
+}
+
+// generateRequest is the /api/generate request of a completion, with the
+// chat request's options: the prompt (raw, or through the template's
+// insert support with a suffix) instead of the messages.
+func generateRequest(areq *api.ChatRequest, c *models.Completion) *api.GenerateRequest {
+	return &api.GenerateRequest{
+		Model: areq.Model, Prompt: c.Prompt, Suffix: c.Suffix, Raw: c.Raw, System: c.System,
+		Stream: areq.Stream, Format: areq.Format, KeepAlive: areq.KeepAlive, Options: areq.Options,
+		Logprobs: areq.Logprobs, TopLogprobs: areq.TopLogprobs,
 	}
 }

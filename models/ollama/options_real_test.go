@@ -3,6 +3,7 @@ package ollama_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -61,5 +62,55 @@ func TestOptionsReal(t *testing.T) {
 				t.Errorf("stop %q: answer %q (without stop %q)", stop, cut.Content, free.Content)
 			}
 		}
+	}
+}
+
+// TestCompletionReal checks completions and the options top_k and num_ctx
+// against a real Ollama: a raw prompt (the chat template rendered by hand)
+// is continued as the chat would be; a suffix is refused by a model whose
+// template has no insert support; top_k 1 samples greedily whatever the
+// temperature; num_ctx is passed (a prompt over it is cut, not refused, as
+// Ollama does).
+func TestCompletionReal(t *testing.T) {
+	s := ollamatest.New(t, ollamatest.Weak)
+	c, err := ollama.New(ollama.Config{URL: s.URL, Model: ollamatest.Weak})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const q = "What is the capital of Osninax?"
+	zero, one := 0.0, 1.0
+	msgs := []models.Message{{Role: "user", Content: q}}
+	chat, err := c.Chat(ctx, models.Request{Messages: msgs, MaxTokens: 24, Temperature: &zero, TopLogprobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := "<|im_start|>user\n" + q + "<|im_end|>\n<|im_start|>assistant\n"
+	got, err := c.Chat(ctx, models.Request{Messages: msgs, MaxTokens: 24, Temperature: &zero, TopLogprobs: 2,
+		Completion: &models.Completion{Prompt: raw, Raw: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Content != chat.Content || len(got.Tokens) == 0 || got.FinishReason == "" {
+		t.Errorf("raw completion %q (%d tokens, finish %q), chat answer %q", got.Content, len(got.Tokens), got.FinishReason, chat.Content)
+	}
+	streamed, err := c.ChatStream(ctx, models.Request{Messages: msgs, MaxTokens: 24, Temperature: &zero,
+		Completion: &models.Completion{Prompt: raw, Raw: true}}, func(models.Chunk) error { return nil })
+	if err != nil || streamed.Content != chat.Content {
+		t.Errorf("streamed raw completion %+v, %v; want %q", streamed, err, chat.Content)
+	}
+
+	_, err = c.Chat(ctx, models.Request{Messages: msgs, MaxTokens: 8, Completion: &models.Completion{Prompt: "a", Suffix: "b"}})
+	if !errors.Is(err, models.ErrBadRequest) || !strings.Contains(err.Error(), "insert") {
+		t.Errorf("suffix on a model without insert: err %v, want a bad request saying insert", err)
+	}
+
+	k := 1
+	greedy, err := c.Chat(ctx, models.Request{Messages: msgs, MaxTokens: 24, Temperature: &one, Options: models.Options{TopK: &k, NumCtx: 256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if greedy.Content != chat.Content {
+		t.Errorf("top_k 1 at temperature 1: %q, greedy %q", greedy.Content, chat.Content)
 	}
 }

@@ -29,7 +29,7 @@ func TestOptionsWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, topP, fp, pp, ka := int64(7), 0.9, 0.1, -0.2, 5*time.Minute
+	seed, topP, fp, pp, ka, topK := int64(7), 0.9, 0.1, -0.2, 5*time.Minute, 5
 	for _, tt := range []struct {
 		format *models.Format
 		want   any
@@ -38,12 +38,14 @@ func TestOptionsWireFormat(t *testing.T) {
 		{&models.Format{Schema: json.RawMessage(`{"type":"object"}`)}, map[string]any{"type": "object"}},
 	} {
 		req := models.Request{Messages: []models.Message{{Role: "user", Content: "q"}}, Options: models.Options{
-			Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp, Format: tt.format, KeepAlive: &ka}}
+			Stop: []string{"END"}, Seed: &seed, TopP: &topP, FrequencyPenalty: &fp, PresencePenalty: &pp, Format: tt.format, KeepAlive: &ka,
+			TopK: &topK, NumCtx: 2048, User: "u-1"}}
 		if _, err := c.Chat(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
 		b := <-bodies
-		wantOpts := map[string]any{"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2}
+		wantOpts := map[string]any{"stop": []any{"END"}, "seed": float64(7), "top_p": 0.9, "frequency_penalty": 0.1, "presence_penalty": -0.2,
+			"top_k": float64(5), "num_ctx": float64(2048)}
 		if !reflect.DeepEqual(b["options"], wantOpts) {
 			t.Errorf("options = %v, want %v", b["options"], wantOpts)
 		}

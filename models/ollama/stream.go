@@ -26,11 +26,36 @@ const maxLine = 8 << 20
 // the profile of a local answer through the daemon showed as a quarter of
 // the daemon's CPU time (docs/bench.md).
 func (c *Client) chatStream(ctx context.Context, req *api.ChatRequest, fn func(api.ChatResponse) error) error {
+	return c.ndjson(ctx, "/api/chat", req, func(line []byte) error {
+		var cr api.ChatResponse
+		if err := json.Unmarshal(line, &cr); err != nil {
+			return fmt.Errorf("malformed response line: %w", err)
+		}
+		return fn(cr)
+	})
+}
+
+// generateStream posts req to /api/generate and calls fn with each NDJSON
+// response as the chat response it amounts to (the text in Message).
+func (c *Client) generateStream(ctx context.Context, req *api.GenerateRequest, fn func(api.ChatResponse) error) error {
+	return c.ndjson(ctx, "/api/generate", req, func(line []byte) error {
+		var gr api.GenerateResponse
+		if err := json.Unmarshal(line, &gr); err != nil {
+			return fmt.Errorf("malformed response line: %w", err)
+		}
+		return fn(api.ChatResponse{Model: gr.Model, Message: api.Message{Role: "assistant", Content: gr.Response},
+			Done: gr.Done, DoneReason: gr.DoneReason, Metrics: gr.Metrics, Logprobs: gr.Logprobs})
+	})
+}
+
+// ndjson posts req to path and calls fn with each response line that is
+// not an error.
+func (c *Client) ndjson(ctx context.Context, path string, req any, fn func(line []byte) error) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("/api/chat").String(), bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -76,7 +101,7 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 
 // handleLine decodes one line: an error (HTTP status or error field) or a
 // response for fn.
-func handleLine(resp *http.Response, line []byte, fn func(api.ChatResponse) error) error {
+func handleLine(resp *http.Response, line []byte, fn func(line []byte) error) error {
 	var e struct {
 		Error string `json:"error,omitempty"`
 	}
@@ -92,9 +117,5 @@ func handleLine(resp *http.Response, line []byte, fn func(api.ChatResponse) erro
 	if e.Error != "" {
 		return errors.New(e.Error)
 	}
-	var cr api.ChatResponse
-	if err := json.Unmarshal(line, &cr); err != nil {
-		return fmt.Errorf("malformed response line: %w", err)
-	}
-	return fn(cr)
+	return fn(line)
 }

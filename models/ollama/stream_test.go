@@ -2,6 +2,7 @@ package ollama
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -30,7 +31,11 @@ func TestHandleLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
-			err := handleLine(&http.Response{StatusCode: tc.status, Status: http.StatusText(tc.status)}, []byte(tc.line), func(r api.ChatResponse) error {
+			err := handleLine(&http.Response{StatusCode: tc.status, Status: http.StatusText(tc.status)}, []byte(tc.line), func(line []byte) error {
+				var r api.ChatResponse
+				if err := json.Unmarshal(line, &r); err != nil {
+					return err
+				}
 				got = r.Message.Content
 				return nil
 			})
