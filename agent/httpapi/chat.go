@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/decisionlog"
+	"github.com/edgecascade/edgecascade/agent/events"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -51,25 +53,42 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.logResult(r.Context(), policy, req, res)
+	id := newID()
+	s.logResult(r.Context(), id, policy, req, res)
 	content, finish := res.Content, res.FinishReason
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
-		ID: newID(), Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
+		ID: id, Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
 	})
 }
 
-func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
+// logResult records an answered request: the metrics, the decision log
+// and, with the events stream on, a decision event (whose id is the
+// response's, "" where the response has none).
+func (s *Server) logResult(ctx context.Context, id string, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
 	s.metrics.observe(policy, res)
-	if s.cfg.Decisions != nil {
-		s.cfg.Decisions.Append(s.entry(policy, req, res))
+	if s.cfg.Decisions != nil || s.cfg.Events != nil {
+		e := s.entry(policy, req, res)
+		if s.cfg.Decisions != nil {
+			s.cfg.Decisions.Append(e)
+		}
+		if s.cfg.Events != nil {
+			s.cfg.Events.Publish(events.Decision, decisionEvent{ID: id, Entry: e})
+		}
 	}
 	ri := info(ctx) // the request log line says the rest
 	ri.policy, ri.res = policy, res
+}
+
+// decisionEvent is the data of a decision event: the decision log's entry
+// and the response's id (the id feedback names).
+type decisionEvent struct {
+	ID string `json:"id,omitempty"`
+	decisionlog.Entry
 }
 
 // sseEmitter writes OpenAI chat.completion.chunk events.
@@ -148,7 +167,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		_ = e.write(body)
 		return
 	}
-	s.logResult(r.Context(), policy, req, res)
+	s.logResult(r.Context(), e.id, policy, req, res)
 	finish := res.FinishReason
 	last := e.chunk(&responseMsg{}, &finish)
 	if policy == cascade.PolicyLocal || res.Decision.Route == cascade.RouteCloud {

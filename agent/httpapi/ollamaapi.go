@@ -345,7 +345,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 			s.writeOllamaError(w, r, err)
 			return
 		}
-		s.logResult(r.Context(), policy, req, res)
+		s.logResult(r.Context(), "", policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
 		var toks []api.Logprob
@@ -373,7 +373,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		_ = e.write(map[string]string{"error": body.Error.Message})
 		return
 	}
-	s.logResult(r.Context(), policy, req, res)
+	s.logResult(r.Context(), "", policy, req, res)
 	var d *cascade.Decision
 	if policy == cascade.PolicyLocal {
 		dd := res.Decision // the score of a live local stream is known at the end
