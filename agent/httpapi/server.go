@@ -155,19 +155,14 @@ func (s *Server) Routes() []Route {
 		f("POST", "/v1/embeddings", s.handleEmbeddings),
 		f("POST", "/api/embed", s.handleOllamaEmbed),
 		f("POST", "/api/embeddings", s.handleOllamaEmbeddings),
-		f("GET", "/{$}", s.handleRoot), // and HEAD: "Ollama is running"
+		// And HEAD: "Ollama is running"; a browser gets the dashboard.
+		{Method: "GET", Pattern: "/{$}", Handler: http.HandlerFunc(s.handleRoot), Page: acceptsHTML},
 		f("POST", "/api/show", s.handleOllamaShow),
 		f("GET", "/api/ps", s.handleOllamaPS),
 		f("GET", "/v1/models/{id}", s.handleModel),
 		f("GET", "/v1/cascade/summary", s.handleSummary),
 		{Method: "GET", Pattern: "/ui", Handler: http.HandlerFunc(s.handleUI), Page: always},
 		{Method: "GET", Pattern: "/ui/{file}", Handler: http.HandlerFunc(s.handleUI), Page: always},
-	}
-	// A browser at / gets the dashboard; other clients "Ollama is running".
-	for i := range routes {
-		if routes[i].Pattern == "/{$}" {
-			routes[i].Page = acceptsHTML
-		}
 	}
 	if s.cfg.Pprof {
 		// Behind the guard: with server.auth_token set, fetch a profile

@@ -293,7 +293,7 @@ func TestDashboardToken(t *testing.T) {
 	d := dashboardDaemon(t, map[string]string{"EDGECASCADE_SERVER_AUTH_TOKEN": token})
 	b := newBrowser(t, 1024, 768)
 	b.do(t, "open /", chromedp.Navigate(d.url+"/"))
-	b.waitJS(t, "the token form", `!document.querySelector("#login").hidden && document.querySelector("#main").hidden`)
+	b.waitJS(t, "the token form", `getComputedStyle(document.querySelector("#login")).display !== "none" && getComputedStyle(document.querySelector("#main")).display === "none"`)
 	if s := b.text(t, `document.querySelector("#status").textContent`); s != "token needed" {
 		t.Fatalf("status without the token: %q", s)
 	}
@@ -304,7 +304,7 @@ func TestDashboardToken(t *testing.T) {
 	b.do(t, "a wrong token", chromedp.SetValue(chromedp.CSS("#token"), "wrong"), chromedp.Click(chromedp.CSS("#login-form button")))
 	b.waitJS(t, "the refusal", `document.querySelector("#login-msg").textContent.includes("refused")`)
 	b.do(t, "the token", chromedp.SetValue(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login-form button")))
-	b.waitJS(t, "the dashboard", `document.querySelector("#login").hidden && document.querySelector("#status").classList.contains("ok")`)
+	b.waitJS(t, "the dashboard", `getComputedStyle(document.querySelector("#login")).display === "none" && getComputedStyle(document.querySelector("#main")).display !== "none" && document.querySelector("#status").classList.contains("ok")`)
 	if u := b.text(t, `location.href`); strings.Contains(u, token) {
 		t.Fatalf("the token is in the URL: %s", u)
 	}
