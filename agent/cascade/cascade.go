@@ -47,7 +47,11 @@ const (
 
 // Decision is the routing decision that rides on every response as `cascade`.
 type Decision struct {
+	// ID is the response's id (Request.ID): what feedback names.
+	ID    string `json:"id,omitempty"`
 	Route string `json:"route"`
+	// Group is the request's group key (Request.Group), empty for none.
+	Group string `json:"group,omitempty"`
 	// Confidence is the probability that the local answer is right: the
 	// calibrated map of the score when a calibration is loaded, else the raw
 	// score. Null when the local model was not asked (policy cloud).
@@ -105,6 +109,12 @@ type Result struct {
 
 // Request is a chat request to the cascade.
 type Request struct {
+	// ID names the response (the HTTP API makes one per request); it rides
+	// on the decision and in the decision log, and labels name it.
+	ID string
+	// Group is the request's group key (X-Cascade-Group): adaptation keeps
+	// a threshold per group with enough labels.
+	Group       string
 	Messages    []models.Message
 	MaxTokens   int
 	Temperature *float64

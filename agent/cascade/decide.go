@@ -32,6 +32,7 @@ func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emit
 func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink) (*Result, error) {
 	r := c.routing.Load()
 	d := c.baseDecision(r)
+	d.ID, d.Group = req.ID, req.Group
 	switch policy {
 	case PolicyCloud:
 		d.add(policyCause(PolicyCloud))

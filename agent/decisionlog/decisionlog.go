@@ -21,11 +21,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var bucket = []byte("decisions")
+var (
+	bucket = []byte("decisions")
+	// idBucket maps a response id to its entry's key (labels.go).
+	idBucket = []byte("ids")
+)
 
 // Entry is one decision.
 type Entry struct {
-	Time             time.Time `json:"time"`
+	Time time.Time `json:"time"`
+	// ID is the response's id (the chat completion's id, the Ollama
+	// response's cascade.id): what feedback names. Group is the request's
+	// group key (X-Cascade-Group), empty for none.
+	ID               string    `json:"id,omitempty"`
+	Group            string    `json:"group,omitempty"`
 	Policy           string    `json:"policy"`
 	Route            string    `json:"route"`
 	Escalated        bool      `json:"escalated"`
@@ -48,13 +57,16 @@ type Entry struct {
 	// Prompt and Answer are set only when content logging is on.
 	Prompt string `json:"prompt,omitempty"`
 	Answer string `json:"answer,omitempty"`
+	// Label says whether the answer was right, once something has said so
+	// (labels.go).
+	Label *Label `json:"label,omitempty"`
 }
 
 // Log is the decision log. Append hands entries to one background writer
 // so that requests never wait for the disk; Close writes what is queued.
 type Log struct {
 	db      *bolt.DB
-	queue   chan Entry
+	queue   chan op
 	done    chan struct{}
 	log     *slog.Logger
 	mu      sync.Mutex
@@ -88,7 +100,10 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open decision log %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
+		if _, err := tx.CreateBucketIfNotExists(bucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(idBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -97,23 +112,48 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Log{db: db, queue: make(chan Entry, 1024), done: make(chan struct{}), log: log, opts: opts}
+	l := &Log{db: db, queue: make(chan op, 1024), done: make(chan struct{}), log: log, opts: opts}
 	go l.writer()
 	return l, nil
 }
 
+// op is one item of the writer's queue: an entry to append, or a label to
+// apply (after every entry queued before it).
+type op struct {
+	entry Entry
+	label *labelOp
+}
+
 func (l *Log) writer() {
 	defer close(l.done)
-	for e := range l.queue {
-		batch := []Entry{e}
+	var pending *op
+	for {
+		var o op
+		if pending != nil {
+			o, pending = *pending, nil
+		} else {
+			var ok bool
+			if o, ok = <-l.queue; !ok {
+				return
+			}
+		}
+		if o.label != nil {
+			o.label.reply <- l.applyLabel(o.label)
+			continue
+		}
+		batch := []Entry{o.entry}
 	more:
 		for len(batch) < 256 {
 			select {
-			case e, ok := <-l.queue:
+			case next, ok := <-l.queue:
 				if !ok {
 					break more
 				}
-				batch = append(batch, e)
+				if next.label != nil { // entries first, then the label
+					pending = &next
+					break more
+				}
+				batch = append(batch, next.entry)
 			default:
 				break more
 			}
@@ -134,17 +174,18 @@ func (l *Log) write(batch []Entry) error {
 	// Encode first: one entry that cannot be encoded must not cost the
 	// others their place in the transaction.
 	vals := make([][]byte, 0, len(batch))
+	ids := make([]string, 0, len(batch))
 	for _, e := range batch {
 		v, err := encode(e)
 		if err != nil {
 			l.log.Error("decision log entry dropped: it cannot be encoded", "reason", e.Reason, "err", err)
 			continue
 		}
-		vals = append(vals, v)
+		vals, ids = append(vals, v), append(ids, e.ID)
 	}
 	return l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		for _, v := range vals {
+		b, idx := tx.Bucket(bucket), tx.Bucket(idBucket)
+		for i, v := range vals {
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
@@ -153,6 +194,11 @@ func (l *Log) write(batch []Entry) error {
 			binary.BigEndian.PutUint64(k[:], seq)
 			if err := b.Put(k[:], v); err != nil {
 				return err
+			}
+			if ids[i] != "" {
+				if err := idx.Put([]byte(ids[i]), k[:]); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -203,7 +249,7 @@ func (l *Log) Append(e Entry) {
 		return
 	}
 	select {
-	case l.queue <- e:
+	case l.queue <- op{entry: e}:
 	default:
 		l.dropped++
 		if l.dropped == 1 || l.dropped%1000 == 0 {

@@ -36,7 +36,7 @@ func (l *Log) maybeTrim() {
 func (l *Log) Trim(now time.Time) (int, error) {
 	n := 0
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
+		c, idx := tx.Bucket(bucket).Cursor(), tx.Bucket(idBucket)
 		last, _ := c.Last()
 		if last == nil {
 			return nil
@@ -46,6 +46,11 @@ func (l *Log) Trim(now time.Time) (int, error) {
 			count := lastSeq - binary.BigEndian.Uint64(k) + 1
 			if !l.expired(now, v) && (l.opts.MaxEntries <= 0 || count <= uint64(l.opts.MaxEntries)) {
 				break
+			}
+			if id := idOf(v); id != "" && idx != nil {
+				if err := idx.Delete([]byte(id)); err != nil {
+					return err
+				}
 			}
 			if err := c.Delete(); err != nil {
 				return err
@@ -69,4 +74,15 @@ func (l *Log) expired(now time.Time, v []byte) bool {
 		return true // unreadable: not worth keeping
 	}
 	return e.Time.Before(now.Add(-l.opts.MaxAge))
+}
+
+// idOf is the response id of the encoded entry v ("" when none or unreadable).
+func idOf(v []byte) string {
+	var e struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(v, &e) != nil {
+		return ""
+	}
+	return e.ID
 }

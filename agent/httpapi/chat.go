@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
-	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/events"
 	"github.com/edgecascade/edgecascade/models"
 )
@@ -18,6 +17,9 @@ import (
 
 func setDecisionHeaders(h http.Header, d cascade.Decision) {
 	h.Set("X-Cascade-Route", d.Route)
+	if d.ID != "" {
+		h.Set("X-Cascade-Id", d.ID)
+	}
 	if d.Deferred {
 		h.Set("X-Cascade-Deferred-Id", d.DeferredID)
 	}
@@ -39,11 +41,19 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.NoDefer, err = noDefer(r.Header, body)
 	}
+	if err == nil {
+		var body string
+		if cr.Cascade != nil {
+			body = cr.Cascade.Group
+		}
+		req.Group, err = groupOf(r.Header, body)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	info(r.Context()).policy = policy
+	req.ID = newID()
 	if cr.Stream {
 		s.streamChat(w, r, cr, policy, req)
 		return
@@ -53,13 +63,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	id := newID()
-	s.logResult(r.Context(), id, policy, req, res)
+	s.logResult(r.Context(), policy, req, res)
 	content, finish := res.Content, res.FinishReason
 	d := res.Decision
 	setDecisionHeaders(w.Header(), d)
 	s.writeJSON(w, r, http.StatusOK, chatResponse{
-		ID: id, Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
+		ID: req.ID, Object: "chat.completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []chatChoice{{Message: &responseMsg{Role: "assistant", Content: &content}, FinishReason: &finish, Logprobs: logprobsOf(req, res)}},
 		Usage:   usageOf(res.Usage),
 		Cascade: &d,
@@ -67,9 +76,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 }
 
 // logResult records an answered request: the metrics, the decision log
-// and, with the events stream on, a decision event (whose id is the
-// response's, "" where the response has none).
-func (s *Server) logResult(ctx context.Context, id string, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
+// and, with the events stream on, a decision event (the same entry, whose
+// id is the response's: what feedback names).
+func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
 	s.metrics.observe(policy, res)
 	if s.cfg.Decisions != nil || s.cfg.Events != nil {
 		e := s.entry(policy, req, res)
@@ -77,18 +86,11 @@ func (s *Server) logResult(ctx context.Context, id string, policy cascade.Policy
 			s.cfg.Decisions.Append(e)
 		}
 		if s.cfg.Events != nil {
-			s.cfg.Events.Publish(events.Decision, decisionEvent{ID: id, Entry: e})
+			s.cfg.Events.Publish(events.Decision, e)
 		}
 	}
 	ri := info(ctx) // the request log line says the rest
 	ri.policy, ri.res = policy, res
-}
-
-// decisionEvent is the data of a decision event: the decision log's entry
-// and the response's id (the id feedback names).
-type decisionEvent struct {
-	ID string `json:"id,omitempty"`
-	decisionlog.Entry
 }
 
 // sseEmitter writes OpenAI chat.completion.chunk events.
@@ -154,7 +156,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &sseEmitter{w: w, flusher: flusher, id: newID(), model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
+	e := &sseEmitter{w: w, flusher: flusher, id: req.ID, model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {
@@ -167,7 +169,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, cr *chatRequ
 		_ = e.write(body)
 		return
 	}
-	s.logResult(r.Context(), e.id, policy, req, res)
+	s.logResult(r.Context(), policy, req, res)
 	finish := res.FinishReason
 	last := e.chunk(&responseMsg{}, &finish)
 	if policy == cascade.PolicyLocal || res.Decision.Route == cascade.RouteCloud {

@@ -20,6 +20,8 @@ type DecisionLog interface {
 	Export(ctx context.Context, w io.Writer) (int, error)
 	// WriteErr is the error of the last write, nil when it succeeded.
 	WriteErr() error
+	// Label labels the decision of response id (feedback.go).
+	Label(ctx context.Context, id string, lb decisionlog.Label, replace bool) (decisionlog.Entry, bool, error)
 }
 
 // entry is the decision log's record of one answer. The prompt is kept as a
@@ -34,7 +36,7 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 		h.Write([]byte{0})
 	}
 	e := decisionlog.Entry{
-		Time: s.now().UTC(), Policy: string(policy), Route: d.Route, Escalated: d.Escalated, Scorer: d.Scorer,
+		Time: s.now().UTC(), ID: d.ID, Group: d.Group, Policy: string(policy), Route: d.Route, Escalated: d.Escalated, Scorer: d.Scorer,
 		Score: d.Score, Confidence: d.Confidence, Threshold: d.Threshold, Reason: d.Reason,
 		LocalModel: d.LocalModel, CloudModel: d.CloudModel, CloudProvider: d.CloudProvider,
 		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,

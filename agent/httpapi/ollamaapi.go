@@ -335,17 +335,21 @@ func ollamaLogprobs(toks []models.TokenLogprob, top int) []api.Logprob {
 
 func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cascade.Policy, req cascade.Request, stream bool, frame ollamaFrame) {
 	var err error
-	if req.NoDefer, err = noDefer(r.Header, nil); err != nil {
+	if req.NoDefer, err = noDefer(r.Header, nil); err == nil {
+		req.Group, err = groupOf(r.Header, "")
+	}
+	if err != nil {
 		s.writeOllamaError(w, r, err)
 		return
 	}
+	req.ID = newID()
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {
 			s.writeOllamaError(w, r, err)
 			return
 		}
-		s.logResult(r.Context(), "", policy, req, res)
+		s.logResult(r.Context(), policy, req, res)
 		d := res.Decision
 		setDecisionHeaders(w.Header(), d)
 		var toks []api.Logprob
@@ -373,7 +377,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		_ = e.write(map[string]string{"error": body.Error.Message})
 		return
 	}
-	s.logResult(r.Context(), "", policy, req, res)
+	s.logResult(r.Context(), policy, req, res)
 	var d *cascade.Decision
 	if policy == cascade.PolicyLocal {
 		dd := res.Decision // the score of a live local stream is known at the end

@@ -48,6 +48,9 @@ type chatRequest struct {
 type cascadeOptions struct {
 	// Defer: false turns deferral off for this request.
 	Defer *bool `json:"defer"`
+	// Group is the request's group key (as the X-Cascade-Group header,
+	// which wins): adaptation keeps a threshold per group.
+	Group string `json:"group"`
 }
 
 type chatMessage struct {
@@ -236,4 +239,30 @@ func noDefer(h http.Header, body *bool) (bool, error) {
 		}
 	}
 	return body != nil && !*body, nil
+}
+
+// maxGroupLen bounds a group key.
+const maxGroupLen = 64
+
+// groupOf reads the request's group key: the header X-Cascade-Group, else
+// the body's cascade.group. A key is 1 to 64 letters, digits, '.', '_',
+// '-' or ':'.
+func groupOf(h http.Header, body string) (string, error) {
+	g, param := body, "cascade.group"
+	if v := h.Get("X-Cascade-Group"); v != "" {
+		g, param = strings.TrimSpace(v), "X-Cascade-Group"
+	}
+	if g == "" {
+		return "", nil
+	}
+	ok := len(g) <= maxGroupLen
+	for _, c := range g {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:", c)) {
+			ok = false
+		}
+	}
+	if !ok {
+		return "", &BadRequestError{Msg: fmt.Sprintf("%s must be 1 to %d letters, digits, '.', '_', '-' or ':', got %q", param, maxGroupLen, g), Param: param}
+	}
+	return g, nil
 }

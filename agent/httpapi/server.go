@@ -37,6 +37,9 @@ type ServerConfig struct {
 	HealthTimeout time.Duration
 	// Decisions, when set, receives one entry per answered request.
 	Decisions DecisionLog
+	// Labels, when set, receives every new feedback label with its
+	// decision (the online threshold).
+	Labels LabelSink
 	// LogContent puts prompts and answers into the decision log.
 	LogContent bool
 	// Deferrals, when set, serves /v1/cascade/deferred/{id}; Events serves
@@ -148,6 +151,7 @@ func (s *Server) Routes() []Route {
 		f("GET", "/v1/cascade/deferred", s.handleDeferredStats),
 		f("GET", "/v1/cascade/deferred/{id}", s.handleDeferred),
 		f("GET", "/v1/cascade/events", s.handleEvents),
+		f("POST", "/v1/cascade/feedback", s.handleFeedback),
 		f("POST", "/api/chat", s.handleOllamaChat),
 		f("POST", "/api/generate", s.handleOllamaGenerate),
 		f("GET", "/api/tags", s.handleOllamaTags),

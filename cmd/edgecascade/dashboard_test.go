@@ -353,10 +353,9 @@ func servesRoute(pattern string) bool {
 
 // TestDashboardFeedback: the thumbs are shown when the daemon serves
 // POST /v1/cascade/feedback, and a thumbs-down click reaches it: the row
-// says it was sent, and the daemon then refuses a second label for the same
-// answer (409). Skipped while the route is not in the route table (it comes
-// with online adaptation); then the page shows no thumbs, which
-// TestDashboardInBrowser's summary features cover.
+// says it was sent, the decision log holds the label (wrong, by feedback),
+// and the daemon refuses the opposite label (409). Skipped while the route
+// is not in the route table.
 func TestDashboardFeedback(t *testing.T) {
 	if !servesRoute("/v1/cascade/feedback") {
 		t.Skip("the route table has no POST /v1/cascade/feedback yet")
@@ -370,13 +369,40 @@ func TestDashboardFeedback(t *testing.T) {
 	b.waitJS(t, "the decision's thumbs", fmt.Sprintf(`!!document.querySelector('%s button[data-correct="false"]')`, row))
 	b.do(t, "thumbs down", chromedp.Click(chromedp.CSS(row+` button[data-correct="false"]`)))
 	b.waitJS(t, "the feedback sent", fmt.Sprintf(`document.querySelector('%s td.fb').textContent.includes("sent")`, row))
-	resp, err := http.Post(d.url+"/v1/cascade/feedback", "application/json", strings.NewReader(fmt.Sprintf(`{"id":%q,"correct":false}`, id)))
+	// The daemon holds the label: the decision log shows it, and the
+	// opposite label is refused (409) without replace.
+	resp, err := http.Get(d.url + "/v1/cascade/decisions?n=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Data []struct {
+			ID    string `json:"id"`
+			Label *struct {
+				Correct bool   `json:"correct"`
+				Source  string `json:"source"`
+			} `json:"label"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelled := false
+	for _, e := range list.Data {
+		labelled = labelled || (e.ID == id && e.Label != nil && !e.Label.Correct && e.Label.Source == "feedback")
+	}
+	if !labelled {
+		t.Fatalf("decision %s not labelled wrong by feedback in the log: %+v", id, list.Data)
+	}
+	resp, err = http.Post(d.url+"/v1/cascade/feedback", "application/json", strings.NewReader(fmt.Sprintf(`{"id":%q,"correct":true}`, id)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("a second label for %s: %d, want 409 (the click's label is stored)", id, resp.StatusCode)
+		t.Fatalf("the opposite label for %s: %d, want 409", id, resp.StatusCode)
 	}
 	if errs := b.errors(); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)

@@ -100,7 +100,9 @@ function addDecision(e, fresh) {
     el("td", e.cost ? "$" + Number(e.cost).toFixed(5) : "—"),
   );
   const fb = el("td", null, "fb");
-  if (state.features.feedback && e.id) {
+  if (e.label) {
+    fb.append(el("span", (e.label.correct ? "👍" : "👎") + " " + (e.label.source || "labelled"), "note"));
+  } else if (state.features.feedback && e.id) {
     for (const [label, correct, name] of [["👍", true, "right"], ["👎", false, "wrong"]]) {
       const b = el("button", label, "thumb");
       b.type = "button";
@@ -124,7 +126,10 @@ async function sendFeedback(id, correct, cell) {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ id, correct }),
     });
-    cell.replaceChildren(el("span", resp.ok ? (correct ? "👍 sent" : "👎 sent") : "error " + resp.status, resp.ok ? "ok" : "bad"));
+    let text = resp.ok ? (correct ? "👍 sent" : "👎 sent") : "error " + resp.status;
+    if (resp.status === 409) text = "already labelled";
+    if (resp.status === 404) text = "no longer in the log";
+    cell.replaceChildren(el("span", text, resp.ok ? "ok" : "bad"));
   } catch (err) {
     if (!(err instanceof Unauthorized)) cell.replaceChildren(el("span", "error", "bad"));
   }
