@@ -101,10 +101,12 @@ function addDecision(e, fresh) {
   );
   const fb = el("td", null, "fb");
   if (e.label) {
-    fb.append(el("span", (e.label.correct ? "👍" : "👎") + " " + (e.label.source || "labelled"), "note"));
+    fb.append(thumb(e.label.correct), el("span", " " + (e.label.source || "labelled"), "note"));
   } else if (state.features.feedback && e.id) {
-    for (const [label, correct, name] of [["👍", true, "right"], ["👎", false, "wrong"]]) {
-      const b = el("button", label, "thumb");
+    for (const [correct, name] of [[true, "right"], [false, "wrong"]]) {
+      const b = el("button", null, "thumb");
+      b.append(thumb(correct));
+      b.setAttribute("aria-label", "this answer was " + name);
       b.type = "button";
       b.title = "this answer was " + name;
       b.dataset.correct = String(correct);
@@ -126,10 +128,12 @@ async function sendFeedback(id, correct, cell) {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ id, correct }),
     });
-    let text = resp.ok ? (correct ? "👍 sent" : "👎 sent") : "error " + resp.status;
+    let text = resp.ok ? " sent" : "error " + resp.status;
     if (resp.status === 409) text = "already labelled";
     if (resp.status === 404) text = "no longer in the log";
-    cell.replaceChildren(el("span", text, resp.ok ? "ok" : "bad"));
+    cell.replaceChildren();
+    if (resp.ok) cell.append(thumb(correct));
+    cell.append(el("span", text, resp.ok ? "ok" : "bad"));
   } catch (err) {
     if (!(err instanceof Unauthorized)) cell.replaceChildren(el("span", "error", "bad"));
   }
@@ -321,6 +325,17 @@ function svg(tag, attrs, text) {
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+// thumb draws a thumbs-up (right) or thumbs-down (wrong) icon: SVG, since
+// small devices often lack an emoji font.
+function thumb(up) {
+  const root = svg("svg", { viewBox: "0 0 16 16", class: "icon", "aria-hidden": "true" });
+  const g = svg("g", up ? {} : { transform: "rotate(180 8 8)" });
+  g.append(svg("rect", { x: 1, y: 7, width: 3, height: 8, rx: 0.5 }));
+  g.append(svg("path", { d: "M5 7 L8 1.5 C9 1.1 10.1 2 9.7 3.2 L9 6 H13.5 C14.5 6 15.2 7 14.9 8 L13.6 13.6 C13.4 14.4 12.7 15 11.9 15 H5 Z" }));
+  root.append(g);
+  return root;
 }
 
 function histogram(box, scores, thr) {
