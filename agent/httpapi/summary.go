@@ -105,9 +105,28 @@ type confidenceSummary struct {
 	Guarantee        string             `json:"guarantee,omitempty"`
 	Reliability      *calib.Isotonic    `json:"reliability,omitempty"`
 	Error            string             `json:"error,omitempty"`
+	// Labels is the accuracy of the accepted local answers among the
+	// labelled decisions counted (feedback, agreement, exploration): what
+	// the deployment shows of the promise; nil when none is labelled.
+	Labels *labelSummary `json:"labels,omitempty"`
 	// Scores are the raw scores of the last decisions, oldest first.
 	Scores []float64 `json:"scores"`
 }
+
+// labelSummary is the accepted answers' accuracy from labels, with the
+// Clopper–Pearson lower bound at level 1-Delta (Delta: the calibration's,
+// else labelDelta).
+type labelSummary struct {
+	Labelled   int      `json:"labelled"`
+	Accepted   int      `json:"accepted"`
+	Right      int      `json:"right"`
+	Accuracy   *float64 `json:"accuracy,omitempty"`
+	LowerBound *float64 `json:"lower_bound,omitempty"`
+	Delta      float64  `json:"delta"`
+}
+
+// labelDelta is the bound's delta without a calibration certificate.
+const labelDelta = 0.1
 
 func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
@@ -225,12 +244,47 @@ func (s *Server) confidence(entries []decisionlog.Entry) confidenceSummary {
 			c.Reliability = &m
 		}
 	}
+	c.Labels = labelsOf(entries, c.Certificate)
 	for i := max(0, len(entries)-recentScores); i < len(entries); i++ {
 		if e := entries[i]; e.Score != nil {
 			c.Scores = append(c.Scores, *e.Score)
 		}
 	}
 	return c
+}
+
+// labelsOf summarises the labelled decisions: the accepted ones are those
+// answered locally (route local, not deferred).
+func labelsOf(entries []decisionlog.Entry, cert *calib.Certificate) *labelSummary {
+	l := labelSummary{Delta: labelDelta}
+	if cert != nil && cert.Delta > 0 && cert.Delta < 1 {
+		l.Delta = cert.Delta
+	}
+	for _, e := range entries {
+		if e.Label == nil {
+			continue
+		}
+		l.Labelled++
+		if e.Route != cascade.RouteLocal || e.DeferredID != "" {
+			continue
+		}
+		l.Accepted++
+		if e.Label.Correct {
+			l.Right++
+		}
+	}
+	if l.Labelled == 0 {
+		return nil
+	}
+	if l.Accepted > 0 {
+		acc := float64(l.Right) / float64(l.Accepted)
+		l.Accuracy = &acc
+		if up, err := calib.ClopperPearsonUpper(l.Accepted-l.Right, l.Accepted, l.Delta); err == nil {
+			lo := 1 - up
+			l.LowerBound = &lo
+		}
+	}
+	return &l
 }
 
 // deferredOf looks up the outbox items of the last decisions (20 at most),

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -199,5 +201,34 @@ func TestSummaryAndDecisionEvents(t *testing.T) {
 	}
 	if !s.Features["decisions"] || !s.Features["events"] || s.Features["feedback"] != feedback {
 		t.Fatalf("features %v (feedback route: %v)", s.Features, feedback)
+	}
+	if !feedback {
+		return
+	}
+	// Labels: the local answer labelled right, the cloud one wrong: one
+	// accepted answer, right; the bound at the default delta 0.1 is
+	// 1 - (1 - 0.1^(1/1)) = 0.1.
+	for id, correct := range map[string]bool{c1.ID: true, c2.ID: false} {
+		if resp, raw := send(t, "POST", d.URL+"/v1/cascade/feedback", "", map[string]string{"Content-Type": "application/json"},
+			fmt.Sprintf(`{"id":%q,"correct":%t}`, id, correct)); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("feedback %s: %d %s", id, resp.StatusCode, raw)
+		}
+	}
+	resp, raw = send(t, "GET", d.URL+"/v1/cascade/summary", "", nil, "")
+	var l struct {
+		Confidence struct {
+			Labels *struct {
+				Labelled, Accepted, Right int
+				Accuracy                  float64
+				LowerBound                float64 `json:"lower_bound"`
+				Delta                     float64
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &l); err != nil || l.Confidence.Labels == nil {
+		t.Fatalf("summary %d %s: %v", resp.StatusCode, raw, err)
+	}
+	if lb := *l.Confidence.Labels; lb.Labelled != 2 || lb.Accepted != 1 || lb.Right != 1 || lb.Accuracy != 1 || math.Abs(lb.LowerBound-0.1) > 1e-9 || lb.Delta != 0.1 {
+		t.Fatalf("labels: %+v", lb)
 	}
 }

@@ -369,6 +369,7 @@ func TestDashboardFeedback(t *testing.T) {
 	b.waitJS(t, "the decision's thumbs", fmt.Sprintf(`!!document.querySelector('%s button[data-correct="false"]')`, row))
 	b.do(t, "thumbs down", chromedp.Click(chromedp.CSS(row+` button[data-correct="false"]`)))
 	b.waitJS(t, "the feedback sent", fmt.Sprintf(`document.querySelector('%s td.fb').textContent.includes("sent")`, row))
+	b.waitJS(t, "the label counted", `document.querySelector("#confidence").textContent.includes("from labels")`)
 	// The daemon holds the label: the decision log shows it, and the
 	// opposite label is refused (409) without replace.
 	resp, err := http.Get(d.url + "/v1/cascade/decisions?n=5")

@@ -276,6 +276,12 @@ function renderConfidence(c) {
     pairs.push(["certified", "≥ " + fmt.pct(c.certificate.target) + " right (error ≤ " + fmt.pct(c.certificate.error_bound) + " at δ = " + c.certificate.delta + ")"]);
   }
   if (c.guarantee) pairs.push(["promise", c.guarantee]);
+  const l = c.labels;
+  if (l) {
+    pairs.push(["from labels", l.accepted
+      ? fmt.pct(l.accuracy) + " of " + l.accepted + " labelled local answers right (≥ " + fmt.pct(l.lower_bound) + " at δ = " + l.delta + ")"
+      : l.labelled + " labelled, none answered locally"]);
+  }
   if (c.error) pairs.push(["calibration", c.error, "bad"]);
   facts($("confidence"), pairs);
   histogram($("histogram"), c.scores || [], c.threshold);
