@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (Ollama, built from the Go module proxy; onnxruntime's library from npm;
-# Node.js and the npm clients that TestNPMClients runs against the daemon),
+# Node.js and the npm clients that TestNPMClients runs against the daemon;
+# Debian's chromium for the dashboard's browser test),
 # then vets and tests every package against the real components.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ if [ -x scripts/install-onnxruntime.sh ]; then
   export EDGECASCADE_ONNXRUNTIME_LIB
   echo "onnxruntime: $EDGECASCADE_ONNXRUNTIME_LIB"
 fi
+EDGECASCADE_CHROMIUM="$(scripts/install-chromium.sh | tail -n 1)"
+export EDGECASCADE_CHROMIUM
+echo "chromium: $EDGECASCADE_CHROMIUM"
 
 echo "node: $(scripts/install-npm-clients.sh | tail -n 1) (the npm clients of TestNPMClients)"
 

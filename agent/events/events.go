@@ -35,6 +35,7 @@ const (
 	DeferredDone   = "deferred.done"   // its cloud answer is ready
 	DeferredFailed = "deferred.failed" // the cloud refused it for good
 	CloudState     = "cloud.state"     // reachability changed
+	Decision       = "decision"        // a request was answered (its decision log entry)
 )
 
 // subscriberBuf is how many events a live subscriber may fall behind.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
+	"github.com/edgecascade/edgecascade/agent/events"
 	"github.com/edgecascade/edgecascade/models"
 )
 
@@ -78,10 +79,19 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// logResult records an answered request: the metrics, the decision log
+// and, with the events stream on, a decision event (the same entry, whose
+// id is the response's: what feedback names).
 func (s *Server) logResult(ctx context.Context, policy cascade.Policy, req cascade.Request, res *cascade.Result) {
 	s.metrics.observe(policy, res)
-	if s.cfg.Decisions != nil {
-		s.cfg.Decisions.Append(s.entry(policy, req, res))
+	if s.cfg.Decisions != nil || s.cfg.Events != nil {
+		e := s.entry(policy, req, res)
+		if s.cfg.Decisions != nil {
+			s.cfg.Decisions.Append(e)
+		}
+		if s.cfg.Events != nil {
+			s.cfg.Events.Publish(events.Decision, e)
+		}
 	}
 	ri := info(ctx) // the request log line says the rest
 	ri.policy, ri.res = policy, res

@@ -22,8 +22,8 @@ import (
 const ollamaRunning = "Ollama is running"
 
 // handleRoot answers / as Ollama does, so that clients probing for an
-// Ollama find the daemon. A browser (Accept: text/html) is the one case a
-// dashboard will take over: serveBrowserRoot.
+// Ollama find the daemon. A browser (Accept: text/html) gets the dashboard
+// (serveBrowserRoot).
 func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 	if acceptsHTML(r) {
 		s.serveBrowserRoot(w, r)
@@ -31,9 +31,6 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 	}
 	writeRunning(w)
 }
-
-// serveBrowserRoot answers a browser at /: for now as any client.
-func (s *Server) serveBrowserRoot(w http.ResponseWriter, _ *http.Request) { writeRunning(w) }
 
 func writeRunning(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

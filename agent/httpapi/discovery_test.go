@@ -172,11 +172,16 @@ func TestOllamaClientEmbedShowPS(t *testing.T) {
 	if err := c.Heartbeat(ctx); err != nil {
 		t.Fatalf("heartbeat: %v", err)
 	}
-	for _, accept := range []string{"", "text/html,application/xhtml+xml"} {
+	for _, accept := range []string{"", "application/json", "*/*"} {
 		resp, raw := send(t, "GET", d.URL+"/", "", map[string]string{"Accept": accept}, "")
 		if resp.StatusCode != 200 || string(raw) != "Ollama is running" {
 			t.Fatalf("GET / (Accept %q): %d %q", accept, resp.StatusCode, raw)
 		}
+	}
+	// A browser gets the dashboard instead (agent/ui).
+	resp, raw := send(t, "GET", d.URL+"/", "", map[string]string{"Accept": "text/html,application/xhtml+xml"}, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `<script src="/ui/app.js"`) {
+		t.Fatalf("GET / from a browser: %d %.200q", resp.StatusCode, raw)
 	}
 
 	emb, err := c.Embed(ctx, &api.EmbedRequest{Model: "local", Input: []string{"the cat", "a dog"}, Dimensions: 4})

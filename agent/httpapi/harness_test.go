@@ -312,6 +312,7 @@ type cascadeObj struct {
 }
 
 type completion struct {
+	ID      string `json:"id"`
 	Choices []struct {
 		Message struct {
 			Role    string `json:"role"`

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -19,13 +20,17 @@ func routePath(pattern string) string {
 	case strings.HasSuffix(pattern, "/"):
 		return pattern // a subtree: its root
 	}
-	return strings.NewReplacer("{id}", "dfr_00000000000000000000000000000000").Replace(pattern)
+	return strings.NewReplacer("{id}", "dfr_00000000000000000000000000000000", "{file}", "app.js").Replace(pattern)
 }
 
 // TestGuardEveryRoute walks the route table (with the profiles on) through
 // the served handler: every route, the catch-all included, refuses a
 // missing or wrong token (401), a foreign Host (403) and a foreign Origin
-// (403) before its handler runs, in its API's error shape. Handler serves
+// (403) before its handler runs, in its API's error shape. The dashboard's
+// files (Route.Page: they hold no data, and a browser loads them before the
+// user can enter a token) skip the token only: they answer without it, with
+// their Content-Security-Policy, and still refuse a foreign Host or Origin.
+// Handler serves
 // the table and nothing else (TestRoutesOnlyFromTable), so a route added
 // anywhere is walked here.
 func TestGuardEveryRoute(t *testing.T) {
@@ -52,6 +57,7 @@ func TestGuardEveryRoute(t *testing.T) {
 			method = http.MethodGet
 		}
 		path := routePath(rt.Pattern)
+		page := rt.Page != nil && rt.Page(httptest.NewRequest(method, path, nil))
 		for _, tc := range []struct {
 			name               string
 			auth, host, origin string
@@ -73,6 +79,12 @@ func TestGuardEveryRoute(t *testing.T) {
 					hdr["Origin"] = tc.origin
 				}
 				resp, raw := send(t, method, d.URL+path, tc.host, hdr, "")
+				if page && tc.status == http.StatusUnauthorized {
+					if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" {
+						t.Fatalf("dashboard file %s without the token: %d, CSP %q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+					}
+					return
+				}
 				if resp.StatusCode != tc.status {
 					t.Fatalf("%s %s: status %d, want %d: %.200s", method, path, resp.StatusCode, tc.status, raw)
 				}

@@ -30,8 +30,13 @@ const (
 // body's model when that is auto (see policyFromHeader).
 const PolicyHeader = "X-Cascade-Policy"
 
-// guard wraps next with the Host check, CORS and the bearer token.
-func (s *Server) guard(next http.Handler) http.Handler {
+// guard wraps next with the Host check, CORS and the bearer token. Requests
+// for which page is true (the dashboard's files, Route.Page) skip the token
+// only. A same-origin request (the dashboard's own calls: its Origin names
+// the Host it was sent to) passes the Origin check when the Host check or
+// the token rules out DNS rebinding: on a non-loopback daemon without a
+// token, the dashboard's origin must be listed in server.cors_origins.
+func (s *Server) guard(next http.Handler, page func(*http.Request) bool) http.Handler {
 	origins := make(map[string]bool, len(s.cfg.CORSOrigins))
 	for _, o := range s.cfg.CORSOrigins {
 		origins[o] = true
@@ -53,7 +58,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				fmt.Sprintf("host %q is not a loopback name: add it to server.allowed_hosts to accept it", r.Host))
 			return
 		}
-		if origin := r.Header.Get("Origin"); origin != "" {
+		if origin := r.Header.Get("Origin"); origin != "" && !(sameOrigin(r, origin) && (s.cfg.CheckHost || token != "")) {
 			if !origins[origin] {
 				s.deny(w, r, http.StatusForbidden, "origin_not_allowed",
 					fmt.Sprintf("origin %q is not allowed: add it to server.cors_origins to accept it", origin))
@@ -69,7 +74,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 			h.Set("Access-Control-Expose-Headers", corsExpose)
 		}
-		if token != "" {
+		if token != "" && !page(r) {
 			got, ok := bearer(r.Header.Get("Authorization"))
 			gotSum := sha256.Sum256([]byte(got)) // equal lengths: the compare leaks nothing
 			if !ok || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {
@@ -81,6 +86,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sameOrigin reports whether origin is the origin of the request's own
+// URL (scheme, Host): a page the daemon served calling it back.
+func sameOrigin(r *http.Request, origin string) bool {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return r.Host != "" && strings.EqualFold(origin, scheme+"://"+r.Host)
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" value.

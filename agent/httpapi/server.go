@@ -8,6 +8,8 @@ import (
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/events"
 	"github.com/edgecascade/edgecascade/agent/outbox"
+	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/cloud"
 
 	"crypto/rand"
 	"encoding/hex"
@@ -69,6 +71,11 @@ type ServerConfig struct {
 	// Describer answers /api/show and /api/ps for the local model; nil: the
 	// cascade's local model when it is a models.Describer.
 	Describer models.Describer
+	// CloudPrice prices tokens for the summary's savings against an
+	// always-cloud deployment; ResourceRules are the power and heat rules in
+	// force (nil when off), shown by the summary.
+	CloudPrice    cloud.Price
+	ResourceRules []resources.Rule
 	// Pprof serves Go's runtime profiles under /debug/pprof/ (heap,
 	// goroutine, allocs, CPU profile, trace), behind the guard like every
 	// route.
@@ -119,19 +126,27 @@ func (s *Server) CloudStateChanged(st reach.Status) {
 type Route struct {
 	Method, Pattern string
 	Handler         http.Handler
+	// Page, when set, says which requests of the route ask for the
+	// dashboard's embedded files (agent/ui): they hold no data, and a
+	// browser cannot send a bearer token when it loads a page or its
+	// scripts, so these pass the guard's Host and Origin checks without
+	// the token; the page sends it on every API call it makes.
+	Page func(*http.Request) bool
 }
 
 // Routes is the table of every route Handler serves, in one place so that
 // a test can walk them all through the guard (TestGuardEveryRoute). The
 // last is the catch-all 404.
 func (s *Server) Routes() []Route {
-	f := func(method, pattern string, h http.HandlerFunc) Route { return Route{method, pattern, h} }
+	f := func(method, pattern string, h http.HandlerFunc) Route {
+		return Route{Method: method, Pattern: pattern, Handler: h}
+	}
 	routes := []Route{
 		f("POST", "/v1/chat/completions", s.handleChat),
 		f("POST", "/v1/completions", s.handleCompletions),
 		f("GET", "/v1/models", s.handleModels),
 		f("GET", "/healthz", s.handleHealth),
-		{"GET", "/metrics", s.metrics.Handler()},
+		{Method: "GET", Pattern: "/metrics", Handler: s.metrics.Handler()},
 		f("GET", "/v1/cascade/decisions", s.handleDecisions),
 		f("GET", "/v1/cascade/decisions/export", s.handleDecisionsExport),
 		f("GET", "/v1/cascade/deferred", s.handleDeferredStats),
@@ -145,10 +160,14 @@ func (s *Server) Routes() []Route {
 		f("POST", "/v1/embeddings", s.handleEmbeddings),
 		f("POST", "/api/embed", s.handleOllamaEmbed),
 		f("POST", "/api/embeddings", s.handleOllamaEmbeddings),
-		f("GET", "/{$}", s.handleRoot), // and HEAD: "Ollama is running"
+		// And HEAD: "Ollama is running"; a browser gets the dashboard.
+		{Method: "GET", Pattern: "/{$}", Handler: http.HandlerFunc(s.handleRoot), Page: acceptsHTML},
 		f("POST", "/api/show", s.handleOllamaShow),
 		f("GET", "/api/ps", s.handleOllamaPS),
 		f("GET", "/v1/models/{id}", s.handleModel),
+		f("GET", "/v1/cascade/summary", s.handleSummary),
+		{Method: "GET", Pattern: "/ui", Handler: http.HandlerFunc(s.handleUI), Page: always},
+		{Method: "GET", Pattern: "/ui/{file}", Handler: http.HandlerFunc(s.handleUI), Page: always},
 	}
 	if s.cfg.Pprof {
 		// Behind the guard: with server.auth_token set, fetch a profile
@@ -171,14 +190,23 @@ func (s *Server) Routes() []Route {
 // registered here and nowhere else (TestRoutesOnlyFromTable).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	pages := map[string]func(*http.Request) bool{}
 	for _, rt := range s.Routes() {
 		pattern := rt.Pattern
 		if rt.Method != "" {
 			pattern = rt.Method + " " + pattern
 		}
 		mux.Handle(pattern, rt.Handler)
+		if rt.Page != nil {
+			pages[pattern] = rt.Page
+		}
 	}
-	return s.requestLog(s.recoverer(s.guard(mux)))
+	page := func(r *http.Request) bool {
+		_, pattern := mux.Handler(r)
+		p := pages[pattern]
+		return p != nil && p(r)
+	}
+	return s.requestLog(s.recoverer(s.guard(mux, page)))
 }
 
 // recoverer turns a panic into a 500 in the OpenAI error shape and logs it;

@@ -12,6 +12,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
+	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/configs"
 	"github.com/edgecascade/edgecascade/models"
@@ -67,6 +68,12 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 		CloudProvider: cfg.Cloud.Provider, CloudURL: cfg.CloudBaseURL(),
 		Admission: d.deps.admission,
 		Pprof:     cfg.Server.Pprof,
+		// The dashboard's summary: savings priced at the primary provider's
+		// prices, and the resource rules in force.
+		CloudPrice: cloud.Price{InputPer1K: cfg.Cloud.CostInputPer1K, OutputPer1K: cfg.Cloud.CostOutputPer1K},
+	}
+	if cfg.Resources.Enabled {
+		sc.ResourceRules = cfg.Resources.Rules
 	}
 	if d.decisions != nil {
 		sc.Decisions = d.decisions

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -430,7 +431,9 @@ func TestLocalNeverLeavesDevice(t *testing.T) {
 
 // TestServePprofGuarded runs the real binary with server.pprof and a token:
 // the profiles sit behind the same guard as the API (issue 14, item 1), so
-// a page that rebinds a name of its own to 127.0.0.1 cannot read them.
+// a page that rebinds a name of its own to 127.0.0.1 cannot read them. The
+// dashboard's files (Route.Page) are the one exception to the token, not to
+// the Host and Origin checks: without it they answer with their CSP.
 func TestServePprofGuarded(t *testing.T) {
 	const token = "pprof-test-token-0123456789"
 	d := startServe(t, map[string]string{"EDGECASCADE_SERVER_AUTH_TOKEN": token},
@@ -439,9 +442,11 @@ func TestServePprofGuarded(t *testing.T) {
 	paths := []string{"/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", "/debug/pprof/symbol", "/v1/models"}
 	// Every GET route of the table (the profiles' included) refuses too.
 	var refusedOnly []string
+	pages := map[string]bool{}
 	for _, rt := range httpapi.NewServer(nil, httpapi.ServerConfig{Pprof: true}, nil).Routes() {
 		if rt.Method == "GET" && !strings.Contains(rt.Pattern, "{") {
 			refusedOnly = append(refusedOnly, rt.Pattern)
+			pages[rt.Pattern] = rt.Page != nil && rt.Page(httptest.NewRequest("GET", rt.Pattern, nil))
 		}
 	}
 	if !slices.Contains(refusedOnly, "/debug/pprof/trace") {
@@ -480,6 +485,12 @@ func TestServePprofGuarded(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				if pages[path] && tc.status == http.StatusUnauthorized {
+					if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" {
+						t.Fatalf("dashboard file without the token: %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+					}
+					return
+				}
 				if resp.StatusCode != tc.status {
 					t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.status, b)
 				}
