@@ -61,7 +61,7 @@ func testMain(m *testing.M) int {
 		bedReason = err
 		return m.Run()
 	}
-	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong)
+	s, cleanup, err := ollamatest.StartTemp(ollamatest.Weak, ollamatest.Strong, ollamatest.WeakTools)
 	defer cleanup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start ollama:", err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 )
 
 // npmDir holds the npm clients' script, package.json and the lock file that
@@ -50,6 +52,33 @@ func TestNPMClients(t *testing.T) {
 	for _, c := range []string{"ok ollama show", "ok ollama ps", "ok openai completions", "ok ollama generate raw"} {
 		if !strings.Contains(string(out), c) {
 			t.Errorf("no %q:\n%s", c, out)
+		}
+	}
+}
+
+// TestNPMClientsTools runs the three npm clients' tool requests under policy
+// auto against a daemon whose local model reports no tools capability and
+// whose cloud (the weak model with a tools template, through Ollama's /v1)
+// takes them: each is answered by the cloud, the reason naming tools.
+func TestNPMClientsTools(t *testing.T) {
+	s := needBed(t)
+	node := needNode(t)
+	needNodeModules(t)
+	env := bedEnv(s)
+	env["EDGECASCADE_CLOUD_MODEL"] = ollamatest.WeakTools
+	d := startServe(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "tools.mjs")
+	cmd.Dir = npmDir
+	cmd.Env = append(os.Environ(), "DAEMON_URL="+d.url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node tools.mjs: %v\n%s\ndaemon log:\n%s", err, out, d.logs)
+	}
+	for _, c := range []string{"openai tools under auto", "openai tools stream under auto", "ollama tools under auto", "langchain tools under auto"} {
+		if !strings.Contains(string(out), "ok "+c) {
+			t.Errorf("no %q check passed:\n%s", c, out)
 		}
 	}
 }
