@@ -46,6 +46,25 @@ type Config struct {
 	Budget    BudgetConfig    `mapstructure:"budget"`
 	Outbox    OutboxConfig    `mapstructure:"outbox"`
 	Resources ResourcesConfig `mapstructure:"resources"`
+	Adapt     AdaptConfig     `mapstructure:"adapt"`
+}
+
+// AdaptConfig configures learning from deployment (docs/adaptation.md).
+type AdaptConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Target is the accepted answers' accuracy to keep; 0: the
+	// calibration file's target, else 0.9. Confidence is the bound's.
+	Target     float64 `mapstructure:"target"`
+	Confidence float64 `mapstructure:"confidence"`
+	Window     int     `mapstructure:"window"`
+	// ExploreRate is the share of accepted local answers also sent to the
+	// cloud in the background to label them.
+	ExploreRate float64 `mapstructure:"explore_rate"`
+	// Agreement is how an escalated local answer is compared with the
+	// cloud's: exact, normalized, numeric or judge.
+	Agreement      string `mapstructure:"agreement"`
+	MinLabels      int    `mapstructure:"min_labels"`
+	GroupMinLabels int    `mapstructure:"group_min_labels"`
 }
 
 // ResourcesConfig configures the power- and heat-aware rules.
@@ -316,6 +335,9 @@ func (c *Config) Validate() error {
 	if err := c.validateLocal(); err != nil {
 		return err
 	}
+	if err := c.validateAdapt(bad); err != nil {
+		return err
+	}
 	if c.Local.Timeout < 0 {
 		return bad("local.timeout", "must not be negative")
 	}
@@ -563,4 +585,33 @@ func (c *Config) SlogLevel() slog.Level {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	return lvl
+}
+
+// validateAdapt checks the adapt settings.
+func (c *Config) validateAdapt(bad func(key, format string, args ...any) error) error {
+	a := c.Adapt
+	if t := a.Target; t != 0 && !(t > 0 && t < 1) {
+		return bad("adapt.target", "want 0 (the calibration's) or a share in (0, 1), got %v", t)
+	}
+	if v := a.Confidence; !(v > 0 && v < 1) {
+		return bad("adapt.confidence", "want a probability in (0, 1), got %v", v)
+	}
+	if a.Window < 50 {
+		return bad("adapt.window", "want at least 50 decisions, got %d", a.Window)
+	}
+	if r := a.ExploreRate; !(r >= 0 && r <= 1) {
+		return bad("adapt.explore_rate", "want a share in [0, 1], got %v", r)
+	}
+	switch a.Agreement {
+	case "exact", "normalized", "numeric", "judge":
+	default:
+		return bad("adapt.agreement", "want exact, normalized, numeric or judge, got %q", a.Agreement)
+	}
+	if a.MinLabels < 1 {
+		return bad("adapt.min_labels", "want at least 1, got %d", a.MinLabels)
+	}
+	if a.GroupMinLabels < 1 {
+		return bad("adapt.group_min_labels", "want at least 1, got %d", a.GroupMinLabels)
+	}
+	return nil
 }

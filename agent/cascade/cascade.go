@@ -105,6 +105,21 @@ type Result struct {
 	// Options.TopLogprobs), or the provider's when the request asked for
 	// them and it sent them; nil otherwise.
 	Logprobs []models.TokenLogprob
+	// LocalContent is the local answer the cloud's replaced (an
+	// escalation the cloud answered); the Labeller compares the two.
+	LocalContent string
+	// Label, when the Labeller set one, says whether the local answer was
+	// right (kept with the decision in the decision log).
+	Label *Label
+}
+
+// Label says whether a local answer was right, and who said so.
+type Label struct {
+	Correct bool
+	// Source is agreement, exploration or feedback.
+	Source string
+	// Weight is the label's inverse-propensity weight.
+	Weight float64
 }
 
 // Request is a chat request to the cascade.
@@ -167,6 +182,10 @@ type Options struct {
 	Resources ResourcePolicy
 	// Energy, when set, measures the energy of each local generation.
 	Energy EnergyMeter
+	// Thresholds, when set, supplies the threshold per request group
+	// (adaptation); Labeller is told of every answer after its decision.
+	Thresholds Thresholds
+	Labeller   Labeller
 	Log    *slog.Logger
 }
 
@@ -192,6 +211,29 @@ func New(local models.Model, provider cloud.Provider, routing Routing, opts Opti
 	c := &Cascade{local: local, cloud: provider, opts: opts, strip: uq.NewStripper(opts.StripTokens...), log: log}
 	c.routing.Store(&routing)
 	return c, nil
+}
+
+// adapted is the routing with the threshold and map for group, when
+// adaptation supplies them.
+func (c *Cascade) adapted(r *Routing, group string) *Routing {
+	if c.opts.Thresholds == nil {
+		return r
+	}
+	a := *r
+	t, prob := c.opts.Thresholds.Threshold(group)
+	a.Threshold = t
+	if prob != nil {
+		a.Probability = prob
+	}
+	return &a
+}
+
+// decided tells the Labeller of an answer.
+func (c *Cascade) decided(ctx context.Context, policy Policy, req Request, res *Result, err error) {
+	if err != nil || res == nil || c.opts.Labeller == nil {
+		return
+	}
+	c.opts.Labeller.Decided(ctx, Decided{Policy: policy, Request: req, CloudRequest: c.cloudRequest(req), Result: res})
 }
 
 // SetRouting replaces the scorer, threshold and probability map (on reload).
