@@ -35,6 +35,7 @@ const (
 	DeferredDone   = "deferred.done"   // its cloud answer is ready
 	DeferredFailed = "deferred.failed" // the cloud refused it for good
 	CloudState     = "cloud.state"     // reachability changed
+	AdaptDrift     = "adapt.drift"     // the bound on accepted accuracy crossed the target
 )
 
 // subscriberBuf is how many events a live subscriber may fall behind.
