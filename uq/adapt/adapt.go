@@ -38,7 +38,7 @@ type Config struct {
 	// Target is the accepted answers' accuracy to keep (default 0.9);
 	// Delta the bound's error probability (default 0.1: 90% confidence).
 	Target, Delta float64
-	// Window is how many decisions each window keeps (default 1000): the
+	// Window is how many decisions each window keeps (default 300): the
 	// global one and each group's.
 	Window int
 	// MinLabels is how many labels a window needs before its bound moves
@@ -46,8 +46,11 @@ type Config struct {
 	// get its own threshold (default 60): the others share the global one.
 	MinLabels, GroupMinLabels int
 	// MinSupport is how many labels at or above a candidate threshold it
-	// needs to be tested (default 50): the candidates above with fewer are
-	// skipped.
+	// needs to be tested; the candidates with fewer are skipped. Default:
+	// the fewest labels for which a perfect record would clear the target
+	// (Target+Slack+0.01) with the bound: below that a test can only fail,
+	// and a failed test ends the search (about 50 for a 90% target at 90%
+	// confidence).
 	MinSupport int
 	// Slack: a threshold below the one in force is taken only when its
 	// bound clears Target+Slack (default 0.01), so that it does not
@@ -84,10 +87,15 @@ func (c Config) withDefaults() Config {
 	def(&c.Delta, 0.1)
 	def(&c.Slack, 0.01)
 	def(&c.Initial, EscalateAll)
-	defi(&c.Window, 1000)
+	defi(&c.Window, 300)
 	defi(&c.MinLabels, 30)
 	defi(&c.GroupMinLabels, 60)
-	defi(&c.MinSupport, 50)
+	if c.MinSupport <= 0 {
+		c.MinSupport = 1
+		for c.MinSupport < 100000 && LowerBound(float64(c.MinSupport), float64(c.MinSupport), c.Delta) < math.Min(c.Target+c.Slack+0.01, 0.999) {
+			c.MinSupport++
+		}
+	}
 	defi(&c.Grid, 40)
 	if c.Now == nil {
 		c.Now = time.Now
@@ -363,42 +371,47 @@ func (w *window) candidates(grid int) []float64 {
 	return out
 }
 
-// recompute moves the window's threshold and refits its map after a label:
-// while the bound at the threshold in force holds the target, the
-// threshold moves down through the candidates below it as long as each
-// one's bound clears Target+Slack (fixed-sequence testing, as in
-// Learn-then-Test: each at level Delta, stopping at the first failure);
-// when the bound fails, it moves up to the lowest candidate above whose
-// bound holds the target, or to EscalateAll when none does. Candidates with
-// fewer than MinSupport labels at or above them are not tested (they are
-// chosen on the scores and label counts alone, not on the labels' values);
-// a threshold in force without that support stays unless its upper bound
-// is under the target. It reports a drift when
-// the bound at the threshold in force crossed the target.
+// recompute moves the window's threshold and refits its map after a label.
+// Both moves rest on the confidence sequence, so that checking after every
+// label raises no false alarm:
+//   - up when the threshold in force is shown to fail: the upper bound on
+//     its accepted accuracy is under the target (a drift). It moves to the
+//     lowest candidate above whose lower bound holds the target, or to
+//     EscalateAll when none does (every answer then gets an agreement
+//     label, and the window refills with evidence);
+//   - down, while the threshold holds, through the candidates below it as
+//     long as each one's lower bound clears Target+Slack (fixed-sequence
+//     testing, as in Learn-then-Test: each at level Delta, stopping at the
+//     first failure): a lower threshold is taken only when it is certified.
+//
+// Candidates with fewer than MinSupport labels at or above them are not
+// tested (they are chosen on the scores and label counts alone, not on the
+// labels' values). It reports a drift when the threshold in force starts or
+// stops failing.
 func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 	if w.labels() < e.cfg.MinLabels {
 		return Drift{}, false
 	}
-	prev, target := w.Threshold, e.cfg.Target
-	type cand struct{ t, bound float64 }
+	prev, target, delta := w.Threshold, e.cfg.Target, e.cfg.Delta
+	type cand struct{ t, lower, upper, estimate float64 }
 	var cands []cand // highest first, each with MinSupport
 	for _, t := range w.candidates(e.cfg.Grid) {
-		if b, support := w.bound(t, e.cfg.Delta); support >= e.cfg.MinSupport {
-			cands = append(cands, cand{t, b})
+		s := w.strataAt(t)
+		p, neff, ok := s.estimate()
+		if !ok || int(s.nA+s.nB) < e.cfg.MinSupport {
+			continue
 		}
+		cands = append(cands, cand{t, LowerBound(p*neff, neff, delta), UpperBound(p*neff, neff, delta), p})
 	}
-	before, support := w.bound(prev, e.cfg.Delta)
-	// The threshold in force fails when its bound is under the target
-	// with the support to say so, or, with less, when even the upper bound
-	// is under it (a drift that few labels show).
-	holds := prev >= EscalateAll || (support < e.cfg.MinSupport || before >= target) && w.upper(prev, e.cfg.Delta) >= target
+	before, _ := w.bound(prev, delta)
+	failing := prev < EscalateAll && w.upper(prev, delta) < target
 	chosen := prev
-	if holds {
+	if !failing {
 		for _, c := range cands {
 			if c.t >= prev {
 				continue
 			}
-			if c.bound < target+e.cfg.Slack {
+			if c.lower < target+e.cfg.Slack {
 				break
 			}
 			chosen = c.t
@@ -406,22 +419,22 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 	} else {
 		chosen = EscalateAll
 		for i := len(cands) - 1; i >= 0; i-- {
-			if c := cands[i]; c.t > prev && c.bound >= target {
+			if c := cands[i]; c.t > prev && c.lower >= target {
 				chosen = c.t
 				break
 			}
 		}
 	}
 	w.Threshold, w.Bound = chosen, nil
-	if b, support := w.bound(chosen, e.cfg.Delta); chosen < EscalateAll && support >= e.cfg.MinSupport {
+	if b, support := w.bound(chosen, delta); chosen < EscalateAll && support >= e.cfg.MinSupport {
 		w.Bound = &b
 	}
 	if m, err := calib.FitIsotonic(w.samples()); err == nil {
 		w.Map = &m
 	}
-	if below := !holds; below != w.Below {
-		w.Below = below
-		return Drift{Group: group, Below: below, Bound: before, Target: target, Previous: prev, Threshold: chosen, Time: e.cfg.Now().UTC()}, true
+	if failing != w.Below {
+		w.Below = failing
+		return Drift{Group: group, Below: failing, Bound: before, Target: target, Previous: prev, Threshold: chosen, Time: e.cfg.Now().UTC()}, true
 	}
 	return Drift{}, false
 }
