@@ -173,6 +173,17 @@ func TestAdaptLabels(t *testing.T) {
 	if err != nil || !strings.Contains(out, "(global)") || !strings.Contains(out, "AGREEMENT") {
 		t.Fatalf("adapt status: %v\n%s", err, out)
 	}
+	// A calibration file from the deployment's own labels.
+	calFile := filepath.Join(t.TempDir(), "from-log.json")
+	out, _, err = run(t, map[string]string{"EDGECASCADE_DATA_DIR": dataDir}, "calibrate", "--from-log", "--target-cloud-rate", "0.5",
+		"--cascade.scorer", "mean_logprob", "--out", calFile, "--listen", strings.TrimPrefix(d2.url, "http://"))
+	if err != nil || !strings.Contains(out, "wrote "+calFile) {
+		t.Fatalf("calibrate --from-log: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(calFile)
+	if err != nil || !strings.Contains(string(b), "decision log labels (feedback 1, agreement 1, exploration 0)") {
+		t.Fatalf("calibration file: %v\n%s", err, b)
+	}
 }
 
 // Offline: an accepted answer is never explored (the draw is counted as
