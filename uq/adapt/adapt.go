@@ -393,7 +393,7 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 		return Drift{}, false
 	}
 	prev, target, delta := w.Threshold, e.cfg.Target, e.cfg.Delta
-	type cand struct{ t, lower, upper, estimate float64 }
+	type cand struct{ t, p, neff float64 }
 	var cands []cand // highest first, each with MinSupport
 	for _, t := range w.candidates(e.cfg.Grid) {
 		s := w.strataAt(t)
@@ -401,8 +401,9 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 		if !ok || int(s.nA+s.nB) < e.cfg.MinSupport {
 			continue
 		}
-		cands = append(cands, cand{t, LowerBound(p*neff, neff, delta), UpperBound(p*neff, neff, delta), p})
+		cands = append(cands, cand{t, p, neff})
 	}
+	lower := func(c cand) float64 { return LowerBound(c.p*c.neff, c.neff, delta) }
 	before, _ := w.bound(prev, delta)
 	failing := prev < EscalateAll && w.upper(prev, delta) < target
 	chosen := prev
@@ -411,7 +412,7 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 			if c.t >= prev {
 				continue
 			}
-			if c.lower < target+e.cfg.Slack {
+			if c.p < target+e.cfg.Slack || lower(c) < target+e.cfg.Slack {
 				break
 			}
 			chosen = c.t
@@ -419,7 +420,7 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 	} else {
 		chosen = EscalateAll
 		for i := len(cands) - 1; i >= 0; i-- {
-			if c := cands[i]; c.t > prev && c.lower >= target {
+			if c := cands[i]; c.t > prev && c.p >= target && lower(c) >= target {
 				chosen = c.t
 				break
 			}
