@@ -62,9 +62,12 @@ type AdaptConfig struct {
 	ExploreRate float64 `mapstructure:"explore_rate"`
 	// Agreement is how an escalated local answer is compared with the
 	// cloud's: exact, normalized, numeric or judge.
-	Agreement      string `mapstructure:"agreement"`
-	MinLabels      int    `mapstructure:"min_labels"`
-	GroupMinLabels int    `mapstructure:"group_min_labels"`
+	Agreement string `mapstructure:"agreement"`
+	// CloudAccuracy is how often the labelling cloud is right (1: assume
+	// always): agreement and exploration labels are corrected by it.
+	CloudAccuracy  float64 `mapstructure:"cloud_accuracy"`
+	MinLabels      int     `mapstructure:"min_labels"`
+	GroupMinLabels int     `mapstructure:"group_min_labels"`
 }
 
 // ResourcesConfig configures the power- and heat-aware rules.
@@ -606,6 +609,9 @@ func (c *Config) validateAdapt(bad func(key, format string, args ...any) error) 
 	case "exact", "normalized", "numeric", "judge":
 	default:
 		return bad("adapt.agreement", "want exact, normalized, numeric or judge, got %q", a.Agreement)
+	}
+	if q := a.CloudAccuracy; !(q > 0.5 && q <= 1) {
+		return bad("adapt.cloud_accuracy", "want a share in (0.5, 1], got %v", q)
 	}
 	if a.MinLabels < 1 {
 		return bad("adapt.min_labels", "want at least 1, got %d", a.MinLabels)

@@ -90,6 +90,7 @@ var allowed = map[string]string{
 	"adapt.window":                     "50 or more",
 	"adapt.explore_rate":               "a share in [0, 1]",
 	"adapt.agreement":                  "`exact`, `normalized`, `numeric`, `judge`",
+	"adapt.cloud_accuracy":             "a share in (0.5, 1]",
 	"adapt.min_labels":                 "1 or more",
 	"adapt.group_min_labels":           "1 or more",
 	"resources.enabled":                "`true`, `false`",

@@ -82,6 +82,7 @@ var Settings = []Setting{
 	{"adapt.window", "decisions kept per window (the global one and each group's) for the bound"},
 	{"adapt.explore_rate", "share of accepted local answers also sent to the cloud in the background to label them; never under policy local, offline or over budget; counted in the budget"},
 	{"adapt.agreement", "how an escalated local answer is labelled from the cloud's: exact, normalized, numeric, or judge (one more cloud call)"},
+	{"adapt.cloud_accuracy", "how often the labelling cloud is right; agreement and exploration labels are corrected by it (1: assume always, conservative)"},
 	{"adapt.min_labels", "labels a window needs before its bound moves the threshold"},
 	{"adapt.group_min_labels", "labels a group (X-Cascade-Group) needs for its own threshold; the others share the global one"},
 	{"resources.enabled", "apply the power and heat rules (resources.rules) to auto requests"},

@@ -66,7 +66,7 @@ func openAdaptation(cfg *configs.Config, log *slog.Logger, routing cascade.Routi
 	}
 	ac := adapt.Config{
 		Target: adaptTarget(cfg), Delta: 1 - cfg.Adapt.Confidence, Window: cfg.Adapt.Window,
-		MinLabels: cfg.Adapt.MinLabels, GroupMinLabels: cfg.Adapt.GroupMinLabels,
+		MinLabels: cfg.Adapt.MinLabels, GroupMinLabels: cfg.Adapt.GroupMinLabels, CloudAccuracy: cfg.Adapt.CloudAccuracy,
 	}
 	if routing.Source != "" {
 		ac.Initial, ac.InitialMap = routing.Threshold, routing.Probability

@@ -66,7 +66,7 @@ func adaptStatus(ctx context.Context, cfg *configs.Config) (adapt.Status, string
 	}
 	path := filepath.Join(dir, adaptFile)
 	e, err := adapt.Load(path, adapt.Config{Target: adaptTarget(cfg), Delta: 1 - cfg.Adapt.Confidence, Window: cfg.Adapt.Window,
-		MinLabels: cfg.Adapt.MinLabels, GroupMinLabels: cfg.Adapt.GroupMinLabels})
+		MinLabels: cfg.Adapt.MinLabels, GroupMinLabels: cfg.Adapt.GroupMinLabels, CloudAccuracy: cfg.Adapt.CloudAccuracy})
 	if err != nil {
 		return adapt.Status{}, "", err
 	}

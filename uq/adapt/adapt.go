@@ -56,6 +56,12 @@ type Config struct {
 	// bound clears Target+Slack (default 0.01), so that it does not
 	// oscillate.
 	Slack float64
+	// CloudAccuracy is how often the cloud that labels by agreement and
+	// exploration is right (default 1). A right local answer is labelled
+	// wrong when the cloud is wrong, so those labels say "right" at about
+	// the local accuracy times CloudAccuracy: their counts of right answers
+	// are divided by it (capped at the labels' number).
+	CloudAccuracy float64
 	// Grid is how many candidate thresholds are tried, at quantiles of the
 	// window's scores (default 40).
 	Grid int
@@ -86,6 +92,8 @@ func (c Config) withDefaults() Config {
 	def(&c.Target, 0.9)
 	def(&c.Delta, 0.1)
 	def(&c.Slack, 0.01)
+	def(&c.CloudAccuracy, 1)
+	c.CloudAccuracy = math.Min(c.CloudAccuracy, 1)
 	def(&c.Initial, EscalateAll)
 	defi(&c.Window, 300)
 	defi(&c.MinLabels, 30)
@@ -279,7 +287,7 @@ type strata struct {
 	NA, NB, nA, nB, kA, kB float64
 }
 
-func (w *window) strataAt(t float64) strata {
+func (w *window) strataAt(t, cloudAccuracy float64) strata {
 	var s strata
 	for _, it := range w.Items {
 		if it.Score < t {
@@ -288,6 +296,9 @@ func (w *window) strataAt(t float64) strata {
 		c := 0.0
 		if it.Correct {
 			c = 1
+			if it.Source != SourceFeedback {
+				c = 1 / cloudAccuracy
+			}
 		}
 		if it.Accepted {
 			s.NB++
@@ -322,18 +333,18 @@ func (s strata) estimate() (p, neff float64, ok bool) {
 	case n == 0:
 		return 0, 0, false
 	case s.nA < minStratum || s.nB < minStratum:
-		return (s.kA + s.kB) / n, n, true
+		return math.Min(1, (s.kA+s.kB)/n), n, true
 	}
 	wA, wB := s.NA/(s.NA+s.NB), s.NB/(s.NA+s.NB)
-	p = wA*s.kA/s.nA + wB*s.kB/s.nB
+	p = wA*math.Min(1, s.kA/s.nA) + wB*math.Min(1, s.kB/s.nB)
 	neff = 1 / (wA*wA/s.nA + wB*wB/s.nB)
 	return p, neff, true
 }
 
 // bound is the lower confidence bound on the accuracy at or above t, and
 // the labels it rests on.
-func (w *window) bound(t, delta float64) (float64, int) {
-	s := w.strataAt(t)
+func (w *window) bound(t, delta, q float64) (float64, int) {
+	s := w.strataAt(t, q)
 	p, neff, ok := s.estimate()
 	if !ok {
 		return 0, 0
@@ -342,8 +353,8 @@ func (w *window) bound(t, delta float64) (float64, int) {
 }
 
 // upper is the upper confidence bound on the accuracy at or above t.
-func (w *window) upper(t, delta float64) float64 {
-	p, neff, ok := w.strataAt(t).estimate()
+func (w *window) upper(t, delta, q float64) float64 {
+	p, neff, ok := w.strataAt(t, q).estimate()
 	if !ok {
 		return 1
 	}
@@ -392,11 +403,11 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 	if w.labels() < e.cfg.MinLabels {
 		return Drift{}, false
 	}
-	prev, target, delta := w.Threshold, e.cfg.Target, e.cfg.Delta
+	prev, target, delta, q := w.Threshold, e.cfg.Target, e.cfg.Delta, e.cfg.CloudAccuracy
 	type cand struct{ t, p, neff float64 }
 	var cands []cand // highest first, each with MinSupport
 	for _, t := range w.candidates(e.cfg.Grid) {
-		s := w.strataAt(t)
+		s := w.strataAt(t, q)
 		p, neff, ok := s.estimate()
 		if !ok || int(s.nA+s.nB) < e.cfg.MinSupport {
 			continue
@@ -404,8 +415,8 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 		cands = append(cands, cand{t, p, neff})
 	}
 	lower := func(c cand) float64 { return LowerBound(c.p*c.neff, c.neff, delta) }
-	before, _ := w.bound(prev, delta)
-	failing := prev < EscalateAll && w.upper(prev, delta) < target
+	before, _ := w.bound(prev, delta, q)
+	failing := prev < EscalateAll && w.upper(prev, delta, q) < target
 	chosen := prev
 	if !failing {
 		for _, c := range cands {
@@ -427,7 +438,7 @@ func (e *Engine) recompute(w *window, group string) (Drift, bool) {
 		}
 	}
 	w.Threshold, w.Bound = chosen, nil
-	if b, support := w.bound(chosen, delta); chosen < EscalateAll && support >= e.cfg.MinSupport {
+	if b, support := w.bound(chosen, delta, q); chosen < EscalateAll && support >= e.cfg.MinSupport {
 		w.Bound = &b
 	}
 	if m, err := calib.FitIsotonic(w.samples()); err == nil {

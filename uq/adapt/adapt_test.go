@@ -128,7 +128,7 @@ func TestStrataWeighting(t *testing.T) {
 		}
 		w.Items = append(w.Items, it)
 	}
-	p, neff, ok := w.strataAt(0.5).estimate()
+	p, neff, ok := w.strataAt(0.5, 1).estimate()
 	want := 0.1*0.6 + 0.9*44.0/45
 	if !ok || math.Abs(p-want) > 1e-9 {
 		t.Fatalf("estimate %.4f, want %.4f (pooled would be %.4f)", p, want, 104.0/145)
@@ -137,7 +137,7 @@ func TestStrataWeighting(t *testing.T) {
 		t.Fatalf("effective labels %.1f, want between 45 and 145", neff)
 	}
 	// Above the accepted side only exploration speaks.
-	if p, _, _ := w.strataAt(0.8).estimate(); math.Abs(p-44.0/45) > 1e-9 {
+	if p, _, _ := w.strataAt(0.8, 1).estimate(); math.Abs(p-44.0/45) > 1e-9 {
 		t.Fatalf("estimate at 0.8: %.4f", p)
 	}
 }

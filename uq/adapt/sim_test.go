@@ -38,7 +38,7 @@ func TestSimReplay(t *testing.T) {
 		rows = append(rows, r)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	e := New(Config{Target: 0.9, Delta: 0.1, Initial: 0.7411})
+	e := New(Config{Target: 0.9, Delta: 0.1, Initial: 0.7411, CloudAccuracy: 0.95})
 	var post, local, right int
 	var late []row
 	for i, r := range rows {
