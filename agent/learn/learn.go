@@ -164,8 +164,8 @@ func (l *Labeller) Decided(_ context.Context, d cascade.Decided) {
 func (l *Labeller) skip(why string) {
 	reason := "cloud not allowed"
 	switch {
-	case strings.Contains(why, "budget"):
-		reason = "budget"
+	case strings.Contains(why, "budget"), strings.Contains(why, " cap "):
+		reason = "budget" // cloud/budget: "daily cloud call cap reached (...)"
 	case strings.Contains(why, "offline"), strings.Contains(why, "unreachable"), strings.Contains(why, "reach"):
 		reason = "offline"
 	}
@@ -191,8 +191,11 @@ func (l *Labeller) explore(ctx context.Context, d cascade.Decided) {
 	if err != nil {
 		l.stats.exploreFailed.Add(1)
 		var nc *cloud.NotCalledError
-		if errors.As(err, &nc) {
-			l.skip(err.Error())
+		switch {
+		case errors.Is(err, cloud.ErrBudget):
+			l.skip("budget")
+		case errors.As(err, &nc):
+			l.skip("offline")
 		}
 		l.cfg.Logger.Debug("exploration: the cloud did not answer", "id", d.Result.Decision.ID, "err", err)
 		return

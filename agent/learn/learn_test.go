@@ -55,13 +55,19 @@ func (e *engine) snapshot() ([]adapt.Decision, map[string]label) {
 	return append([]adapt.Decision(nil), e.decisions...), m
 }
 
-type gate struct{ ok bool }
+type gate struct {
+	ok  bool
+	why string
+}
 
 func (g gate) Allow() (bool, string) {
 	if g.ok {
 		return true, ""
 	}
-	return false, "offline: the cloud is unreachable"
+	if g.why != "" {
+		return false, g.why
+	}
+	return false, "offline mode is on"
 }
 
 // setup: a local model sure (score 0.9) of "Paris." and unsure (0.1) of
@@ -123,7 +129,7 @@ func TestAgreement(t *testing.T) {
 // gate is closed (offline, budget).
 func TestExploration(t *testing.T) {
 	t.Run("auto", func(t *testing.T) {
-		c, cl, eng, l := setup(t, 1, gate{true})
+		c, cl, eng, l := setup(t, 1, gate{ok: true})
 		res := ask(t, c, cascade.PolicyAuto, "b", "capital?")
 		if res.Decision.Route != cascade.RouteLocal || res.Label != nil {
 			t.Fatalf("route %s label %+v", res.Decision.Route, res.Label)
@@ -143,7 +149,7 @@ func TestExploration(t *testing.T) {
 		}
 	})
 	t.Run("policy local", func(t *testing.T) {
-		c, cl, eng, l := setup(t, 1, gate{true})
+		c, cl, eng, l := setup(t, 1, gate{ok: true})
 		ask(t, c, cascade.PolicyLocal, "c", "capital?")
 		ask(t, c, cascade.PolicyLocal, "d", "sum?")
 		l.Close()
@@ -151,8 +157,16 @@ func TestExploration(t *testing.T) {
 			t.Fatalf("policy local: %d cloud calls, %d decisions, %d labels", cl.Calls(), len(ds), len(ls))
 		}
 	})
+	t.Run("over budget", func(t *testing.T) {
+		c, cl, eng, l := setup(t, 1, gate{why: "daily cloud call cap reached (20 of 20 on 12-06 UTC)"})
+		ask(t, c, cascade.PolicyAuto, "f", "capital?")
+		l.Close()
+		if _, ls := eng.snapshot(); cl.Calls() != 0 || len(ls) != 0 || l.Stats().Skipped["budget"] != 1 {
+			t.Fatalf("over budget: %d cloud calls, labels %v, stats %+v", cl.Calls(), ls, l.Stats())
+		}
+	})
 	t.Run("offline", func(t *testing.T) {
-		c, cl, eng, l := setup(t, 1, gate{false})
+		c, cl, eng, l := setup(t, 1, gate{false, ""})
 		ask(t, c, cascade.PolicyAuto, "e", "capital?")
 		l.Close()
 		if _, ls := eng.snapshot(); cl.Calls() != 0 || len(ls) != 0 || l.Stats().Skipped["offline"] != 1 {
