@@ -46,7 +46,7 @@ daemon() {
   EDGECASCADE_DATA_DIR="$work/$name" EDGECASCADE_CLOUD_BASE_URL="$url" EDGECASCADE_CLOUD_MODEL="$model" \
     bin/edgecascade serve --listen 127.0.0.1:0 --cascade.scorer mean_logprob \
     --cascade.calibration docs/eval-testbed/calibration.json --outbox.enabled=false "$@" \
-    >"$work/$name/stdout" 2>"$OUT/$name.log" &
+    >"$work/$name/stdout" 2>"$work/$name/stderr" &
   pids+=($!)
   U="$(waitline "$work/$name/stdout" "listening on ")"
 }
@@ -66,5 +66,8 @@ if [ "${WEAK_LABELLER:-1}" = 1 ]; then
 else
   runs="$OUT/static,$OUT/adaptive"
 fi
+for n in adaptive adaptive-weak-labeller; do
+  grep -h "adaptation" "$work/$n/stderr" >"$OUT/$n.drift.log" 2>/dev/null || true
+done
 bin/edgecascade replay --compare "$runs" --out "$OUT"
 ' 2>&1 | tee "$OUT/run.log"
