@@ -186,7 +186,7 @@ type Options struct {
 	// (adaptation); Labeller is told of every answer after its decision.
 	Thresholds Thresholds
 	Labeller   Labeller
-	Log    *slog.Logger
+	Log        *slog.Logger
 }
 
 // Cascade routes requests between a local model and a cloud provider.

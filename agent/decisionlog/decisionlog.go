@@ -33,24 +33,24 @@ type Entry struct {
 	// ID is the response's id (the chat completion's id, the Ollama
 	// response's cascade.id): what feedback names. Group is the request's
 	// group key (X-Cascade-Group), empty for none.
-	ID               string    `json:"id,omitempty"`
-	Group            string    `json:"group,omitempty"`
-	Policy           string    `json:"policy"`
-	Route            string    `json:"route"`
-	Escalated        bool      `json:"escalated"`
-	Scorer           string    `json:"scorer"`
-	Score            *float64  `json:"score,omitempty"`
-	Confidence       *float64  `json:"confidence,omitempty"`
-	Threshold        float64   `json:"threshold"`
-	Reason           string    `json:"reason"`
-	LocalModel       string    `json:"local_model"`
-	CloudModel       string    `json:"cloud_model,omitempty"`
-	CloudProvider    string    `json:"cloud_provider,omitempty"`
-	LocalMS          float64   `json:"local_ms"`
-	CloudMS          float64   `json:"cloud_ms"`
-	PromptTokens     int       `json:"prompt_tokens"`
-	CompletionTokens int       `json:"completion_tokens"`
-	Cost             float64   `json:"cost,omitempty"`
+	ID               string   `json:"id,omitempty"`
+	Group            string   `json:"group,omitempty"`
+	Policy           string   `json:"policy"`
+	Route            string   `json:"route"`
+	Escalated        bool     `json:"escalated"`
+	Scorer           string   `json:"scorer"`
+	Score            *float64 `json:"score,omitempty"`
+	Confidence       *float64 `json:"confidence,omitempty"`
+	Threshold        float64  `json:"threshold"`
+	Reason           string   `json:"reason"`
+	LocalModel       string   `json:"local_model"`
+	CloudModel       string   `json:"cloud_model,omitempty"`
+	CloudProvider    string   `json:"cloud_provider,omitempty"`
+	LocalMS          float64  `json:"local_ms"`
+	CloudMS          float64  `json:"cloud_ms"`
+	PromptTokens     int      `json:"prompt_tokens"`
+	CompletionTokens int      `json:"completion_tokens"`
+	Cost             float64  `json:"cost,omitempty"`
 	// DeferredID names the outbox item when the escalation was deferred.
 	DeferredID string `json:"deferred_id,omitempty"`
 	PromptHash string `json:"prompt_hash"`

@@ -144,7 +144,9 @@ func (l *Labeller) Decided(_ context.Context, d cascade.Decided) {
 	switch {
 	case dec.Escalated && dec.Route == cascade.RouteCloud && res.LocalContent != "":
 		if l.cfg.Agreement == "judge" {
-			l.background(func(ctx context.Context) { l.judgeLabel(ctx, d, res.LocalContent, res.Content, adapt.SourceAgreement, 1) })
+			l.background(func(ctx context.Context) {
+				l.judgeLabel(ctx, d, res.LocalContent, res.Content, adapt.SourceAgreement, 1)
+			})
 			return
 		}
 		ok := l.match(res.LocalContent, res.Content)

@@ -138,4 +138,3 @@ func (a *app) calibrateFromLog(ctx context.Context, cfg *configs.Config, scorer 
 	a.printCalibration(file, out)
 	return nil
 }
-
