@@ -97,6 +97,33 @@ func writeCompare(out string, dirs []string) error {
 		}
 		fmt.Fprintf(&b, "![%s](%s)\n\n", p.title, p.file)
 	}
+	// Labels by source over the stream, for the runs that took any.
+	var lnames []string
+	var lseries [][]float64
+	top := 1.0
+	for i, rows := range runs {
+		if lastLabels(rows) == nil {
+			continue
+		}
+		for _, src := range []string{"feedback", "agreement", "exploration"} {
+			v := make([]float64, len(rows))
+			cur := 0.0
+			for j, r := range rows {
+				if r.Labels != nil {
+					cur = float64(r.Labels[src])
+				}
+				v[j] = cur
+				top = max(top, cur)
+			}
+			lnames, lseries = append(lnames, names[i]+" "+src), append(lseries, v)
+		}
+	}
+	if len(lseries) > 0 {
+		if err := os.WriteFile(filepath.Join(out, "labels.svg"), []byte(svgPlot("labels taken, by source", lnames, lseries, 0, top, shift)), 0o644); err != nil {
+			return err
+		}
+		b.WriteString("![labels taken, by source](labels.svg)\n")
+	}
 	return os.WriteFile(filepath.Join(out, "report.md"), []byte(b.String()), 0o644)
 }
 
@@ -124,7 +151,7 @@ func rollingLocalShare(rows []replayRow) []float64 {
 // with a dashed line at the shift.
 func svgPlot(title string, names []string, series [][]float64, lo, hi float64, shift int) string {
 	const w, h, pad = 720.0, 260.0, 40.0
-	colors := []string{"#d62728", "#1f77b4", "#2ca02c", "#9467bd"}
+	colors := []string{"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
 	n := 0
 	for _, s := range series {
 		n = max(n, len(s))
@@ -137,7 +164,7 @@ func svgPlot(title string, names []string, series [][]float64, lo, hi float64, s
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`+"\n", pad, h-pad, w-pad, h-pad)
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`+"\n", pad, pad, pad, h-pad)
 	for _, t := range []float64{lo, (lo + hi) / 2, hi} {
-		fmt.Fprintf(&b, `<text x="4" y="%.1f">%.2f</text>`+"\n", y(t)+4, t)
+		fmt.Fprintf(&b, `<text x="4" y="%.1f">%.4g</text>`+"\n", y(t)+4, t)
 	}
 	if lo <= 0.9 && hi >= 0.9 && lo > 0 {
 		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="gray" stroke-dasharray="2,3"/>`+"\n", pad, y(0.9), w-pad, y(0.9))
@@ -157,7 +184,7 @@ func svgPlot(title string, names []string, series [][]float64, lo, hi float64, s
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(min(max(v, lo), hi))))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-pad-140, pad+14*float64(si+1), c, names[si])
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-pad-200, pad+14*float64(si+1), c, names[si])
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
