@@ -3,6 +3,7 @@ package learn_test
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,36 @@ func TestMatcher(t *testing.T) {
 	}
 	if _, err := learn.Matcher("fuzzy"); err == nil {
 		t.Error("unknown matcher accepted")
+	}
+}
+
+// Judge: the escalation's label comes from one more cloud call that asks
+// whether the local answer is acceptable; it arrives in the background.
+func TestJudge(t *testing.T) {
+	local := &mock.Model{ModelName: "local", Answer: models.Response{Content: "7", Tokens: mock.Tokens("7", math.Log(0.1))}}
+	cl := &cloudmock.Provider{CompleteFunc: func(_ context.Context, req cloud.Request) (*cloud.Response, error) {
+		if strings.Contains(req.Messages[0].Content, "Reference answer:\n8") && strings.Contains(req.Messages[0].Content, "Candidate answer:\n7") {
+			return &cloud.Response{Content: "No."}, nil
+		}
+		return &cloud.Response{Content: "8"}, nil
+	}}
+	eng := &engine{}
+	l, err := learn.New(learn.Config{Engine: eng, Cloud: cl, Agreement: "judge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scorer, _ := uq.Build(uq.MeanLogprob, uq.Options{})
+	c, err := cascade.New(local, cl, cascade.Routing{Scorer: scorer, Threshold: 0.5}, cascade.Options{Labeller: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := ask(t, c, cascade.PolicyAuto, "j", "sum?")
+	deadline := time.Now().Add(5 * time.Second)
+	for st := l.Stats(); st.Judged+st.JudgeFailed == 0 && time.Now().Before(deadline); st = l.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.Close()
+	if _, ls := eng.snapshot(); res.Label != nil || ls["j"] != (label{false, adapt.SourceAgreement}) || cl.Calls() != 2 || l.Stats().Judged != 1 {
+		t.Fatalf("label on the result %+v, engine %v, cloud calls %d, stats %+v", res.Label, ls, cl.Calls(), l.Stats())
 	}
 }
