@@ -46,6 +46,28 @@ type Config struct {
 	Budget    BudgetConfig    `mapstructure:"budget"`
 	Outbox    OutboxConfig    `mapstructure:"outbox"`
 	Resources ResourcesConfig `mapstructure:"resources"`
+	Adapt     AdaptConfig     `mapstructure:"adapt"`
+}
+
+// AdaptConfig configures learning from deployment (docs/adaptation.md).
+type AdaptConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Target is the accepted answers' accuracy to keep; 0: the
+	// calibration file's target, else 0.9. Confidence is the bound's.
+	Target     float64 `mapstructure:"target"`
+	Confidence float64 `mapstructure:"confidence"`
+	Window     int     `mapstructure:"window"`
+	// ExploreRate is the share of accepted local answers also sent to the
+	// cloud in the background to label them.
+	ExploreRate float64 `mapstructure:"explore_rate"`
+	// Agreement is how an escalated local answer is compared with the
+	// cloud's: exact, normalized, numeric or judge.
+	Agreement string `mapstructure:"agreement"`
+	// CloudAccuracy is how often the labelling cloud is right (1: assume
+	// always): agreement and exploration labels are corrected by it.
+	CloudAccuracy  float64 `mapstructure:"cloud_accuracy"`
+	MinLabels      int     `mapstructure:"min_labels"`
+	GroupMinLabels int     `mapstructure:"group_min_labels"`
 }
 
 // ResourcesConfig configures the power- and heat-aware rules.
@@ -326,6 +348,9 @@ func (c *Config) Validate() error {
 	if err := c.validateLocal(); err != nil {
 		return err
 	}
+	if err := c.validateAdapt(bad); err != nil {
+		return err
+	}
 	if c.Local.Timeout < 0 {
 		return bad("local.timeout", "must not be negative")
 	}
@@ -573,4 +598,41 @@ func (c *Config) SlogLevel() slog.Level {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	return lvl
+}
+
+// validateAdapt checks the adapt settings.
+func (c *Config) validateAdapt(bad func(key, format string, args ...any) error) error {
+	a := c.Adapt
+	if a.Enabled && len(c.LaterStages()) > 0 {
+		// The labels and the online threshold are one local model's; with
+		// several local stages they would mix the stages' scores.
+		return bad("adapt.enabled", "online adaptation works with one local stage; cascade.stages has %d: turn one of them off", len(c.LaterStages())+1)
+	}
+	if t := a.Target; t != 0 && !(t > 0 && t < 1) {
+		return bad("adapt.target", "want 0 (the calibration's) or a share in (0, 1), got %v", t)
+	}
+	if v := a.Confidence; !(v > 0 && v < 1) {
+		return bad("adapt.confidence", "want a probability in (0, 1), got %v", v)
+	}
+	if a.Window < 50 {
+		return bad("adapt.window", "want at least 50 decisions, got %d", a.Window)
+	}
+	if r := a.ExploreRate; !(r >= 0 && r <= 1) {
+		return bad("adapt.explore_rate", "want a share in [0, 1], got %v", r)
+	}
+	switch a.Agreement {
+	case "exact", "normalized", "numeric", "judge":
+	default:
+		return bad("adapt.agreement", "want exact, normalized, numeric or judge, got %q", a.Agreement)
+	}
+	if q := a.CloudAccuracy; !(q > 0.5 && q <= 1) {
+		return bad("adapt.cloud_accuracy", "want a share in (0.5, 1], got %v", q)
+	}
+	if a.MinLabels < 1 {
+		return bad("adapt.min_labels", "want at least 1, got %d", a.MinLabels)
+	}
+	if a.GroupMinLabels < 1 {
+		return bad("adapt.group_min_labels", "want at least 1, got %d", a.GroupMinLabels)
+	}
+	return nil
 }

@@ -73,3 +73,15 @@ func TestStagesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Online adaptation is one local model's: with several local stages it is
+// refused at load, naming the setting.
+func TestStagesRefuseAdaptation(t *testing.T) {
+	_, err := Load(writeFile(t, threeStages+"adapt: {enabled: true}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "adapt.enabled") || !strings.Contains(err.Error(), "one local stage") {
+		t.Fatalf("adapt with three stages: %v", err)
+	}
+	if _, err := Load(writeFile(t, threeStages), nil); err != nil {
+		t.Fatalf("stages without adaptation: %v", err)
+	}
+}

@@ -130,6 +130,21 @@ type Result struct {
 	// ToolCalls are the tools the answering model called (FinishReason
 	// "tool_calls").
 	ToolCalls []models.ToolCall
+	// LocalContent is the local answer the cloud's replaced (an
+	// escalation the cloud answered); the Labeller compares the two.
+	LocalContent string
+	// Label, when the Labeller set one, says whether the local answer was
+	// right (kept with the decision in the decision log).
+	Label *Label
+}
+
+// Label says whether a local answer was right, and who said so.
+type Label struct {
+	Correct bool
+	// Source is agreement, exploration or feedback.
+	Source string
+	// Weight is the label's inverse-propensity weight.
+	Weight float64
 }
 
 // Request is a chat request to the cascade.
@@ -216,7 +231,11 @@ type Options struct {
 	// Stages are the local stages after the first, in order; their
 	// routings are Routing.Stages.
 	Stages []Stage
-	Log    *slog.Logger
+	// Thresholds, when set, supplies the threshold per request group
+	// (adaptation); Labeller is told of every answer after its decision.
+	Thresholds Thresholds
+	Labeller   Labeller
+	Log        *slog.Logger
 }
 
 // Cascade routes requests between a local model and a cloud provider.
@@ -244,6 +263,29 @@ func New(local models.Model, provider cloud.Provider, routing Routing, opts Opti
 	c := &Cascade{local: local, cloud: provider, opts: opts, strip: uq.NewStripper(opts.StripTokens...), log: log}
 	c.routing.Store(&routing)
 	return c, nil
+}
+
+// adapted is the routing with the threshold and map for group, when
+// adaptation supplies them.
+func (c *Cascade) adapted(r *Routing, group string) *Routing {
+	if c.opts.Thresholds == nil {
+		return r
+	}
+	a := *r
+	t, prob := c.opts.Thresholds.Threshold(group)
+	a.Threshold = t
+	if prob != nil {
+		a.Probability = prob
+	}
+	return &a
+}
+
+// decided tells the Labeller of an answer.
+func (c *Cascade) decided(ctx context.Context, policy Policy, req Request, res *Result, err error) {
+	if err != nil || res == nil || c.opts.Labeller == nil {
+		return
+	}
+	c.opts.Labeller.Decided(ctx, Decided{Policy: policy, Request: req, CloudRequest: c.cloudRequest(req), Result: res})
 }
 
 // SetRouting replaces the scorer, threshold and probability map (on reload).

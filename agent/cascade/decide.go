@@ -17,7 +17,9 @@ import (
 
 // Answer returns a complete answer under the policy.
 func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Result, error) {
-	return c.run(ctx, policy, req, whole{c})
+	res, err := c.run(ctx, policy, req, whole{c})
+	c.decided(ctx, policy, req, res, err)
+	return res, err
 }
 
 // Stream answers under the policy, streaming to e. In auto mode the decision
@@ -25,12 +27,14 @@ func (c *Cascade) Answer(ctx context.Context, policy Policy, req Request) (*Resu
 // scored first); policies local and cloud stream as the model generates, and
 // for local the score arrives in the returned Result only.
 func (c *Cascade) Stream(ctx context.Context, policy Policy, req Request, e Emitter) (*Result, error) {
-	return c.run(ctx, policy, req, &streamed{c: c, e: e, req: req})
+	res, err := c.run(ctx, policy, req, &streamed{c: c, e: e, req: req})
+	c.decided(ctx, policy, req, res, err)
+	return res, err
 }
 
 // run decides one request and acts on the decision, sending the answer to out.
 func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink) (*Result, error) {
-	r := c.routing.Load()
+	r := c.adapted(c.routing.Load(), req.Group)
 	d := c.baseDecision(r)
 	d.ID, d.Group = req.ID, req.Group
 	switch policy {
@@ -157,7 +161,7 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 	}
 	res, err := out.cloud(ctx, req, d)
 	if err == nil {
-		res.LocalLatency, res.LocalEnergy = d.localLatency(), gen.energy
+		res.LocalLatency, res.LocalEnergy, res.LocalContent = d.localLatency(), gen.energy, local.Content
 		return res, nil
 	}
 	if ctx.Err() != nil || StreamStarted(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/edgecascade/edgecascade/agent/resources"
+	"github.com/edgecascade/edgecascade/cloud"
 )
 
 // What the cascade asks of the rest of the daemon; each is optional in
@@ -48,6 +49,29 @@ type ResourcePolicy interface {
 // be read.
 type EnergyMeter interface {
 	Measure(ctx context.Context, fn func() error) (joules float64, ok bool, err error)
+}
+
+// Thresholds supplies the threshold and probability map for a request's
+// group in place of the routing's (the online threshold, uq/adapt). prob
+// nil keeps the routing's map.
+type Thresholds interface {
+	Threshold(group string) (threshold float64, prob func(float64) float64)
+}
+
+// Labeller is told of every answer after its decision (agent/learn): it
+// may label the result (Result.Label) and work in the background.
+type Labeller interface {
+	Decided(ctx context.Context, d Decided)
+}
+
+// Decided is an answered request as the Labeller sees it.
+type Decided struct {
+	Policy  Policy
+	Request Request
+	// CloudRequest is the request as the cloud would get it (confidence
+	// tokens stripped).
+	CloudRequest cloud.Request
+	Result       *Result
 }
 
 // cloudAllowed asks the gate, when there is one.

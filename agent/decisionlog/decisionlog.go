@@ -59,9 +59,13 @@ type Entry struct {
 	// Prompt and Answer are set only when content logging is on.
 	Prompt string `json:"prompt,omitempty"`
 	Answer string `json:"answer,omitempty"`
-	// Label says whether the answer was right, once something has said so
-	// (labels.go).
-	Label *Label `json:"label,omitempty"`
+	// Label says whether the local answer was right, once something has
+	// said so (labels.go): feedback on a local answer, or the cloud's
+	// answer compared with it (agreement, exploration). CloudLabel is the
+	// user's feedback on a cloud answer (route cloud), which says nothing
+	// of the local model.
+	Label      *Label `json:"label,omitempty"`
+	CloudLabel *Label `json:"cloud_label,omitempty"`
 }
 
 // Log is the decision log. Append hands entries to one background writer

@@ -62,7 +62,8 @@ type labelReply struct {
 	err     error
 }
 
-// Label labels the entry of response id and returns it as labelled, and
+// Label labels the entry of response id (its Label, or its CloudLabel for
+// feedback on a cloud answer) and returns it as labelled, and
 // whether its label changed (false when it already said the same). It is
 // applied by the writer after every entry appended before it, so an answer
 // can be labelled as soon as its response is out. An entry already
@@ -106,7 +107,13 @@ func (l *Log) applyLabel(o *labelOp) labelReply {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("decision %s: %w", o.id, err)
 		}
-		if old := e.Label; old != nil && !o.replace {
+		// Feedback on a cloud answer labels the cloud's answer; every other
+		// label the local answer.
+		field := &e.Label
+		if o.label.Source == SourceFeedback && e.Route == "cloud" {
+			field = &e.CloudLabel
+		}
+		if old := *field; old != nil && !o.replace {
 			if old.Correct != o.label.Correct {
 				return &ConflictError{ID: o.id, Existing: *old}
 			}
@@ -114,7 +121,7 @@ func (l *Log) applyLabel(o *labelOp) labelReply {
 			return nil
 		}
 		lb := o.label
-		e.Label = &lb
+		*field = &lb
 		nv, err := encode(e)
 		if err != nil {
 			return fmt.Errorf("decision %s: %w", o.id, err)

@@ -36,6 +36,7 @@ const (
 	DeferredFailed = "deferred.failed" // the cloud refused it for good
 	CloudState     = "cloud.state"     // reachability changed
 	Decision       = "decision"        // a request was answered (its decision log entry)
+	AdaptDrift     = "adapt.drift"     // the bound on accepted accuracy crossed the target
 )
 
 // subscriberBuf is how many events a live subscriber may fall behind.

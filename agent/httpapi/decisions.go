@@ -46,6 +46,9 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 	if !d.FromCloud() {
 		e.CloudModel = ""
 	}
+	if lb := res.Label; lb != nil {
+		e.Label = &decisionlog.Label{Correct: lb.Correct, Source: lb.Source, Weight: lb.Weight, Time: e.Time}
+	}
 	if s.cfg.LogContent && len(req.Messages) > 0 {
 		e.Prompt = req.Messages[len(req.Messages)-1].Content
 		e.Answer = res.Content

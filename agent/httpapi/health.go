@@ -8,6 +8,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/cloud/budget"
 	"github.com/edgecascade/edgecascade/cloud/reach"
+	"github.com/edgecascade/edgecascade/uq/adapt"
 )
 
 // health is the body of /healthz: the local model, the cloud, the decision
@@ -21,6 +22,8 @@ type health struct {
 	Thresh    float64          `json:"threshold"`
 	Budget    *budget.Usage    `json:"budget,omitempty"`
 	Outbox    *outboxStatus    `json:"outbox,omitempty"`
+	// Adapt is the online threshold, when adaptation is on.
+	Adapt *adapt.Status `json:"adapt,omitempty"`
 }
 
 // decisionsHealth is the decision log's state: whether its last write
@@ -69,6 +72,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		h.Budget = &u
 	}
 	h.Outbox = s.outboxHealth(ctx)
+	if s.cfg.Adapt != nil {
+		st := s.cfg.Adapt.Status()
+		h.Adapt = &st
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -38,8 +38,10 @@ type ServerConfig struct {
 	// Decisions, when set, receives one entry per answered request.
 	Decisions DecisionLog
 	// Labels, when set, receives every new feedback label with its
-	// decision (the online threshold).
+	// decision (the online threshold); Adapt, when set, shows the online
+	// threshold in /healthz and /metrics.
 	Labels LabelSink
+	Adapt  Adaptation
 	// LogContent puts prompts and answers into the decision log.
 	LogContent bool
 	// Deferrals, when set, serves /v1/cascade/deferred/{id}; Events serves
@@ -111,6 +113,9 @@ func NewServer(c *cascade.Cascade, cfg ServerConfig, log *slog.Logger) *Server {
 	}
 	if cfg.Admission != nil {
 		s.metrics.watchAdmission(cfg.Admission)
+	}
+	if cfg.Adapt != nil {
+		s.metrics.watchAdaptation(cfg.Adapt)
 	}
 	return s
 }

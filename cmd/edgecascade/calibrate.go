@@ -201,6 +201,7 @@ func (a *app) calibrateCmd() *cobra.Command {
 	var (
 		df                                                             dataFlags
 		out, scorer                                                    string
+		fromLog                                                        bool
 		targetAcc, delta, targetRate, lambda, cloudAcc, localC, cloudC float64
 		obj                                                            objectiveFlags
 	)
@@ -235,6 +236,9 @@ Methods (choose one):
 			}
 			if scorer == "" {
 				scorer = cfg.Cascade.Scorer
+			}
+			if fromLog {
+				return a.calibrateFromLog(cmd.Context(), cfg, scorer, spec, out)
 			}
 			switch scorer {
 			case uq.Combined, uq.Probe:
@@ -272,6 +276,7 @@ Methods (choose one):
 	df.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "calibration.json", "calibration file to write")
 	cmd.Flags().StringVar(&scorer, "scorer", "", "scorer to calibrate for (default: cascade.scorer)")
+	cmd.Flags().BoolVar(&fromLog, "from-log", false, "calibrate on the deployment's own labels in the decision log (feedback, agreement, exploration: docs/adaptation.md) instead of --data")
 	cmd.Flags().Float64Var(&targetAcc, "target-accuracy", 0, "target accuracy of accepted local answers, e.g. 0.95")
 	cmd.Flags().Float64Var(&delta, "delta", 0.1, "allowed probability that the accuracy guarantee fails")
 	cmd.Flags().Float64Var(&targetRate, "target-cloud-rate", 0, "share of requests to escalate, e.g. 0.3")

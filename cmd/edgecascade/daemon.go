@@ -12,6 +12,7 @@ import (
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
+	"github.com/edgecascade/edgecascade/agent/learn"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/reach"
 	"github.com/edgecascade/edgecascade/configs"
@@ -31,6 +32,7 @@ type daemon struct {
 	cascade   *cascade.Cascade
 	api       *httpapi.Server
 	decisions *decisionlog.Log
+	adapt     *adaptation
 	http      *http.Server
 }
 
@@ -51,13 +53,26 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	if d.off, err = openOfflineFirst(cfg, log, provider, true, d.cloudChanged); err != nil {
 		return nil, err
 	}
-	if d.cascade, d.deps, err = build(ctx, cfg, log, d.off); err != nil {
-		return nil, err
-	}
 	if cfg.Log.Decisions {
 		if d.decisions, err = openDecisionLog(cfg, log); err != nil {
 			return nil, err
 		}
+	}
+	var learning []func(cascade.Routing, cloud.Provider, cascade.Options) (cascade.Options, error)
+	if cfg.Adapt.Enabled {
+		learning = append(learning, func(r cascade.Routing, p cloud.Provider, opts cascade.Options) (cascade.Options, error) {
+			var labels learn.LabelLog
+			if d.decisions != nil {
+				labels = d.decisions
+			}
+			if d.adapt, err = openAdaptation(cfg, log, r, p, opts.Gate, labels, d.off.events); err != nil {
+				return opts, err
+			}
+			return d.adapt.options(opts), nil
+		})
+	}
+	if d.cascade, d.deps, err = build(ctx, cfg, log, d.off, learning...); err != nil {
+		return nil, err
 	}
 	sc := httpapi.ServerConfig{
 		AuthToken: cfg.Server.AuthToken, CORSOrigins: cfg.Server.CORSOrigins,
@@ -78,6 +93,9 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	if d.decisions != nil {
 		sc.Decisions = d.decisions
 	}
+	if d.adapt != nil {
+		sc.Adapt, sc.Labels = d.adapt, d.adapt
+	}
 	sc.EmbedModel = cfg.EmbedModel()
 	if e, ok := d.deps.backend.(models.Embedder); ok {
 		sc.Embedder = admission.AdmitEmbedder(e, d.deps.admission)
@@ -85,7 +103,11 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	if ds, ok := d.deps.backend.(models.Describer); ok {
 		sc.Describer = ds
 	}
-	d.api = httpapi.NewServer(d.cascade, d.off.serverConfig(sc), log)
+	sc = d.off.serverConfig(sc)
+	if d.adapt != nil && sc.Events == nil {
+		sc.Events = d.off.events // adapt.drift
+	}
+	d.api = httpapi.NewServer(d.cascade, sc, log)
 	if cfg.Server.Pprof {
 		log.Info("serving runtime profiles behind the guard", "path", "/debug/pprof/")
 	}
@@ -148,6 +170,7 @@ func (d *daemon) Shutdown(ctx context.Context) error {
 
 // close closes every part that was opened, the last opened first.
 func (d *daemon) close() {
+	d.adapt.close() // its background labels go to the decision log
 	if d.decisions != nil {
 		_ = d.decisions.Close()
 	}

@@ -142,7 +142,10 @@ func (d *deps) scorers(cfg *configs.Config) (map[string]uq.Scorer, error) {
 // build wires the cascade from the configuration; off, when not nil, is
 // the guarded cloud and keeps deferred escalations (else the cloud is built
 // unguarded).
-func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst) (*cascade.Cascade, *deps, error) {
+//
+// learning, when given, adds to the cascade's options once the routing and
+// the cloud are known (adaptation).
+func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offlineFirst, learning ...func(cascade.Routing, cloud.Provider, cascade.Options) (cascade.Options, error)) (*cascade.Cascade, *deps, error) {
 	d, err := loadDeps(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -184,6 +187,12 @@ func build(ctx context.Context, cfg *configs.Config, log *slog.Logger, off *offl
 		return nil, nil, err
 	}
 	opts.Context = check
+	for _, l := range learning {
+		if opts, err = l(routing, provider, opts); err != nil {
+			d.close()
+			return nil, nil, err
+		}
+	}
 	c, err := cascade.New(d.local, provider, routing, opts)
 	if err != nil {
 		d.close()
