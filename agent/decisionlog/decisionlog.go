@@ -33,10 +33,13 @@ type Entry struct {
 	// ID is the response's id (the chat completion's id, the Ollama
 	// response's cascade.id): what feedback names. Group is the request's
 	// group key (X-Cascade-Group), empty for none.
-	ID               string   `json:"id,omitempty"`
-	Group            string   `json:"group,omitempty"`
-	Policy           string   `json:"policy"`
-	Route            string   `json:"route"`
+	ID     string `json:"id,omitempty"`
+	Group  string `json:"group,omitempty"`
+	Policy string `json:"policy"`
+	Route  string `json:"route"`
+	// Cloud is set when the cloud stage answered (Route is its name with
+	// cascade.stages; FromCloud reads entries written before it too).
+	Cloud            bool     `json:"cloud,omitempty"`
 	Escalated        bool     `json:"escalated"`
 	Scorer           string   `json:"scorer"`
 	Score            *float64 `json:"score,omitempty"`
@@ -67,6 +70,9 @@ type Entry struct {
 	Label      *Label `json:"label,omitempty"`
 	CloudLabel *Label `json:"cloud_label,omitempty"`
 }
+
+// FromCloud reports whether the cloud stage answered.
+func (e Entry) FromCloud() bool { return e.Cloud || e.Route == "cloud" }
 
 // Log is the decision log. Append hands entries to one background writer
 // so that requests never wait for the disk; Close writes what is queued.

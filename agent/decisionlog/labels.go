@@ -110,7 +110,7 @@ func (l *Log) applyLabel(o *labelOp) labelReply {
 		// Feedback on a cloud answer labels the cloud's answer; every other
 		// label the local answer.
 		field := &e.Label
-		if o.label.Source == SourceFeedback && e.Route == "cloud" {
+		if o.label.Source == SourceFeedback && e.FromCloud() {
 			field = &e.CloudLabel
 		}
 		if old := *field; old != nil && !o.replace {

@@ -63,3 +63,36 @@ func TestLabel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Feedback on an answer of the cloud stage labels the cloud's answer,
+// whatever the stage is named (cascade.stages); on any local stage's, the
+// local answer; agreement labels are always the local answer's.
+func TestFeedbackOnCloudStage(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, tc := range []struct {
+		entry     Entry
+		source    string
+		wantCloud bool
+	}{
+		{Entry{ID: "a", Route: "cloud", Cloud: true}, SourceFeedback, true},
+		{Entry{ID: "b", Route: "frontier", Cloud: true}, SourceFeedback, true},
+		{Entry{ID: "c", Route: "cloud"}, SourceFeedback, true}, // written before the cloud field
+		{Entry{ID: "d", Route: "strong"}, SourceFeedback, false},
+		{Entry{ID: "e", Route: "local"}, SourceFeedback, false},
+		{Entry{ID: "f", Route: "frontier", Cloud: true}, SourceAgreement, false},
+	} {
+		l.Append(tc.entry)
+		e, _, err := l.Label(ctx, tc.entry.ID, Label{Correct: true, Source: tc.source, Weight: 1}, false)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.entry.ID, err)
+		}
+		if gotCloud := e.CloudLabel != nil && e.Label == nil; gotCloud != tc.wantCloud {
+			t.Errorf("%s (route %s, cloud %v, %s): label %+v cloud_label %+v", tc.entry.ID, tc.entry.Route, tc.entry.Cloud, tc.source, e.Label, e.CloudLabel)
+		}
+	}
+}

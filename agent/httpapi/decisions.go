@@ -43,7 +43,7 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
 		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID, User: req.User,
 	}
-	if !d.FromCloud() {
+	if e.Cloud = d.FromCloud(); !e.Cloud {
 		e.CloudModel = ""
 	}
 	if lb := res.Label; lb != nil {

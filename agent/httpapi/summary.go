@@ -8,12 +8,12 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/outbox"
 	"github.com/edgecascade/edgecascade/agent/resources"
 	"github.com/edgecascade/edgecascade/cloud"
 	"github.com/edgecascade/edgecascade/cloud/budget"
+	"github.com/edgecascade/edgecascade/uq/adapt"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
 
@@ -111,6 +111,9 @@ type confidenceSummary struct {
 	Labels *labelSummary `json:"labels,omitempty"`
 	// Scores are the raw scores of the last decisions, oldest first.
 	Scores []float64 `json:"scores"`
+	// Online, with adapt.enabled, is the online threshold's state (as
+	// /healthz shows it); Threshold is then its global window's.
+	Online *adapt.Status `json:"online,omitempty"`
 }
 
 // labelSummary is the accepted answers' accuracy from labels, with the
@@ -195,7 +198,7 @@ func (p *periodSummary) add(e decisionlog.Entry, price cloud.Price) {
 	p.CompletionTokens += e.CompletionTokens
 	p.Cost += e.Cost
 	switch {
-	case e.Route == cascade.RouteCloud:
+	case e.FromCloud():
 		p.Cloud++
 		p.AlwaysCloudCost += e.Cost
 	default:
@@ -244,6 +247,10 @@ func (s *Server) confidence(entries []decisionlog.Entry) confidenceSummary {
 			c.Reliability = &m
 		}
 	}
+	if s.cfg.Adapt != nil {
+		st := s.cfg.Adapt.Status()
+		c.Online, c.Threshold = &st, st.Global.Threshold
+	}
 	c.Labels = labelsOf(entries, c.Certificate)
 	for i := max(0, len(entries)-recentScores); i < len(entries); i++ {
 		if e := entries[i]; e.Score != nil {
@@ -265,7 +272,7 @@ func labelsOf(entries []decisionlog.Entry, cert *calib.Certificate) *labelSummar
 			continue
 		}
 		l.Labelled++
-		if e.Route != cascade.RouteLocal || e.DeferredID != "" {
+		if e.FromCloud() || e.DeferredID != "" {
 			continue
 		}
 		l.Accepted++

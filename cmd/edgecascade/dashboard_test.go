@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/edgecascade/edgecascade/agent/httpapi"
 )
 
 // The dashboard (agent/ui) in a real browser: Debian's chromium, headless,
@@ -341,26 +339,13 @@ func writeScreenshot(t *testing.T, name string, png []byte) {
 	t.Logf("wrote %s (%d bytes)", path, len(png))
 }
 
-// servesRoute reports whether the daemon's route table holds pattern.
-func servesRoute(pattern string) bool {
-	for _, rt := range httpapi.NewServer(nil, httpapi.ServerConfig{}, nil).Routes() {
-		if rt.Pattern == pattern {
-			return true
-		}
-	}
-	return false
-}
-
 // TestDashboardFeedback: the thumbs are shown when the daemon serves
 // POST /v1/cascade/feedback, and a thumbs-down click reaches it: the row
 // says it was sent, the decision log holds the label (wrong, by feedback),
-// and the daemon refuses the opposite label (409). Skipped while the route
-// is not in the route table.
+// and the daemon refuses the opposite label (409). With adapt.enabled the
+// Confidence section shows the online threshold.
 func TestDashboardFeedback(t *testing.T) {
-	if !servesRoute("/v1/cascade/feedback") {
-		t.Skip("the route table has no POST /v1/cascade/feedback yet")
-	}
-	d := dashboardDaemon(t, nil)
+	d := dashboardDaemon(t, map[string]string{"EDGECASCADE_ADAPT_ENABLED": "true"})
 	b := newBrowser(t, 1024, 768)
 	b.do(t, "open /ui", chromedp.Navigate(d.url+"/ui"))
 	b.waitJS(t, "the health shown", `document.querySelector("#status").classList.contains("ok")`)
@@ -370,6 +355,7 @@ func TestDashboardFeedback(t *testing.T) {
 	b.do(t, "thumbs down", chromedp.Click(chromedp.CSS(row+` button[data-correct="false"]`)))
 	b.waitJS(t, "the feedback sent", fmt.Sprintf(`document.querySelector('%s td.fb').textContent.includes("sent")`, row))
 	b.waitJS(t, "the label counted", `document.querySelector("#confidence").textContent.includes("from labels")`)
+	b.waitJS(t, "the online threshold", `document.querySelector("#confidence").textContent.includes("online threshold")`)
 	// The daemon holds the label: the decision log shows it, and the
 	// opposite label is refused (409) without replace.
 	resp, err := http.Get(d.url + "/v1/cascade/decisions?n=5")

@@ -267,7 +267,8 @@ function renderConfidence(c) {
   const pairs = [
     ["scorer", c.scorer],
     ["threshold", fmt.num(c.threshold)],
-    ["source", c.source === "config" ? "configuration (cascade.threshold)" : "calibration " + c.source],
+    ["source", (c.online ? "online (adapt.enabled), starting from " : "") +
+      (c.source === "config" ? "configuration (cascade.threshold)" : "calibration " + c.source)],
     ["method", c.method],
     ["calibrated on", c.items ? c.items + " labelled items" : ""],
     ["accepted accuracy", c.accepted_accuracy != null ? fmt.pct(c.accepted_accuracy) : ""],
@@ -281,6 +282,17 @@ function renderConfidence(c) {
     pairs.push(["from labels", l.accepted
       ? fmt.pct(l.accuracy) + " of " + l.accepted + " labelled local answers right (≥ " + fmt.pct(l.lower_bound) + " at δ = " + l.delta + ")"
       : l.labelled + " labelled, none answered locally"]);
+  }
+  const o = c.online;
+  if (o) {
+    const win = (w) => (w.escalate_all ? "escalate all" : fmt.num(w.threshold)) +
+      (w.bound != null ? " · bound " + fmt.pct(w.bound) : " · no bound yet") +
+      (w.below ? " · below target" : "");
+    pairs.push(["online target", "≥ " + fmt.pct(o.target) + " right at " + fmt.pct(o.confidence) + " confidence, window " + o.window]);
+    pairs.push(["online threshold", win(o.global), o.global.below ? "bad" : ""]);
+    for (const g of o.groups || []) {
+      pairs.push(["group " + g.group, g.own ? win(g) : "shares the global threshold (too few labels)", g.below ? "bad" : ""]);
+    }
   }
   if (c.error) pairs.push(["calibration", c.error, "bad"]);
   facts($("confidence"), pairs);
