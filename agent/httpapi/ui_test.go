@@ -205,9 +205,10 @@ func TestSummaryAndDecisionEvents(t *testing.T) {
 	if !feedback {
 		return
 	}
-	// Labels: the local answer labelled right, the cloud one wrong: one
-	// accepted answer, right; the bound at the default delta 0.1 is
-	// 1 - (1 - 0.1^(1/1)) = 0.1.
+	// Labels: the local answer labelled right, the cloud one wrong (which
+	// labels the cloud's answer, cloud_label, and says nothing of the
+	// local model): one labelled, accepted answer, right; the bound at the
+	// default delta 0.1 is 1 - (1 - 0.1^(1/1)) = 0.1.
 	for id, correct := range map[string]bool{c1.ID: true, c2.ID: false} {
 		if resp, raw := send(t, "POST", d.URL+"/v1/cascade/feedback", "", map[string]string{"Content-Type": "application/json"},
 			fmt.Sprintf(`{"id":%q,"correct":%t}`, id, correct)); resp.StatusCode != http.StatusNoContent {
@@ -228,7 +229,7 @@ func TestSummaryAndDecisionEvents(t *testing.T) {
 	if err := json.Unmarshal(raw, &l); err != nil || l.Confidence.Labels == nil {
 		t.Fatalf("summary %d %s: %v", resp.StatusCode, raw, err)
 	}
-	if lb := *l.Confidence.Labels; lb.Labelled != 2 || lb.Accepted != 1 || lb.Right != 1 || lb.Accuracy != 1 || math.Abs(lb.LowerBound-0.1) > 1e-9 || lb.Delta != 0.1 {
+	if lb := *l.Confidence.Labels; lb.Labelled != 1 || lb.Accepted != 1 || lb.Right != 1 || lb.Accuracy != 1 || math.Abs(lb.LowerBound-0.1) > 1e-9 || lb.Delta != 0.1 {
 		t.Fatalf("labels: %+v", lb)
 	}
 }
