@@ -104,6 +104,12 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 	for i := range stages {
 		st := &stages[i]
 		last := i == len(stages)-1
+		if ue := unsupportedBy(ctx, st.model, req); ue != nil && c.multiStage() {
+			// Another local stage takes the request (gather, runLocalStages).
+			d.tried(*st, nil, 0, ue.Error())
+			d.add(stageCapabilityCause(st.name, ue))
+			continue
+		}
 		// 2. Generate locally.
 		g, err := c.generate(ctx, st.model, req)
 		if err != nil {
@@ -138,8 +144,12 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 		}
 	}
 	if p.localOnly {
-		// Every local stage is down.
-		return nil, fmt.Errorf("local answer: %w", models.ErrUnavailable)
+		// The last local stage is down (it would have accepted): the last
+		// local answer is the answer, when a stage gave one.
+		if answer == nil {
+			return nil, fmt.Errorf("local answer: %w", models.ErrUnavailable)
+		}
+		return out.deliver(c.localResult(*answer, gen, d))
 	}
 	d.Escalated = true
 	if answer == nil {

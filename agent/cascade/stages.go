@@ -2,6 +2,7 @@ package cascade
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edgecascade/edgecascade/models"
@@ -89,6 +90,12 @@ func stageDownCause(name string, err error) Cause {
 	why := localUnavailableCause(err)
 	why.Text = fmt.Sprintf("stage %s unavailable (%v); skipped", name, err)
 	return why
+}
+
+// stageCapabilityCause says that a local stage was skipped because it does
+// not take the request's tools or images (another local stage does).
+func stageCapabilityCause(name string, e *UnsupportedError) Cause {
+	return Cause{CauseCapability, fmt.Sprintf("stage %s skipped: %s", name, strings.TrimSuffix(e.Error(), ": use model auto or cloud"))}
 }
 
 // staged prefixes a stage's own causes (its score, its format) with its name when there is more than

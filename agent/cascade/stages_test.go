@@ -27,6 +27,9 @@ type stageRow struct {
 	weak, strong       float64
 	weakErr, strongErr error
 	cloudErr           error
+	// tools sends the request with a tool; strongTools makes the strong
+	// stage report the tools capability (the weak one never does).
+	tools, strongTools bool
 
 	route string
 	stage int
@@ -72,6 +75,18 @@ var stageRows = []stageRow{
 		route: "strong", stage: 1, tried: []string{"weak", "strong"}, reason: "policy local; " + weakLow + "; " + strongLow},
 	{name: "policy local, weak accepts", policy: cascade.PolicyLocal, weak: 0.9, strong: 0.3,
 		route: "weak", stage: 0, tried: []string{"weak"}, reason: "policy local; " + weakHigh},
+	{name: "policy local, strong down: weak's answer", policy: cascade.PolicyLocal, weak: 0.2, strongErr: models.ErrUnavailable,
+		route: "weak", stage: 0, tried: []string{"weak", "strong"}, skipped: []string{"strong"},
+		reason: "policy local; " + weakLow + "; stage strong unavailable (local model unavailable); skipped"},
+	{name: "tools: the stage that takes them answers", policy: cascade.PolicyAuto, tools: true, strongTools: true, weak: 0.9, strong: 0.8,
+		route: "strong", stage: 1, tried: []string{"weak", "strong"}, skipped: []string{"weak"},
+		reason: "stage weak skipped: the request has tools, which the local model weak does not support (its backend does not report \"tools\"); " + strongHigh},
+	{name: "tools, policy local: the stage that takes them answers", policy: cascade.PolicyLocal, tools: true, strongTools: true, weak: 0.9, strong: 0.3,
+		route: "strong", stage: 1, tried: []string{"weak", "strong"}, skipped: []string{"weak"},
+		reason: "policy local; stage weak skipped: the request has tools, which the local model weak does not support (its backend does not report \"tools\"); " + strongLow},
+	{name: "tools no local stage takes: the cloud", policy: cascade.PolicyAuto, tools: true, weak: 0.9, strong: 0.8,
+		route: "frontier", stage: 2, tried: []string{"frontier"}, escalated: true, cloudCalls: 1,
+		reason: "the request has tools, which the local model weak does not support (its backend does not report \"tools\"); sent to the cloud"},
 	{name: "policy cloud", policy: cascade.PolicyCloud, weak: 0.9, strong: 0.8,
 		route: "frontier", stage: 2, tried: []string{"frontier"}, reason: "policy cloud", cloudCalls: 1},
 	{name: "force_local: the next local stage, not the cloud", policy: cascade.PolicyAuto, rules: resources.ActionForceLocal, weak: 0.2, strong: 0.3,
@@ -90,6 +105,9 @@ func TestStages(t *testing.T) {
 func (r stageRow) check(t *testing.T, mode string) {
 	c, provider := r.setup(t)
 	req := cascade.Request{Messages: []models.Message{{Role: "user", Content: "question"}}, MaxTokens: reserve}
+	if r.tools {
+		req.Options.Tools = []models.Tool{{Name: "get_weather"}}
+	}
 	var (
 		res *cascade.Result
 		err error
@@ -148,6 +166,10 @@ func (r stageRow) setup(t *testing.T) (*cascade.Cascade, *cloudmock.Provider) {
 			return resp, nil
 		}}
 	}
+	strong := model("strong", r.strong, r.strongErr)
+	if r.strongTools {
+		strong.Caps = []string{models.CapabilityTools}
+	}
 	provider := &cloudmock.Provider{Answer: cloud.Response{Content: "cloud answer"}}
 	if r.cloudErr != nil {
 		provider.CompleteFunc = func(context.Context, cloud.Request) (*cloud.Response, error) { return nil, r.cloudErr }
@@ -160,7 +182,7 @@ func (r stageRow) setup(t *testing.T) (*cascade.Cascade, *cloudmock.Provider) {
 	routing := cascade.Routing{Scorer: scorer, Threshold: 0.5, Stages: []cascade.Routing{{Scorer: scorer, Threshold: 0.6}}}
 	opts := cascade.Options{
 		LocalName: "weak", CloudName: "frontier",
-		Stages:   []cascade.Stage{{Name: "strong", Model: model("strong", r.strong, r.strongErr)}},
+		Stages:   []cascade.Stage{{Name: "strong", Model: strong}},
 		Gate:     gate(r.cloudErr == nil),
 		Deferrer: &outboxStub{},
 	}
