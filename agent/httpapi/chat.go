@@ -126,7 +126,8 @@ func (e *sseEmitter) chunk(delta *responseMsg, finish *string) chatResponse {
 		Choices: []chatChoice{{Delta: delta, FinishReason: finish, Logprobs: jsonNull}}}
 }
 
-func (e *sseEmitter) Begin(d cascade.Decision) error {
+// open starts the event stream: its headers, with the decision's.
+func (e *sseEmitter) open(d cascade.Decision) {
 	h := e.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -134,6 +135,10 @@ func (e *sseEmitter) Begin(d cascade.Decision) error {
 	setDecisionHeaders(h, d)
 	e.w.WriteHeader(http.StatusOK)
 	e.began = true
+}
+
+func (e *sseEmitter) Begin(d cascade.Decision) error {
+	e.open(d)
 	empty := ""
 	c := e.chunk(&responseMsg{Role: "assistant", Content: &empty}, nil)
 	c.Cascade = &d

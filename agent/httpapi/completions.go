@@ -220,11 +220,19 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		}
 		req.NoDefer, err = noDefer(r.Header, def)
 	}
+	if err == nil {
+		var body string
+		if cr.Cascade != nil {
+			body = cr.Cascade.Group
+		}
+		req.Group, err = groupOf(r.Header, body)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	info(r.Context()).policy = policy
+	req.ID = newCompletionID()
 	if cr.Stream {
 		s.streamCompletion(w, r, cr, policy, req)
 		return
@@ -243,7 +251,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		lp = formatLegacyLogprobs(res.Logprobs, req.TopLogprobs, 0)
 	}
 	s.writeJSON(w, r, http.StatusOK, completionResponse{
-		ID: "cmpl-" + newID(), Object: "text_completion", Created: s.now().Unix(), Model: cr.Model,
+		ID: req.ID, Object: "text_completion", Created: s.now().Unix(), Model: cr.Model,
 		Choices: []completionChoice{{Text: res.Content, Logprobs: lp, FinishReason: &finish}},
 		Usage:   usageOf(res.Usage), Cascade: &d,
 	})
@@ -264,13 +272,7 @@ func (e *completionEmitter) chunk(text string, lp json.RawMessage, finish *strin
 }
 
 func (e *completionEmitter) Begin(d cascade.Decision) error {
-	h := e.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	setDecisionHeaders(h, d)
-	e.w.WriteHeader(http.StatusOK)
-	e.began = true
+	e.open(d)
 	c := e.chunk("", nil, nil)
 	c.Cascade = &d
 	return e.write(c)
@@ -294,7 +296,7 @@ func (s *Server) streamCompletion(w http.ResponseWriter, r *http.Request, cr *co
 		s.writeError(w, r, errors.New("streaming unsupported by the connection"))
 		return
 	}
-	e := &completionEmitter{sseEmitter: &sseEmitter{w: w, flusher: flusher, id: "cmpl-" + newID(), model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}}
+	e := &completionEmitter{sseEmitter: &sseEmitter{w: w, flusher: flusher, id: req.ID, model: cr.Model, created: s.now().Unix(), top: req.TopLogprobs}}
 	res, err := s.cascade.Stream(r.Context(), policy, req, e)
 	if err != nil {
 		if !e.began {

@@ -72,7 +72,28 @@ func TestResponseIDsAreLogged(t *testing.T) {
 	if ol.Cascade.ID == "" || ol.Cascade.ID == oa.ID {
 		t.Fatalf("ollama cascade.id %q (openai %q)", ol.Cascade.ID, oa.ID)
 	}
-	for _, id := range []string{oa.ID, ol.Cascade.ID} {
+	// A legacy completion's id is logged too, streamed or not, and the
+	// group of its cascade field kept.
+	resp, raw = post(t, d.URL+"/v1/completions", map[string]any{"model": "auto", "prompt": "hi", "cascade": map[string]any{"group": "g1"}})
+	var cmpl struct {
+		ID      string `json:"id"`
+		Cascade struct {
+			ID    string `json:"id"`
+			Group string `json:"group"`
+		} `json:"cascade"`
+	}
+	if err := json.Unmarshal(raw, &cmpl); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cmpl.ID, "cmpl-") || cmpl.Cascade.ID != cmpl.ID || resp.Header.Get("X-Cascade-Id") != cmpl.ID || cmpl.Cascade.Group != "g1" {
+		t.Fatalf("completion id %q, cascade %+v, header %q", cmpl.ID, cmpl.Cascade, resp.Header.Get("X-Cascade-Id"))
+	}
+	resp, raw = post(t, d.URL+"/v1/completions", map[string]any{"model": "auto", "prompt": "hi", "stream": true})
+	streamID := resp.Header.Get("X-Cascade-Id")
+	if !strings.HasPrefix(streamID, "cmpl-") || !strings.Contains(string(raw), `"id":"`+streamID+`"`) {
+		t.Fatalf("streamed completion: header id %q, body %s", streamID, raw)
+	}
+	for _, id := range []string{oa.ID, ol.Cascade.ID, cmpl.ID, streamID} {
 		if r, body := post(t, d.URL+"/v1/cascade/feedback", map[string]any{"id": id, "correct": true}); r.StatusCode != http.StatusNoContent {
 			t.Fatalf("feedback on %s: %d %s", id, r.StatusCode, body)
 		}

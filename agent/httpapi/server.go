@@ -268,8 +268,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, r, status, body)
 }
 
-func newID() string {
+// newID is a chat response's id; newCompletionID a legacy completion's.
+func newID() string { return "chatcmpl-" + randomHex() }
+
+func newCompletionID() string { return "cmpl-" + randomHex() }
+
+func randomHex() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -8,25 +8,9 @@
 import OpenAI from "openai";
 import { Ollama } from "ollama";
 import { ChatOpenAI, OpenAIEmbeddings } from "@langchain/openai";
+import { assert, base, check, run, tool } from "./checks.mjs";
 
-const base = process.env.DAEMON_URL;
-if (!base) {
-  console.error("DAEMON_URL is not set");
-  process.exit(2);
-}
 const question = "What is the capital of Osninax?";
-const tool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "the weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-  },
-};
-
-function assert(cond, what) {
-  if (!cond) throw new Error(what);
-}
 
 // refused runs fn, which must fail with a 400 whose message names field.
 async function refused(fn, field) {
@@ -41,9 +25,6 @@ async function refused(fn, field) {
   }
   throw new Error(`no error: the daemon should refuse ${field}`);
 }
-
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 // The official OpenAI SDK.
 const openai = new OpenAI({ baseURL: base + "/v1", apiKey: "unused", maxRetries: 0 });
@@ -161,14 +142,4 @@ check("langchain embeddings", async () => {
 });
 check("langchain tools under local", () => refused(() => lc.bindTools([tool]).invoke("Weather in Paris?"), "tools"));
 
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
-process.exit(failed ? 1 : 0);
+await run();

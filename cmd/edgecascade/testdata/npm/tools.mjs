@@ -8,25 +8,9 @@
 import OpenAI from "openai";
 import { Ollama } from "ollama";
 import { ChatOpenAI } from "@langchain/openai";
+import { assert, base, check, run, tool } from "./checks.mjs";
 
-const base = process.env.DAEMON_URL;
-if (!base) {
-  console.error("DAEMON_URL is not set");
-  process.exit(2);
-}
-const tool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "the weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-  },
-};
 const messages = [{ role: "user", content: "Weather in Paris?" }];
-
-function assert(cond, what) {
-  if (!cond) throw new Error(what);
-}
 
 // toCloud checks a response's cascade object: answered by the cloud because
 // the local model does not take tools.
@@ -34,9 +18,6 @@ function toCloud(c) {
   assert(c && c.route === "cloud", `cascade ${JSON.stringify(c)}`);
   assert(String(c.reason).includes("tools"), `the reason does not name tools: ${c.reason}`);
 }
-
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
 
 const openai = new OpenAI({ baseURL: base + "/v1", apiKey: "unused", maxRetries: 0 });
 check("openai tools under auto", async () => {
@@ -69,14 +50,4 @@ check("langchain tools under auto", async () => {
   assert(r.response_metadata && ["stop", "length", "tool_calls"].includes(r.response_metadata.finish_reason), `metadata ${JSON.stringify(r.response_metadata)}`);
 });
 
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
-process.exit(failed ? 1 : 0);
+await run();
