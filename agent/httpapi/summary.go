@@ -114,6 +114,16 @@ type confidenceSummary struct {
 	// Online, with adapt.enabled, is the online threshold's state (as
 	// /healthz shows it); Threshold is then its global window's.
 	Online *adapt.Status `json:"online,omitempty"`
+	// Stages, with cascade.stages, are the local stages in order with
+	// their scorer and threshold (the first is Scorer and Threshold).
+	Stages []stageThreshold `json:"stages,omitempty"`
+}
+
+// stageThreshold is a local stage's scorer and threshold.
+type stageThreshold struct {
+	Name      string  `json:"name"`
+	Scorer    string  `json:"scorer"`
+	Threshold float64 `json:"threshold"`
 }
 
 // labelSummary is the accepted answers' accuracy from labels, with the
@@ -245,6 +255,12 @@ func (s *Server) confidence(entries []decisionlog.Entry) confidenceSummary {
 		if len(fit.Map.X) > 0 {
 			m := fit.Map
 			c.Reliability = &m
+		}
+	}
+	if names := s.cascade.StageNames(); len(names) > 2 {
+		c.Stages = append(c.Stages, stageThreshold{Name: names[0], Scorer: rt.Scorer.Name(), Threshold: rt.Threshold})
+		for i, st := range rt.Stages {
+			c.Stages = append(c.Stages, stageThreshold{Name: names[i+1], Scorer: st.Scorer.Name(), Threshold: st.Threshold})
 		}
 	}
 	if s.cfg.Adapt != nil {

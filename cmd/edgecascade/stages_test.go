@@ -282,6 +282,42 @@ func TestThreeStages(t *testing.T) {
 	}
 	t.Logf("routes %v", routes)
 
+	// The summary counts the cloud stage's answers as cloud (by the log's
+	// cloud mark, whatever the stage's name) and lists the local stages'
+	// thresholds. Each question was asked twice (plain and streamed).
+	var sum struct {
+		Today struct {
+			Requests, Local, Cloud int
+		} `json:"today"`
+		Confidence struct {
+			Stages []struct {
+				Name      string  `json:"name"`
+				Threshold float64 `json:"threshold"`
+			} `json:"stages"`
+		} `json:"confidence"`
+	}
+	// The decision log is written in the background: wait for the last.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(d.url + "/v1/cascade/summary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&sum)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Today.Requests >= 48 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if sum.Today.Cloud != 2*routes["frontier"] || sum.Today.Local != 2*(routes["weak"]+routes["strong"]) {
+		t.Errorf("summary today %+v, routes %v (each asked twice)", sum.Today, routes)
+	}
+	if len(sum.Confidence.Stages) != 2 || sum.Confidence.Stages[0].Name != "weak" || sum.Confidence.Stages[1].Name != "strong" {
+		t.Errorf("summary stages %+v", sum.Confidence.Stages)
+	}
+
 	before := sim.calls(t)
 	for _, p := range escalated {
 		a := askStages(t, d.url, "local", p, false)

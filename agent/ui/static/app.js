@@ -283,6 +283,9 @@ function renderConfidence(c) {
       ? fmt.pct(l.accuracy) + " of " + l.accepted + " labelled local answers right (≥ " + fmt.pct(l.lower_bound) + " at δ = " + l.delta + ")"
       : l.labelled + " labelled, none answered locally"]);
   }
+  for (const st of c.stages || []) {
+    pairs.push(["stage " + st.name, st.scorer + " ≥ " + fmt.num(st.threshold)]);
+  }
   const o = c.online;
   if (o) {
     const win = (w) => (w.escalate_all ? "escalate all" : fmt.num(w.threshold)) +
