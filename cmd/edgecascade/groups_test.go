@@ -12,6 +12,7 @@ import (
 
 	"github.com/ollama/ollama/api"
 
+	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/models/ollama/ollamatest"
 	"github.com/edgecascade/edgecascade/uq/calib"
 )
@@ -67,7 +68,16 @@ func TestCalibrateGroups(t *testing.T) {
 	d := startServe(t, senv)
 	auto := chat(t, d.url, "auto", sureQ)
 	withHeader := chatWithGroup(t, d.url, sureQ, "capitals")
-	log := decisions(t, d.url)
+	if withHeader == "" {
+		t.Fatal("no X-Cascade-Id")
+	}
+	var log map[string]decisionlog.Entry
+	waitFor(t, func() bool { // the log is written in the background
+		log = decisions(t, d.url)
+		_, a := log[auto.ID]
+		_, h := log[withHeader]
+		return a && h
+	})
 	names := []string{"cluster-0", "cluster-1", "cluster-2"}
 	if g := log[auto.ID].Group; !slices.Contains(names, g) {
 		t.Fatalf("request without a group logged in group %q, want one of %v\n%s", g, names, d.logs)
