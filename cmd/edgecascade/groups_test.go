@@ -89,7 +89,21 @@ func TestCalibrateGroups(t *testing.T) {
 		t.Fatalf("serve does not say it groups by clusters:\n%s", d.logs)
 	}
 
-	// The cost of the one embed call a request pays, on this machine.
+	// The cost of the one embed call a request pays, on this machine:
+	// directly, and as the difference of a whole request through the daemon
+	// without and with a group header (which needs no embed call).
+	var grouped, explicit []time.Duration
+	for i := 0; i < 15; i++ {
+		start := time.Now()
+		chat(t, d.url, "auto", sureQ)
+		grouped = append(grouped, time.Since(start))
+		start = time.Now()
+		chatWithGroup(t, d.url, sureQ, "capitals")
+		explicit = append(explicit, time.Since(start))
+	}
+	slices.Sort(grouped)
+	slices.Sort(explicit)
+	t.Logf("whole request through the daemon: median %v without a group (embedded), %v with X-Cascade-Group", grouped[7], explicit[7])
 	c := api.NewClient(mustURL(t, s.URL), http.DefaultClient)
 	var took []time.Duration
 	for i := 0; i < 20; i++ {
@@ -110,6 +124,15 @@ func TestCalibrateGroups(t *testing.T) {
 	cmd.Env = append(cmd.Env, "EDGECASCADE_LOCAL_EMBED_MODEL="+ollamatest.Strong, "EDGECASCADE_DATA_DIR="+t.TempDir())
 	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "local.embed_model") || !strings.Contains(string(b), ollamatest.Weak) {
 		t.Fatalf("serve with clusters of another embed model: %v\n%s", err, b)
+	}
+	// doctor says the same.
+	denv := map[string]string{"EDGECASCADE_LOCAL_EMBED_MODEL": ollamatest.Strong}
+	for k, v := range senv {
+		denv[k] = v
+	}
+	dout, _, _ := run(t, denv, "doctor")
+	if !strings.Contains(dout, "its clusters were fitted with embed model") || !strings.Contains(dout, "local.embed_model") {
+		t.Fatalf("doctor with clusters of another embed model:\n%s", dout)
 	}
 }
 
