@@ -85,7 +85,7 @@ var Settings = []Setting{
 	{"adapt.agreement", "how an escalated local answer is labelled from the cloud's: exact, normalized, numeric, or judge (one more cloud call)"},
 	{"adapt.cloud_accuracy", "how often the labelling cloud is right; agreement and exploration labels are corrected by it (1: assume always, conservative)"},
 	{"adapt.min_labels", "labels a window needs before its bound moves the threshold"},
-	{"adapt.group_min_labels", "labels a group (X-Cascade-Group) needs for its own threshold; the others share the global one"},
+	{"adapt.group_min_labels", "labels a group (X-Cascade-Group, cascade.group, or the embedding cluster of a calibration from calibrate --groups K) needs for its own threshold; the others share the global one"},
 	{"resources.enabled", "apply the power and heat rules (resources.rules) to auto requests"},
 	{"resources.sysfs_root", "where sysfs is mounted (battery, thermal zones, energy counters); /sys"},
 	{"resources.interval", "how long one reading of battery and temperatures is reused"},

@@ -54,6 +54,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	req.ID = newID()
+	s.autoGroup(r.Context(), policy, &req)
 	if cr.Stream {
 		s.streamChat(w, r, cr, policy, req)
 		return

@@ -385,6 +385,7 @@ func (s *Server) ollamaAnswer(w http.ResponseWriter, r *http.Request, policy cas
 		return
 	}
 	req.ID = newID()
+	s.autoGroup(r.Context(), policy, &req)
 	if !stream {
 		res, err := s.cascade.Answer(r.Context(), policy, req)
 		if err != nil {

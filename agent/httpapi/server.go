@@ -70,6 +70,10 @@ type ServerConfig struct {
 	// it to the backend behind the admission limiter.
 	Embedder   models.Embedder
 	EmbedModel string
+	// Grouper, when set, gives a request of policy auto that names no group
+	// the group of its prompt's embedding cluster (adapt.enabled with a
+	// calibration from calibrate --groups K).
+	Grouper Grouper
 	// Describer answers /api/show and /api/ps for the local model; nil: the
 	// cascade's local model when it is a models.Describer.
 	Describer models.Describer

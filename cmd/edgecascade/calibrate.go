@@ -202,6 +202,7 @@ func (a *app) calibrateCmd() *cobra.Command {
 		df                                                             dataFlags
 		out, scorer                                                    string
 		fromLog                                                        bool
+		groups                                                         int
 		targetAcc, delta, targetRate, lambda, cloudAcc, localC, cloudC float64
 		obj                                                            objectiveFlags
 	)
@@ -237,6 +238,9 @@ Methods (choose one):
 			if scorer == "" {
 				scorer = cfg.Cascade.Scorer
 			}
+			if err := checkGroupsFlag(groups, fromLog, len(cfg.LaterStages()) > 0); err != nil {
+				return err
+			}
 			if fromLog {
 				return a.calibrateFromLog(cmd.Context(), cfg, scorer, spec, out)
 			}
@@ -260,16 +264,25 @@ Methods (choose one):
 			if err != nil {
 				return err
 			}
-			file, err := labelled.Calibrate(records, run.scorers, scorer, spec, labelled.Meta{
+			meta := labelled.Meta{
 				LocalModel: run.local.Name(), LocalDigest: run.digest, Data: df.label(len(run.items)), DataHash: run.hash, Matcher: df.matcher,
-			}, time.Now())
+			}
+			file, err := labelled.Calibrate(records, run.scorers, scorer, spec, meta, time.Now())
 			if err != nil {
 				return err
+			}
+			if groups > 0 {
+				if file.Groups, err = a.fitGroups(ctx, cfg, run, records, groups, scorer, spec, meta); err != nil {
+					return err
+				}
 			}
 			if err := file.WriteFile(out); err != nil {
 				return err
 			}
 			a.printCalibration(file, out)
+			if file.Groups != nil {
+				a.printGroups(file.Groups)
+			}
 			return nil
 		},
 	}
@@ -277,6 +290,7 @@ Methods (choose one):
 	cmd.Flags().StringVar(&out, "out", "calibration.json", "calibration file to write")
 	cmd.Flags().StringVar(&scorer, "scorer", "", "scorer to calibrate for (default: cascade.scorer)")
 	cmd.Flags().BoolVar(&fromLog, "from-log", false, "calibrate on the deployment's own labels in the decision log (feedback, agreement, exploration: docs/adaptation.md) instead of --data")
+	cmd.Flags().IntVar(&groups, "groups", 0, "also fit K clusters of the prompts' embeddings (local.embed_model) for per-group thresholds with adapt.enabled (docs/adaptation.md); 0: none")
 	cmd.Flags().Float64Var(&targetAcc, "target-accuracy", 0, "target accuracy of accepted local answers, e.g. 0.95")
 	cmd.Flags().Float64Var(&delta, "delta", 0.1, "allowed probability that the accuracy guarantee fails")
 	cmd.Flags().Float64Var(&targetRate, "target-cloud-rate", 0, "share of requests to escalate, e.g. 0.3")

@@ -100,6 +100,11 @@ func newDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, loopb
 	if e, ok := d.deps.backend.(models.Embedder); ok {
 		sc.Embedder = admission.AdmitEmbedder(e, d.deps.admission)
 	}
+	if d.adapt != nil {
+		if sc.Grouper, err = clusterGrouper(cfg, log, sc.Embedder); err != nil {
+			return nil, err
+		}
+	}
 	if ds, ok := d.deps.backend.(models.Describer); ok {
 		sc.Describer = ds
 	}

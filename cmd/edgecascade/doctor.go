@@ -374,5 +374,11 @@ func (d *doctor) checkCalibration() {
 		d.report(statusFail, "calibration", "%s: %v", path, err)
 		return
 	}
+	if d.cfg.Adapt.Enabled {
+		if err := f.CheckGroups(d.cfg.EmbedModel()); err != nil {
+			d.report(statusFail, "calibration", "%s: %v", path, err)
+			return
+		}
+	}
 	d.report(statusOK, "calibration", "%s: threshold %.3f for %s on local model %s (%d items)", path, *fit.Threshold, scorer, f.LocalModel, f.Items)
 }

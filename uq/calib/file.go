@@ -40,6 +40,9 @@ type File struct {
 	// Stages is the joint calibration of a cascade with more than one
 	// local stage (cascade.stages); nil otherwise.
 	Stages *StagesFit `json:"stages,omitempty"`
+	// Groups are the clusters of the prompts' embeddings (calibrate
+	// --groups K); nil in files without (older ones included).
+	Groups *Groups `json:"groups,omitempty"`
 }
 
 // StagesFit is the joint calibration of every local stage's threshold
@@ -169,6 +172,11 @@ func (f *File) Validate() error {
 	}
 	if f.Combined != nil {
 		if err := f.Combined.Validate(); err != nil {
+			return err
+		}
+	}
+	if f.Groups != nil {
+		if err := f.Groups.validate(); err != nil {
 			return err
 		}
 	}
