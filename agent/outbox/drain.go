@@ -301,7 +301,7 @@ func (d *Deferrals) DrainOne(ctx context.Context) (bool, error) {
 		}
 	}
 	answer := Answer{
-		Content: resp.Content, FinishReason: resp.FinishReason, Provider: resp.Provider, Model: resp.Model,
+		Content: resp.Content, ToolCalls: resp.ToolCalls, FinishReason: resp.FinishReason, Provider: resp.Provider, Model: resp.Model,
 		PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, Cost: resp.Cost,
 	}
 	err = d.store(sctx, func(ctx context.Context) error {

@@ -54,13 +54,15 @@ type Request struct {
 
 // Answer is the cloud's answer to a deferred item.
 type Answer struct {
-	Content          string  `json:"content"`
-	FinishReason     string  `json:"finish_reason,omitempty"`
-	Provider         string  `json:"provider,omitempty"`
-	Model            string  `json:"model,omitempty"`
-	PromptTokens     int     `json:"prompt_tokens,omitempty"`
-	CompletionTokens int     `json:"completion_tokens,omitempty"`
-	Cost             float64 `json:"cost,omitempty"`
+	Content string `json:"content"`
+	// ToolCalls are the tools the cloud called (FinishReason tool_calls).
+	ToolCalls        []models.ToolCall `json:"tool_calls,omitempty"`
+	FinishReason     string            `json:"finish_reason,omitempty"`
+	Provider         string            `json:"provider,omitempty"`
+	Model            string            `json:"model,omitempty"`
+	PromptTokens     int               `json:"prompt_tokens,omitempty"`
+	CompletionTokens int               `json:"completion_tokens,omitempty"`
+	Cost             float64           `json:"cost,omitempty"`
 }
 
 // Item is one deferred escalation.
