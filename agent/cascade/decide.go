@@ -79,7 +79,7 @@ func (c *Cascade) run(ctx context.Context, policy Policy, req Request, out sink)
 		d.Escalated = false
 		d.set(ruleCloudFailedCause(p.verdict, err))
 		p.cloudErr = err
-	case p.skip != nil:
+	case p.skip != nil && !p.skipFirst:
 		d.Escalated = true
 		d.add(*p.skip)
 		return c.cloudOrDefer(ctx, req, d, out)
@@ -104,10 +104,9 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 	for i := range stages {
 		st := &stages[i]
 		last := i == len(stages)-1
-		if ue := unsupportedBy(ctx, st.model, req); ue != nil && c.multiStage() {
-			// Another local stage takes the request (gather, runLocalStages).
-			d.tried(*st, nil, 0, ue.Error())
-			d.add(stageCapabilityCause(st.name, ue))
+		if why := c.skipStage(ctx, i, *st, p, req); why != nil {
+			d.tried(*st, nil, 0, why.Text)
+			d.add(*why)
 			continue
 		}
 		// 2. Generate locally.
@@ -228,10 +227,13 @@ func (c *Cascade) runLocalStages(ctx context.Context, r *Routing, req Request, d
 	if ue := c.unsupported(ctx, req); ue != nil {
 		return nil, ue
 	}
+	p := plan{localOnly: true}
 	if n, ok := c.fits(ctx, req); !ok {
-		return nil, &ContextLengthError{Tokens: n, Reserve: req.MaxTokens, Length: c.opts.Context.Length}
+		// The first model's context: the next stage answers.
+		why := contextLengthCause(n, req.MaxTokens, c.opts.Context.Length)
+		p.skip, p.skipFirst = &why, true
 	}
-	return c.walk(ctx, r, req, d, plan{localOnly: true}, out)
+	return c.walk(ctx, r, req, d, p, out)
 }
 
 // plan is what auto mode knows before the local answer.
@@ -250,6 +252,9 @@ type plan struct {
 	// localOnly is set under policy local: the cloud stage is never asked
 	// and the last local stage always accepts.
 	localOnly bool
+	// skipFirst is set when the preflight skips the first of several local
+	// stages (skip says why): the walk starts at the second.
+	skipFirst bool
 }
 
 // cloudFirst reports whether the rules send the request to the cloud
@@ -279,6 +284,9 @@ func (c *Cascade) gather(ctx context.Context, r *Routing, req Request) plan {
 		return p
 	}
 	p.skip = c.preflight(ctx, r, req)
+	// The preflight is the first model's: with more local stages, the
+	// next one answers instead of the cloud.
+	p.skipFirst = p.skip != nil && c.multiStage()
 	return p
 }
 

@@ -1,6 +1,7 @@
 package cascade
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -96,6 +97,33 @@ func stageDownCause(name string, err error) Cause {
 // not take the request's tools or images (another local stage does).
 func stageCapabilityCause(name string, e *UnsupportedError) Cause {
 	return Cause{CauseCapability, fmt.Sprintf("stage %s skipped: %s", name, strings.TrimSuffix(e.Error(), ": use model auto or cloud"))}
+}
+
+// skipStage says why local stage i of several is skipped before it
+// generates, nil when it is not: the preflight skipped the first (the
+// first model's context or probe), or the stage does not take the
+// request's tools or images (another stage does: gather and runLocalStages
+// checked).
+func (c *Cascade) skipStage(ctx context.Context, i int, st localStage, p plan, req Request) *Cause {
+	if !c.multiStage() {
+		return nil
+	}
+	if i == 0 && p.skipFirst {
+		why := stageSkippedCause(st.name, *p.skip)
+		return &why
+	}
+	if ue := unsupportedBy(ctx, st.model, req); ue != nil {
+		why := stageCapabilityCause(st.name, ue)
+		return &why
+	}
+	return nil
+}
+
+// stageSkippedCause says that the preflight (context length, pre-generation
+// probe) skipped a local stage: the next stage answers, not the cloud.
+func stageSkippedCause(name string, why Cause) Cause {
+	text := strings.TrimSuffix(strings.TrimSuffix(why.Text, "; sent to the cloud"), "; skipped local generation")
+	return Cause{why.Kind, fmt.Sprintf("stage %s skipped: %s", name, text)}
 }
 
 // staged prefixes a stage's own causes (its score, its format) with its name when there is more than

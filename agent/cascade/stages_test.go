@@ -30,6 +30,8 @@ type stageRow struct {
 	// tools sends the request with a tool; strongTools makes the strong
 	// stage report the tools capability (the weak one never does).
 	tools, strongTools bool
+	// tooLong makes the prompt too long for the first model's context.
+	tooLong bool
 
 	route string
 	stage int
@@ -87,6 +89,15 @@ var stageRows = []stageRow{
 	{name: "tools no local stage takes: the cloud", policy: cascade.PolicyAuto, tools: true, weak: 0.9, strong: 0.8,
 		route: "frontier", stage: 2, tried: []string{"frontier"}, escalated: true, cloudCalls: 1,
 		reason: "the request has tools, which the local model weak does not support (its backend does not report \"tools\"); sent to the cloud"},
+	{name: "prompt too long for the first model: the next stage answers", policy: cascade.PolicyAuto, tooLong: true, weak: 0.9, strong: 0.8,
+		route: "strong", stage: 1, tried: []string{"weak", "strong"}, skipped: []string{"weak"},
+		reason: "stage weak skipped: prompt has 95 tokens (+10 reserved for the answer), the local context holds 100; " + strongHigh},
+	{name: "prompt too long for the first model, the next below its threshold: the cloud", policy: cascade.PolicyAuto, tooLong: true, weak: 0.9, strong: 0.3,
+		route: "frontier", stage: 2, tried: []string{"weak", "strong", "frontier"}, skipped: []string{"weak"}, escalated: true, cloudCalls: 1,
+		reason: "stage weak skipped: prompt has 95 tokens (+10 reserved for the answer), the local context holds 100; " + strongLow},
+	{name: "policy local, prompt too long for the first model: the next stage answers", policy: cascade.PolicyLocal, tooLong: true, weak: 0.9, strong: 0.3,
+		route: "strong", stage: 1, tried: []string{"weak", "strong"}, skipped: []string{"weak"},
+		reason: "policy local; stage weak skipped: prompt has 95 tokens (+10 reserved for the answer), the local context holds 100; " + strongLow},
 	{name: "policy cloud", policy: cascade.PolicyCloud, weak: 0.9, strong: 0.8,
 		route: "frontier", stage: 2, tried: []string{"frontier"}, reason: "policy cloud", cloudCalls: 1},
 	{name: "force_local: the next local stage, not the cloud", policy: cascade.PolicyAuto, rules: resources.ActionForceLocal, weak: 0.2, strong: 0.3,
@@ -185,6 +196,9 @@ func (r stageRow) setup(t *testing.T) (*cascade.Cascade, *cloudmock.Provider) {
 		Stages:   []cascade.Stage{{Name: "strong", Model: strong}},
 		Gate:     gate(r.cloudErr == nil),
 		Deferrer: &outboxStub{},
+	}
+	if r.tooLong {
+		opts.Context = cascade.ContextCheck{Counter: fixedCount(tooLong), Length: ctxLength}
 	}
 	if r.rules != "" {
 		opts.Resources = verdict{Action: r.rules, Fired: []string{"offline"}}
