@@ -97,6 +97,7 @@ The exit status is non-zero when any check fails.`,
 
 func (d *doctor) run(ctx context.Context) {
 	d.checkLocal(ctx)
+	d.checkStages(ctx)
 	d.checkTokenizer()
 	d.checkCloud(ctx)
 	d.checkProbes(ctx)
@@ -153,6 +154,35 @@ func (d *doctor) checkLocal(ctx context.Context) {
 			info += fmt.Sprintf(", context %d tokens", n)
 		}
 		d.report(statusOK, "local model", "%s present%s", lc.Model, info)
+	}
+}
+
+// checkStages checks that each local stage after the first
+// (cascade.stages) has its model in its backend.
+func (d *doctor) checkStages(ctx context.Context) {
+	for _, st := range d.cfg.LaterStages() {
+		name := "stage " + st.Name
+		if st.Backend != "ollama" {
+			d.report(statusWarn, name, "doctor has no checks for backend %q", st.Backend)
+			continue
+		}
+		c, err := ollama.New(ollama.Config{URL: st.URL, Model: st.Model, Timeout: d.cfg.Local.Timeout})
+		if err != nil {
+			d.report(statusFail, name, "%v", err)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
+		_, err = c.API().Show(cctx, &api.ShowRequest{Model: st.Model})
+		cancel()
+		var se api.StatusError
+		switch {
+		case errors.As(err, &se) && se.StatusCode == 404:
+			d.report(statusFail, name, "%s is not present in ollama at %s: import it with `ollama pull %s` or `ollama create %s -f Modelfile`", st.Model, st.URL, st.Model, st.Model)
+		case err != nil:
+			d.report(statusFail, name, "%s at %s: %v", st.Model, st.URL, err)
+		default:
+			d.report(statusOK, name, "%s present in ollama at %s", st.Model, st.URL)
+		}
 	}
 }
 

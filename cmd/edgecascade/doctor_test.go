@@ -370,3 +370,33 @@ func TestDoctorReadOnlyDataDir(t *testing.T) {
 		t.Fatalf("writable data_dir: %+v\n%s", got, out)
 	}
 }
+
+// TestDoctorStages: doctor checks the model of every local stage after the
+// first (cascade.stages): present passes, missing fails naming the stage.
+func TestDoctorStages(t *testing.T) {
+	s := needBed(t)
+	cloud := fakeOpenAI(t, doctorKey)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	body := `
+local: {url: "` + s.URL + `"}
+cascade:
+  stages:
+    - {name: weak, backend: ollama, model: ` + ollamatest.Weak + `}
+    - {name: strong, backend: ollama, model: ` + ollamatest.Strong + `}
+    - {name: huge, backend: ollama, model: tiny-absent}
+    - {name: frontier, provider: openai, base_url: "` + cloud.BaseURL() + `", model: m, api_key_env: DOCTOR_KEY}
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines, out, code := runDoctor(t, binary, map[string]string{"DOCTOR_KEY": doctorKey, "EDGECASCADE_DATA_DIR": t.TempDir()}, nil, "--config", cfg)
+	if l := lines["stage strong"]; l.status != "OK" || !strings.Contains(l.detail, ollamatest.Strong+" present") {
+		t.Errorf("stage strong: %+v\n%s", l, out)
+	}
+	if l := lines["stage huge"]; l.status != "FAIL" || !strings.Contains(l.detail, "tiny-absent is not present") {
+		t.Errorf("stage huge: %+v\n%s", l, out)
+	}
+	if code == 0 {
+		t.Errorf("doctor passed with a stage's model missing:\n%s", out)
+	}
+}
