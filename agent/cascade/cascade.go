@@ -91,7 +91,12 @@ type StageTry struct {
 	Name      string   `json:"name"`
 	Score     *float64 `json:"score,omitempty"`
 	LatencyMS float64  `json:"latency_ms"`
-	Skipped   string   `json:"skipped,omitempty"`
+	// EnergyJ is the machine's energy in joules during the stage's
+	// generation, where a counter can be read.
+	EnergyJ *float64 `json:"energy_j,omitempty"`
+	Skipped string   `json:"skipped,omitempty"`
+	// latency is LatencyMS to the nanosecond (the sum of the stages').
+	latency time.Duration
 }
 
 // FromCloud reports whether the cloud stage answered.
@@ -343,7 +348,7 @@ func (c *Cascade) localResult(st localStage, g generation, d Decision) *Result {
 	d.Route, d.Stage = st.name, st.index
 	return &Result{
 		Content: c.strip.Strip(g.resp.Content), FinishReason: g.resp.FinishReason, Decision: d,
-		LocalLatency: g.latency, LocalEnergy: g.energy,
+		LocalLatency: d.localLatency(), LocalEnergy: d.localEnergy(), // every stage tried
 		Usage:    Usage{PromptTokens: g.resp.PromptTokens, CompletionTokens: g.resp.CompletionTokens},
 		Logprobs: g.resp.Tokens, ToolCalls: g.resp.ToolCalls,
 	}

@@ -105,7 +105,7 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 		st := &stages[i]
 		last := i == len(stages)-1
 		if why := c.skipStage(ctx, i, *st, p, req); why != nil {
-			d.tried(*st, nil, 0, why.Text)
+			d.tried(*st, nil, generation{}, why.Text)
 			d.add(*why)
 			continue
 		}
@@ -116,7 +116,7 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 				return nil, fmt.Errorf("local answer: %w", err)
 			}
 			c.log.Warn("local stage unavailable, skipped", "stage", st.name, "err", err)
-			d.tried(*st, nil, g.latency, err.Error())
+			d.tried(*st, nil, g, err.Error())
 			if c.multiStage() {
 				d.add(stageDownCause(st.name, err))
 			} else {
@@ -133,7 +133,7 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 		}
 		d.atStage(*st)
 		d.Score, d.Confidence = s.raw(), s.confidence()
-		d.tried(*st, &s, g.latency, "")
+		d.tried(*st, &s, g, "")
 
 		// 4. Decide.
 		escalate, why := accept(s, st.routing, p, last)
@@ -170,7 +170,7 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 	}
 	res, err := out.cloud(ctx, req, d)
 	if err == nil {
-		res.LocalLatency, res.LocalEnergy, res.LocalContent = d.localLatency(), gen.energy, local.Content
+		res.LocalLatency, res.LocalEnergy, res.LocalContent = d.localLatency(), d.localEnergy(), local.Content
 		return res, nil
 	}
 	if ctx.Err() != nil || StreamStarted(err) {
@@ -183,11 +183,27 @@ func (c *Cascade) walk(ctx context.Context, r *Routing, req Request, d Decision,
 
 // localLatency is the time the local stages tried took together.
 func (d Decision) localLatency() time.Duration {
-	var total float64
+	var total time.Duration
 	for _, t := range d.Stages {
-		total += t.LatencyMS
+		total += t.latency
 	}
-	return time.Duration(total * float64(time.Millisecond))
+	return total
+}
+
+// localEnergy is the energy the local stages tried used together; nil when
+// none was measured.
+func (d Decision) localEnergy() *float64 {
+	var total float64
+	measured := false
+	for _, t := range d.Stages {
+		if t.EnergyJ != nil {
+			total, measured = total+*t.EnergyJ, true
+		}
+	}
+	if !measured {
+		return nil
+	}
+	return &total
 }
 
 // runLocal answers under policy local (and, under auto, what only the local
@@ -213,7 +229,7 @@ func (c *Cascade) runLocal(ctx context.Context, r *Routing, req Request, d Decis
 	s := c.score(ctx, r, req, gen.resp)
 	st := c.localStages(r)[0]
 	d.Score, d.Confidence = s.raw(), s.confidence()
-	d.tried(st, &s, gen.latency, "")
+	d.tried(st, &s, gen, "")
 	_, scoreWhy := judge(s, r)
 	d.add(scoreWhy...)
 	return c.localResult(st, gen, d), nil

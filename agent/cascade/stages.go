@@ -75,8 +75,8 @@ func (d *Decision) atStage(st localStage) {
 
 // tried notes a local stage the request tried: with its score, or skipped
 // with the reason.
-func (d *Decision) tried(st localStage, s *scored, latency time.Duration, skipped string) {
-	t := StageTry{Name: st.name, LatencyMS: ms(latency), Skipped: skipped}
+func (d *Decision) tried(st localStage, s *scored, g generation, skipped string) {
+	t := StageTry{Name: st.name, LatencyMS: ms(g.latency), EnergyJ: g.energy, Skipped: skipped, latency: g.latency}
 	if s != nil && s.err == nil {
 		t.Score = s.raw()
 	}

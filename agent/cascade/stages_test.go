@@ -32,6 +32,8 @@ type stageRow struct {
 	tools, strongTools bool
 	// tooLong makes the prompt too long for the first model's context.
 	tooLong bool
+	// energy, when set, is what every local generation measures (joules).
+	energy float64
 
 	route string
 	stage int
@@ -197,6 +199,9 @@ func (r stageRow) setup(t *testing.T) (*cascade.Cascade, *cloudmock.Provider) {
 		Gate:     gate(r.cloudErr == nil),
 		Deferrer: &outboxStub{},
 	}
+	if r.energy > 0 {
+		opts.Energy = fixedMeter(r.energy)
+	}
 	if r.tooLong {
 		opts.Context = cascade.ContextCheck{Counter: fixedCount(tooLong), Length: ctxLength}
 	}
@@ -226,5 +231,53 @@ func TestStagesNeedRoutings(t *testing.T) {
 	}
 	if got := c.StageNames(); !slices.Equal(got, []string{"local", "strong", "cloud"}) {
 		t.Errorf("stage names %v", got)
+	}
+}
+
+// fixedMeter measures every generation as j joules.
+type fixedMeter float64
+
+func (j fixedMeter) Measure(_ context.Context, fn func() error) (float64, bool, error) {
+	return float64(j), true, fn()
+}
+
+// The energy and the local latency of an answer are those of every local
+// stage tried: a stage's own on cascade.stages, their sum on the result.
+func TestStagesEnergyAndLatency(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		weak, strong float64
+		route        string
+		stages       int
+	}{
+		{"weak accepts", 0.9, 0.8, "weak", 1},
+		{"strong accepts", 0.2, 0.8, "strong", 2},
+		{"cloud answers", 0.2, 0.3, "frontier", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := stageRow{weak: tc.weak, strong: tc.strong, energy: 1.5}.setup(t)
+			req := cascade.Request{Messages: []models.Message{{Role: "user", Content: "question"}}, MaxTokens: reserve}
+			res, err := c.Answer(context.Background(), cascade.PolicyAuto, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := res.Decision
+			if d.Route != tc.route || len(d.Stages) < tc.stages {
+				t.Fatalf("route %s, stages %+v", d.Route, d.Stages)
+			}
+			var ms float64
+			for _, st := range d.Stages[:tc.stages] {
+				if st.EnergyJ == nil || *st.EnergyJ != 1.5 {
+					t.Errorf("stage %s energy %v, want 1.5", st.Name, st.EnergyJ)
+				}
+				ms += st.LatencyMS
+			}
+			if res.LocalEnergy == nil || *res.LocalEnergy != 1.5*float64(tc.stages) {
+				t.Errorf("local energy %v, want %v", res.LocalEnergy, 1.5*float64(tc.stages))
+			}
+			if got := float64(res.LocalLatency.Microseconds()) / 1000; math.Abs(got-ms) > 0.01*float64(tc.stages) {
+				t.Errorf("local latency %v ms, the stages' %v ms", got, ms)
+			}
+		})
 	}
 }
