@@ -39,17 +39,20 @@ type Entry struct {
 	Route  string `json:"route"`
 	// Cloud is set when the cloud stage answered (Route is its name with
 	// cascade.stages; FromCloud reads entries written before it too).
-	Cloud            bool     `json:"cloud,omitempty"`
-	Escalated        bool     `json:"escalated"`
-	Scorer           string   `json:"scorer"`
-	Score            *float64 `json:"score,omitempty"`
-	Confidence       *float64 `json:"confidence,omitempty"`
-	Threshold        float64  `json:"threshold"`
-	Reason           string   `json:"reason"`
-	LocalModel       string   `json:"local_model"`
-	CloudModel       string   `json:"cloud_model,omitempty"`
-	CloudProvider    string   `json:"cloud_provider,omitempty"`
-	LocalMS          float64  `json:"local_ms"`
+	Cloud         bool     `json:"cloud,omitempty"`
+	Escalated     bool     `json:"escalated"`
+	Scorer        string   `json:"scorer"`
+	Score         *float64 `json:"score,omitempty"`
+	Confidence    *float64 `json:"confidence,omitempty"`
+	Threshold     float64  `json:"threshold"`
+	Reason        string   `json:"reason"`
+	LocalModel    string   `json:"local_model"`
+	CloudModel    string   `json:"cloud_model,omitempty"`
+	CloudProvider string   `json:"cloud_provider,omitempty"`
+	LocalMS       float64  `json:"local_ms"`
+	// LocalJ is the energy of the local generations in joules, where
+	// measured (resources.energy).
+	LocalJ           *float64 `json:"local_j,omitempty"`
 	CloudMS          float64  `json:"cloud_ms"`
 	PromptTokens     int      `json:"prompt_tokens"`
 	CompletionTokens int      `json:"completion_tokens"`

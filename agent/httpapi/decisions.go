@@ -39,7 +39,7 @@ func (s *Server) entry(policy cascade.Policy, req cascade.Request, res *cascade.
 		Time: s.now().UTC(), ID: d.ID, Group: d.Group, Policy: string(policy), Route: d.Route, Escalated: d.Escalated, Scorer: d.Scorer,
 		Score: d.Score, Confidence: d.Confidence, Threshold: d.Threshold, Reason: d.Reason,
 		LocalModel: d.LocalModel, CloudModel: d.CloudModel, CloudProvider: d.CloudProvider,
-		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,
+		LocalMS: float64(res.LocalLatency.Microseconds()) / 1000, LocalJ: res.LocalEnergy, CloudMS: float64(res.CloudLatency.Microseconds()) / 1000,
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, Cost: res.Cost,
 		PromptHash: hex.EncodeToString(h.Sum(nil)), DeferredID: d.DeferredID, User: req.User,
 	}

@@ -140,6 +140,8 @@ type daemonOpts struct {
 	// shared fakes, which needs no Ollama (newFakeDaemon).
 	local models.Model
 	cloud *cloudmock.Provider
+	// energy, when set, measures each local generation (fake daemons).
+	energy cascade.EnergyMeter
 }
 
 // The fakes' models, named like the test bed's.
@@ -283,7 +285,7 @@ func fakeDaemon(t *testing.T, o daemonOpts) *daemon {
 		local = admission.Admit(local, o.admission)
 	}
 	c, err := cascade.New(local, o.cloud, cascade.Routing{Scorer: scorer, Threshold: o.threshold, Pregen: o.pregen},
-		cascade.Options{TopLogprobs: 5, StripTokens: o.strip, Log: log})
+		cascade.Options{TopLogprobs: 5, StripTokens: o.strip, Energy: o.energy, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

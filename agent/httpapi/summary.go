@@ -80,6 +80,9 @@ type periodSummary struct {
 	Cost             float64 `json:"cost"`
 	AlwaysCloudCost  float64 `json:"always_cloud_cost"`
 	Savings          float64 `json:"savings"`
+	// EnergyJ is the local generations' energy in joules over the
+	// decisions where it was measured; nil when none was.
+	EnergyJ *float64 `json:"energy_j,omitempty"`
 }
 
 type energySummary struct {
@@ -204,6 +207,9 @@ func rulesOf(rules []resources.Rule) []ruleView {
 
 func (p *periodSummary) add(e decisionlog.Entry, price cloud.Price) {
 	p.Requests++
+	if e.LocalJ != nil {
+		p.EnergyJ = new(*e.LocalJ + deref(p.EnergyJ))
+	}
 	p.PromptTokens += e.PromptTokens
 	p.CompletionTokens += e.CompletionTokens
 	p.Cost += e.Cost
@@ -331,4 +337,11 @@ func (s *Server) deferredOf(ctx context.Context, entries []decisionlog.Entry) []
 		}
 	}
 	return items
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
 }

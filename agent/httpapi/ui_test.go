@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/agent/decisionlog"
 	"github.com/edgecascade/edgecascade/agent/events"
 	"github.com/edgecascade/edgecascade/agent/httpapi"
@@ -231,5 +233,58 @@ func TestSummaryAndDecisionEvents(t *testing.T) {
 	}
 	if lb := *l.Confidence.Labels; lb.Labelled != 1 || lb.Accepted != 1 || lb.Right != 1 || lb.Accuracy != 1 || math.Abs(lb.LowerBound-0.1) > 1e-9 || lb.Delta != 0.1 {
 		t.Fatalf("labels: %+v", lb)
+	}
+}
+
+// fixedJoules measures every local generation as j joules.
+type fixedJoules float64
+
+func (j fixedJoules) Measure(_ context.Context, fn func() error) (float64, bool, error) {
+	return float64(j), true, fn()
+}
+
+// The summary sums the measured energy of the local generations per day
+// and month (from the decision log's local_j); none without a meter.
+func TestSummaryEnergy(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		meter cascade.EnergyMeter
+		want  *float64
+	}{
+		{"measured", fixedJoules(2.5), new(5.0)},
+		{"not measured", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dlog, err := decisionlog.Open(filepath.Join(t.TempDir(), "decisions.db"), decisionlog.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { dlog.Close() })
+			d := newFakeDaemon(t, daemonOpts{threshold: 0.5, energy: tc.meter, server: func(c *httpapi.ServerConfig) { c.Decisions = dlog }})
+			ask(t, d, "auto", "one")
+			ask(t, d, "local", "two")
+			ask(t, d, "cloud", "three") // no local generation
+			var raw []byte
+			pollUntil(t, "the decision log holds all three", func() bool {
+				_, raw = send(t, "GET", d.URL+"/v1/cascade/summary", "", nil, "")
+				return strings.Contains(string(raw), `"requests":3`)
+			})
+			var s struct {
+				Today struct {
+					EnergyJ *float64 `json:"energy_j"`
+				} `json:"today"`
+				Month struct {
+					EnergyJ *float64 `json:"energy_j"`
+				} `json:"this_month"`
+			}
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range []*float64{s.Today.EnergyJ, s.Month.EnergyJ} {
+				if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+					t.Fatalf("energy %v, want %v: %s", got, tc.want, raw)
+				}
+			}
+		})
 	}
 }

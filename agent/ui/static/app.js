@@ -247,6 +247,8 @@ function renderUsage(s) {
     ["cloud cost", cap(fmt.money(t.cost), b && b.limits.day.cost && fmt.money(b.limits.day.cost)), cap(fmt.money(m.cost), b && b.limits.month.cost && fmt.money(b.limits.month.cost))],
     ["saved vs always-cloud", fmt.money(t.savings), fmt.money(m.savings)],
   ];
+  const joules = (p) => (p.energy_j != null ? p.energy_j.toFixed(1) + " J" : "—");
+  if (t.energy_j != null || m.energy_j != null) rows.push(["local energy", joules(t), joules(m)]);
   const tbody = $("usage").tBodies[0];
   tbody.replaceChildren();
   for (const r of rows) {
