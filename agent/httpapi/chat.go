@@ -32,21 +32,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	cr, policy, req, err := decodeChatRequest(r.Body, s.cfg.MaxBodyBytes)
 	if err == nil {
-		policy, err = policyFromHeader(r.Header, policy)
-	}
-	if err == nil {
-		var body *bool
-		if cr.Cascade != nil {
-			body = cr.Cascade.Defer
-		}
-		req.NoDefer, err = noDefer(r.Header, body)
-	}
-	if err == nil {
-		var body string
-		if cr.Cascade != nil {
-			body = cr.Cascade.Group
-		}
-		req.Group, err = groupOf(r.Header, body)
+		policy, err = cr.Cascade.apply(r.Header, policy, &req)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -211,21 +211,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		cr, policy, req, err = parseCompletionRequest(body)
 	}
 	if err == nil {
-		policy, err = policyFromHeader(r.Header, policy)
-	}
-	if err == nil {
-		var def *bool
-		if cr.Cascade != nil {
-			def = cr.Cascade.Defer
-		}
-		req.NoDefer, err = noDefer(r.Header, def)
-	}
-	if err == nil {
-		var body string
-		if cr.Cascade != nil {
-			body = cr.Cascade.Group
-		}
-		req.Group, err = groupOf(r.Header, body)
+		policy, err = cr.Cascade.apply(r.Header, policy, &req)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

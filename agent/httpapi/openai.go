@@ -57,6 +57,26 @@ type cascadeOptions struct {
 	Group string `json:"group"`
 }
 
+// apply reads the policy header and the request's deferral and group from
+// the headers and these options (the headers win) into req; it returns the
+// policy in force. Both OpenAI routes call it.
+func (o *cascadeOptions) apply(h http.Header, policy cascade.Policy, req *cascade.Request) (cascade.Policy, error) {
+	policy, err := policyFromHeader(h, policy)
+	if err != nil {
+		return policy, err
+	}
+	var def *bool
+	var group string
+	if o != nil {
+		def, group = o.Defer, o.Group
+	}
+	if req.NoDefer, err = noDefer(h, def); err != nil {
+		return policy, err
+	}
+	req.Group, err = groupOf(h, group)
+	return policy, err
+}
+
 type chatMessage struct {
 	Role       string           `json:"role"`
 	Content    chatContent      `json:"content"`
