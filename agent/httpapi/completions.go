@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/edgecascade/edgecascade/agent/cascade"
 	"github.com/edgecascade/edgecascade/models"
@@ -68,7 +66,7 @@ func (p *completionPrompt) UnmarshalJSON(b []byte) error {
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil || len(many) != 1 {
-		return errors.New("prompt must be a string or an array of one string (one completion per request; token arrays are not supported)")
+		return &BadRequestError{Msg: "prompt must be a string or an array of one string (one completion per request; token arrays are not supported)", Param: "prompt"}
 	}
 	*p = completionPrompt(many[0])
 	return nil
@@ -79,26 +77,12 @@ func parseCompletionRequest(body []byte) (*completionRequest, cascade.Policy, ca
 	fail := func(param, format string, args ...any) (*completionRequest, cascade.Policy, cascade.Request, error) {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf(format, args...), Param: param}
 	}
-	if !utf8.Valid(body) {
-		return fail("", "request body is not valid UTF-8")
+	var cr completionRequest
+	if err := decodeBody(body, &cr, false); err != nil {
+		return nil, "", cascade.Request{}, err
 	}
 	if err := refuseUnknown(body, completionFields, nil); err != nil {
 		return nil, "", cascade.Request{}, err
-	}
-	var cr completionRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&cr); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fail(te.Field, "field %s has the wrong type: got JSON %s, want %s", te.Field, te.Value, te.Type)
-		}
-		if strings.Contains(err.Error(), "prompt must be") {
-			return fail("prompt", "%v", err)
-		}
-		return fail("", "malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return fail("", "malformed JSON: data after the request object")
 	}
 	if cr.Model == "" {
 		return fail("model", "missing model: use auto, local or cloud")

@@ -127,6 +127,7 @@ func TestCompletionRouting(t *testing.T) {
 		{"suffix stays local", "/v1/completions", map[string]any{"model": "auto", "prompt": "q", "suffix": "s"}, 200, "local",
 			"suffix completion: provider openai takes chat requests only; answered locally, not escalated"},
 		{"suffix under cloud", "/v1/completions", map[string]any{"model": "cloud", "prompt": "q", "suffix": "s"}, 400, "", `"param":"suffix"`},
+		{"several prompts refused", "/v1/completions", map[string]any{"model": "auto", "prompt": []string{"a", "b"}}, 400, "", `"param":"prompt"`},
 		{"generate raw stays local", "/api/generate", map[string]any{"model": "auto", "prompt": "q", "raw": true, "stream": false}, 200, "local",
 			"raw completion: provider openai takes chat requests only"},
 		{"generate suffix under cloud", "/api/generate", map[string]any{"model": "cloud", "prompt": "q", "suffix": "s", "stream": false}, 400, "", "suffix"},

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ollama/ollama/api"
 
@@ -138,26 +137,7 @@ func (s *Server) readStrict(w http.ResponseWriter, r *http.Request, v any) error
 	if err != nil {
 		return err
 	}
-	if !utf8.Valid(body) {
-		return &BadRequestError{Msg: "request body is not valid UTF-8"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return &BadRequestError{Msg: fmt.Sprintf("field %s has the wrong type: got JSON %s, want %s", te.Field, te.Value, te.Type), Param: te.Field}
-		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			f = strings.Trim(f, `"`)
-			return &BadRequestError{Msg: fmt.Sprintf("field %s is not supported", f), Param: f}
-		}
-		return &BadRequestError{Msg: "malformed JSON: " + err.Error()}
-	}
-	if dec.More() {
-		return &BadRequestError{Msg: "malformed JSON: data after the request object"}
-	}
-	return nil
+	return decodeBody(body, v, true)
 }
 
 // embedInput reads input: a string or an array of strings. Token arrays

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/edgecascade/edgecascade/agent/cascade"
 	"io"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/edgecascade/edgecascade/agent/cascade"
 
 	"github.com/edgecascade/edgecascade/models"
 )
@@ -152,20 +152,9 @@ func parseChatRequest(body []byte) (*chatRequest, cascade.Policy, cascade.Reques
 	fail := func(param, format string, args ...any) (*chatRequest, cascade.Policy, cascade.Request, error) {
 		return nil, "", cascade.Request{}, &BadRequestError{Msg: fmt.Sprintf(format, args...), Param: param}
 	}
-	if !utf8.Valid(body) {
-		return fail("", "request body is not valid UTF-8")
-	}
 	var cr chatRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&cr); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fail(te.Field, "field %s has the wrong type: got JSON %s, want %s", te.Field, te.Value, te.Type)
-		}
-		return fail("", "malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return fail("", "malformed JSON: data after the request object")
+	if err := decodeBody(body, &cr, false); err != nil {
+		return nil, "", cascade.Request{}, err
 	}
 	if cr.Model == "" {
 		return fail("model", "missing model: use auto, local or cloud")
