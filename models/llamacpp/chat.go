@@ -25,19 +25,28 @@ type chatRequest struct {
 	TopLogprobs   int            `json:"top_logprobs"`
 	MaxTokens     int            `json:"max_tokens,omitempty"`
 	Temperature   *float64       `json:"temperature,omitempty"`
-	// The client's generation options, as llama-server's OpenAI-compatible
-	// endpoint names them.
-	Stop             []string        `json:"stop,omitempty"`
-	Seed             *int64          `json:"seed,omitempty"`
-	TopP             *float64        `json:"top_p,omitempty"`
-	TopK             *int            `json:"top_k,omitempty"`
-	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
-	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
-	ResponseFormat   *responseFormat `json:"response_format,omitempty"`
+	sampling
+	ResponseFormat *responseFormat `json:"response_format,omitempty"`
 	// Tools, as OpenAI names them (tools.go).
 	Tools             []wireTool `json:"tools,omitempty"`
 	ToolChoice        any        `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool      `json:"parallel_tool_calls,omitempty"`
+}
+
+// sampling is the client's generation options, as llama-server's
+// OpenAI-compatible endpoints (chat and completions) name them.
+type sampling struct {
+	Stop             []string `json:"stop,omitempty"`
+	Seed             *int64   `json:"seed,omitempty"`
+	TopP             *float64 `json:"top_p,omitempty"`
+	TopK             *int     `json:"top_k,omitempty"`
+	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty"`
+	PresencePenalty  *float64 `json:"presence_penalty,omitempty"`
+}
+
+func samplingOf(o models.Options) sampling {
+	return sampling{Stop: o.Stop, Seed: o.Seed, TopP: o.TopP, TopK: o.TopK,
+		FrequencyPenalty: o.FrequencyPenalty, PresencePenalty: o.PresencePenalty}
 }
 
 // responseFormat is OpenAI's response_format, which llama-server turns into
@@ -67,9 +76,7 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 		Logprobs:    true,
 		TopLogprobs: max(req.TopLogprobs, 1),
 		Temperature: req.Temperature,
-
-		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP, TopK: req.TopK,
-		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
+		sampling:    samplingOf(req.Options),
 	}
 	if f := req.Format; f != nil {
 		body.ResponseFormat = &responseFormat{Type: "json_object"}
@@ -96,19 +103,14 @@ func (c *Client) chatBody(req models.Request, stream bool) chatRequest {
 // llama-server takes logprobs as n_probs there, and a JSON schema as
 // json_schema (params_from_json_cmpl turns it into a grammar).
 type completionRequest struct {
-	Model            string          `json:"model,omitempty"`
-	Prompt           string          `json:"prompt"`
-	Stream           bool            `json:"stream"`
-	Logprobs         int             `json:"logprobs"`
-	MaxTokens        int             `json:"max_tokens,omitempty"`
-	Temperature      *float64        `json:"temperature,omitempty"`
-	Stop             []string        `json:"stop,omitempty"`
-	Seed             *int64          `json:"seed,omitempty"`
-	TopP             *float64        `json:"top_p,omitempty"`
-	TopK             *int            `json:"top_k,omitempty"`
-	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
-	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
-	JSONSchema       json.RawMessage `json:"json_schema,omitempty"`
+	Model       string   `json:"model,omitempty"`
+	Prompt      string   `json:"prompt"`
+	Stream      bool     `json:"stream"`
+	Logprobs    int      `json:"logprobs"`
+	MaxTokens   int      `json:"max_tokens,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	sampling
+	JSONSchema json.RawMessage `json:"json_schema,omitempty"`
 }
 
 // requestBody is the path and body of req: a chat (a completion through the
@@ -119,9 +121,7 @@ func (c *Client) requestBody(req models.Request, stream bool) (string, any) {
 	}
 	body := completionRequest{
 		Model: c.model, Prompt: req.Completion.Prompt, Stream: stream, Logprobs: max(req.TopLogprobs, 1),
-		MaxTokens: max(req.MaxTokens, 0), Temperature: req.Temperature,
-		Stop: req.Stop, Seed: req.Seed, TopP: req.TopP, TopK: req.TopK,
-		FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
+		MaxTokens: max(req.MaxTokens, 0), Temperature: req.Temperature, sampling: samplingOf(req.Options),
 	}
 	if f := req.Format; f != nil {
 		body.JSONSchema = f.Schema

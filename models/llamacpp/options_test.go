@@ -69,7 +69,7 @@ func TestRawCompletion(t *testing.T) {
 	f := newFake(t, map[string]route{"POST /v1/completions": {200, "", final}})
 	c := newClient(t, f.URL, nil)
 	req := models.Request{Messages: question, MaxTokens: 8, TopLogprobs: 3,
-		Options:    models.Options{Format: &models.Format{}},
+		Options:    models.Options{Format: &models.Format{}, Stop: []string{"END"}, TopK: new(5)},
 		Completion: &models.Completion{Prompt: "<|im_start|>user\nq<|im_end|>\n", Raw: true}}
 	resp, err := c.Chat(context.Background(), req)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestRawCompletion(t *testing.T) {
 	}
 	b := f.Body(t, "POST /v1/completions")
 	if b["prompt"] != "<|im_start|>user\nq<|im_end|>\n" || b["logprobs"] != float64(3) || b["max_tokens"] != float64(8) ||
-		fmt.Sprint(b["json_schema"]) != "map[type:object]" || b["messages"] != nil {
+		fmt.Sprint(b["json_schema"]) != "map[type:object]" || b["messages"] != nil || fmt.Sprint(b["stop"]) != "[END]" || b["top_k"] != float64(5) {
 		t.Fatalf("body %v", b)
 	}
 
