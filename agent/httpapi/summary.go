@@ -208,7 +208,10 @@ func rulesOf(rules []resources.Rule) []ruleView {
 func (p *periodSummary) add(e decisionlog.Entry, price cloud.Price) {
 	p.Requests++
 	if e.LocalJ != nil {
-		p.EnergyJ = new(*e.LocalJ + deref(p.EnergyJ))
+		if p.EnergyJ == nil {
+			p.EnergyJ = new(float64)
+		}
+		*p.EnergyJ += *e.LocalJ
 	}
 	p.PromptTokens += e.PromptTokens
 	p.CompletionTokens += e.CompletionTokens
@@ -337,11 +340,4 @@ func (s *Server) deferredOf(ctx context.Context, entries []decisionlog.Entry) []
 		}
 	}
 	return items
-}
-
-func deref(f *float64) float64 {
-	if f == nil {
-		return 0
-	}
-	return *f
 }
