@@ -297,7 +297,7 @@ func TestThreeStages(t *testing.T) {
 		} `json:"confidence"`
 	}
 	// The decision log is written in the background: wait for the last.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	waitFor(t, func() bool {
 		resp, err := http.Get(d.url + "/v1/cascade/summary")
 		if err != nil {
 			t.Fatal(err)
@@ -307,10 +307,8 @@ func TestThreeStages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum.Today.Requests >= 48 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return sum.Today.Requests >= 48
+	})
 	if sum.Today.Cloud != 2*routes["frontier"] || sum.Today.Local != 2*(routes["weak"]+routes["strong"]) {
 		t.Errorf("summary today %+v, routes %v (each asked twice)", sum.Today, routes)
 	}
