@@ -26,31 +26,19 @@ var npmDir = filepath.Join("testdata", "npm")
 // lock file are required: without them the test fails, naming
 // scripts/install-npm-clients.sh, which scripts/test.sh runs.
 func TestNPMClients(t *testing.T) {
-	s := needBed(t)
-	node := needNode(t)
-	needNodeModules(t)
-	d := startServe(t, bedEnv(s))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "clients.mjs")
-	cmd.Dir = npmDir
-	cmd.Env = append(os.Environ(), "DAEMON_URL="+d.url)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node clients.mjs: %v\n%s\ndaemon log:\n%s", err, out, d.logs)
-	}
+	out := runNPMScript(t, "clients.mjs", bedEnv(needBed(t)))
 	for _, lib := range []string{"openai", "ollama", "langchain"} {
 		for _, what := range []string{"chat", "stream", "json mode", "embed", "tools under local"} {
 			if lib == "langchain" && what == "chat" {
 				what = "invoke"
 			}
-			if !strings.Contains(string(out), "ok "+lib+" "+what) {
+			if !strings.Contains(out, "ok "+lib+" "+what) {
 				t.Errorf("no %q check passed:\n%s", lib+" "+what, out)
 			}
 		}
 	}
 	for _, c := range []string{"ok ollama show", "ok ollama ps", "ok openai completions", "ok ollama generate raw"} {
-		if !strings.Contains(string(out), c) {
+		if !strings.Contains(out, c) {
 			t.Errorf("no %q:\n%s", c, out)
 		}
 	}
@@ -61,26 +49,34 @@ func TestNPMClients(t *testing.T) {
 // whose cloud (the weak model with a tools template, through Ollama's /v1)
 // takes them: each is answered by the cloud, the reason naming tools.
 func TestNPMClientsTools(t *testing.T) {
-	s := needBed(t)
+	env := bedEnv(needBed(t))
+	env["EDGECASCADE_CLOUD_MODEL"] = ollamatest.WeakTools
+	out := runNPMScript(t, "tools.mjs", env)
+	for _, c := range []string{"openai tools under auto", "openai tools stream under auto", "ollama tools under auto", "langchain tools under auto"} {
+		if !strings.Contains(out, "ok "+c) {
+			t.Errorf("no %q check passed:\n%s", c, out)
+		}
+	}
+}
+
+// runNPMScript starts the daemon with env and runs script (testdata/npm)
+// against it with node, failing the test when it fails; it returns what the
+// script printed.
+func runNPMScript(t *testing.T, script string, env map[string]string) string {
+	t.Helper()
 	node := needNode(t)
 	needNodeModules(t)
-	env := bedEnv(s)
-	env["EDGECASCADE_CLOUD_MODEL"] = ollamatest.WeakTools
 	d := startServe(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "tools.mjs")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = npmDir
 	cmd.Env = append(os.Environ(), "DAEMON_URL="+d.url)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("node tools.mjs: %v\n%s\ndaemon log:\n%s", err, out, d.logs)
+		t.Fatalf("node %s: %v\n%s\ndaemon log:\n%s", script, err, out, d.logs)
 	}
-	for _, c := range []string{"openai tools under auto", "openai tools stream under auto", "ollama tools under auto", "langchain tools under auto"} {
-		if !strings.Contains(string(out), "ok "+c) {
-			t.Errorf("no %q check passed:\n%s", c, out)
-		}
-	}
+	return string(out)
 }
 
 // needNode returns the path of node, 20 or later, failing the test (never
