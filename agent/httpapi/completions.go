@@ -203,6 +203,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r.Context()).policy = policy
 	req.ID = newCompletionID()
+	s.autoGroup(r.Context(), policy, &req)
 	if cr.Stream {
 		s.streamCompletion(w, r, cr, policy, req)
 		return

@@ -122,6 +122,15 @@ func TestAutoGroup(t *testing.T) {
 		t.Fatalf("ollama chat: %d %s", r.StatusCode, raw)
 	}
 
+	// A legacy completion: its prompt is embedded.
+	r, raw = post(t, d.URL+"/v1/completions", map[string]any{"model": "auto", "prompt": "what is 3+3?"})
+	if err := json.Unmarshal(raw, &oc); err != nil || r.StatusCode != 200 || oc.Cascade.Group != "cluster-1" {
+		t.Fatalf("completion: %d %s", r.StatusCode, raw)
+	}
+	if c := g.calls(); c[len(c)-1] != "what is 3+3?" {
+		t.Fatalf("embedded %q, want the completion's prompt last", c)
+	}
+
 	// The embed call fails: answered, no group, logged.
 	g.mu.Lock()
 	g.err = errors.New("backend down")
